@@ -1,0 +1,234 @@
+//! Argument parsing for the SESSION commands, on raw bytes (arguments are binary, never assumed
+//! UTF-8). Pure functions so that they are unit-tested and fuzzed without a server.
+
+use crate::error::{Error, Result};
+use crate::session::{Touch, MAX_LIFETIME_S};
+
+/// Largest `AT`: year 2500 or so; keeps every millisecond sum far from overflow.
+pub const MAX_AT_MS: i64 = 16_725_225_600_000;
+
+/// A cursor over a command's arguments.
+pub struct Args<'a> {
+    items: &'a [&'a [u8]],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(items: &'a [&'a [u8]]) -> Self {
+        Args { items, pos: 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.items.len()
+    }
+
+    pub fn next(&mut self) -> Result<&'a [u8]> {
+        let item = self.items.get(self.pos).ok_or(Error::Syntax)?;
+        self.pos += 1;
+        Ok(item)
+    }
+
+    /// The next `n` arguments, or a syntax error when fewer remain.
+    pub fn take(&mut self, n: usize) -> Result<&'a [&'a [u8]]> {
+        let end = self.pos.checked_add(n).ok_or(Error::Syntax)?;
+        let slice = self.items.get(self.pos..end).ok_or(Error::Syntax)?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    pub fn next_int(&mut self, what: &'static str, min: i64, max: i64) -> Result<i64> {
+        let raw = self.next()?;
+        let v = parse_i64(raw).ok_or(Error::NotInteger)?;
+        if v < min || v > max {
+            return Err(Error::OutOfRange { what, min, max });
+        }
+        Ok(v)
+    }
+
+    /// A list count: at least 1, and no more than the arguments left divided by `per_item`.
+    pub fn next_count(&mut self, what: &'static str, per_item: usize) -> Result<usize> {
+        let left = self.items.len().saturating_sub(self.pos + 1);
+        let raw = self.next()?;
+        match parse_i64(raw) {
+            Some(n) if n >= 1 && (n as u64) <= (left / per_item.max(1)) as u64 => Ok(n as usize),
+            Some(_) => Err(Error::Count(what)),
+            None => Err(Error::NotInteger),
+        }
+    }
+}
+
+/// Strict integer parsing as Redis does it: optional '-', digits, no '+', no spaces, no leading
+/// zeros except "0" itself.
+pub fn parse_i64(raw: &[u8]) -> Option<i64> {
+    let (neg, digits) = match raw.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, raw),
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if digits.len() > 1 && digits[0] == b'0' || neg && digits == b"0" {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for d in digits {
+        let d = i64::from(d - b'0');
+        v = v.checked_mul(10)?;
+        v = if neg { v.checked_sub(d)? } else { v.checked_add(d)? };
+    }
+    Some(v)
+}
+
+fn keyword(raw: &[u8]) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    if raw.len() <= 8 {
+        for (dst, src) in k.iter_mut().zip(raw) {
+            *dst = src.to_ascii_uppercase();
+        }
+    }
+    k
+}
+
+fn kw(s: &str) -> [u8; 8] {
+    keyword(s.as_bytes())
+}
+
+/// Parses the arguments of `SESSION.TOUCH` that follow the key.
+pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
+    let mut args = Args::new(items);
+    let mut t = Touch::default();
+    let lifetime = i64::from(MAX_LIFETIME_S);
+    let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
+    while !args.is_empty() {
+        let token = keyword(args.next()?);
+        if token == kw("IDLE") {
+            once(t.idle_s.is_some())?;
+            t.idle_s = Some(args.next_int("IDLE", 1, lifetime)? as u32);
+        } else if token == kw("MAXAGE") {
+            once(t.maxage_s.is_some())?;
+            t.maxage_s = Some(args.next_int("MAXAGE", 1, lifetime)? as u32);
+        } else if token == kw("XX") {
+            once(t.xx)?;
+            t.xx = true;
+        } else if token == kw("USER") {
+            once(t.user.is_some())?;
+            t.user = Some(args.next()?);
+        } else if token == kw("SET") {
+            once(!t.set.is_empty())?;
+            let n = args.next_count("SET", 2)?;
+            t.set = args.take(n * 2)?.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        } else if token == kw("DEL") {
+            once(!t.del.is_empty())?;
+            let n = args.next_count("DEL", 1)?;
+            t.del = args.take(n)?.to_vec();
+        } else if token == kw("AT") {
+            once(t.at_ms.is_some())?;
+            t.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok(t)
+}
+
+/// Re-encodes a touch as `SESSION.TOUCH` arguments (after the key) with every value explicit: the
+/// form replicated to replicas and the AOF, so their result never depends on their configuration
+/// or clock.
+pub fn touch_effect_args<'a>(t: &Touch<'a>, idle_s: u32, maxage_s: u32, at_ms: i64) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(8 + 2 * t.set.len() + t.del.len());
+    let mut push = |b: &[u8]| out.push(b.to_vec());
+    push(b"IDLE");
+    push(idle_s.to_string().as_bytes());
+    push(b"MAXAGE");
+    push(maxage_s.to_string().as_bytes());
+    if let Some(user) = t.user {
+        push(b"USER");
+        push(user);
+    }
+    if !t.set.is_empty() {
+        push(b"SET");
+        push(t.set.len().to_string().as_bytes());
+        for (n, v) in &t.set {
+            push(n);
+            push(v);
+        }
+    }
+    if !t.del.is_empty() {
+        push(b"DEL");
+        push(t.del.len().to_string().as_bytes());
+        for n in &t.del {
+            push(n);
+        }
+    }
+    push(b"AT");
+    push(at_ms.to_string().as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &[&'static str]) -> Result<Touch<'static>> {
+        let items: Vec<&'static [u8]> = s.iter().map(|a| a.as_bytes()).collect();
+        let items: &'static [&'static [u8]] = Box::leak(items.into_boxed_slice());
+        parse_touch(items)
+    }
+
+    #[test]
+    fn integers_are_strict() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"-", b"+1", b" 1", b"1 ", b"01", b"-0", b"1e3", b"9223372036854775808", b"\xff"] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn full_touch_parses_case_insensitively() {
+        let t = parse(&["idle", "10", "MaxAge", "20", "xx", "USER", "u1", "SET", "2", "a", "1", "b", "2", "DEL", "1", "c", "AT", "5"]).unwrap();
+        assert_eq!(t.idle_s, Some(10));
+        assert_eq!(t.maxage_s, Some(20));
+        assert!(t.xx);
+        assert_eq!(t.user, Some(&b"u1"[..]));
+        assert_eq!(t.set, vec![(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"2"[..])]);
+        assert_eq!(t.del, vec![&b"c"[..]]);
+        assert_eq!(t.at_ms, Some(5));
+    }
+
+    #[test]
+    fn errors() {
+        let cases: &[(&[&str], Error)] = &[
+            (&["BOGUS"], Error::Syntax),
+            (&["IDLE"], Error::Syntax),
+            (&["IDLE", "x"], Error::NotInteger),
+            (&["IDLE", "0"], Error::OutOfRange { what: "IDLE", min: 1, max: MAX_LIFETIME_S as i64 }),
+            (&["IDLE", "1", "IDLE", "2"], Error::Syntax),
+            (&["XX", "XX"], Error::Syntax),
+            (&["SET", "2", "a", "1"], Error::Count("SET")),
+            (&["SET", "0"], Error::Count("SET")),
+            (&["SET", "1", "a"], Error::Count("SET")),
+            (&["DEL", "2", "a"], Error::Count("DEL")),
+            (&["DEL", "-1", "a"], Error::Count("DEL")),
+            (&["AT", "-1"], Error::OutOfRange { what: "AT", min: 0, max: MAX_AT_MS }),
+            (&["SET", "99999999999999999999"], Error::NotInteger),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args).as_ref().err(), Some(want), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn effect_args_reparse_to_the_same_touch() {
+        let t = parse(&["SET", "1", "a", "1", "DEL", "1", "b", "USER", "u"]).unwrap();
+        let effect = touch_effect_args(&t, 30, 60, 1234);
+        let items: Vec<&[u8]> = effect.iter().map(|v| v.as_slice()).collect();
+        let again = parse_touch(&items).unwrap();
+        assert_eq!(again.set, t.set);
+        assert_eq!(again.del, t.del);
+        assert_eq!(again.user, t.user);
+        assert_eq!((again.idle_s, again.maxage_s, again.at_ms), (Some(30), Some(60), Some(1234)));
+    }
+}

@@ -1,0 +1,61 @@
+//! Every error the domain can report. Each message exists once, here; the Redis layer replies with
+//! `Display` of these values, so the text a client sees is defined in this file.
+
+use std::fmt;
+
+/// A refused request or a refused saved form. Refusal always means "nothing changed".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// An unknown token, a repeated clause, or a count that does not match the arguments.
+    Syntax,
+    /// A number that is not a canonical 64-bit integer.
+    NotInteger,
+    /// A number outside its documented range.
+    OutOfRange {
+        what: &'static str,
+        min: i64,
+        max: i64,
+    },
+    /// A list count that is not positive or does not match the arguments that follow.
+    Count(&'static str),
+    /// `AT` further in the future than the allowed clock skew.
+    FutureTime,
+    /// The write would leave the session with more fields than the configured limit.
+    TooManyFields { limit: usize },
+    /// A field name or value longer than the configured limit.
+    FieldTooLarge { limit: usize },
+    /// The saved form of a session could not be decoded.
+    Corrupt(&'static str),
+    /// The saved form was written by a newer version of the module.
+    UnknownEncoding(u8),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Syntax => f.write_str("ERR syntax error"),
+            Error::NotInteger => f.write_str("ERR value is not an integer or out of range"),
+            Error::OutOfRange { what, min, max } => {
+                write!(f, "ERR {what} must be between {min} and {max}")
+            }
+            Error::Count(what) => write!(
+                f,
+                "ERR {what} count must be positive and match the arguments that follow"
+            ),
+            Error::FutureTime => f.write_str("ERR AT is more than a minute in the future"),
+            Error::TooManyFields { limit } => {
+                write!(f, "ERR too many fields in the session (limit {limit}, session.max-fields)")
+            }
+            Error::FieldTooLarge { limit } => write!(
+                f,
+                "ERR field name or value too large (limit {limit} bytes, session.max-field-size)"
+            ),
+            Error::Corrupt(what) => write!(f, "ERR corrupt session encoding: {what}"),
+            Error::UnknownEncoding(v) => write!(f, "ERR unknown session encoding version {v}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,14 @@
+//! The intelligent session store's domain, in plain Rust with no Redis types: the session model,
+//! argument parsing, the saved-form codec and the JSON views. The Redis module (`module/`) is a
+//! thin layer over this crate.
+
+pub mod args;
+pub mod codec;
+pub mod error;
+pub mod fields;
+pub mod info;
+pub mod memory;
+pub mod session;
+
+pub use error::{Error, Result};
+pub use session::{Session, Settings, Touch, TouchOutcome};

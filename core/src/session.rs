@@ -1,0 +1,291 @@
+//! The session: classic fields, lifecycle and activity in one value.
+//!
+//! Everything here is deterministic given its inputs (the time is always passed in), so a replica or
+//! an AOF replay that applies the same touch at the same time builds the same session.
+
+use crate::error::{Error, Result};
+use crate::fields::Fields;
+use crate::memory::alloc_size;
+
+/// Largest `IDLE` / `MAXAGE`: ten years, far below any overflow of millisecond arithmetic.
+pub const MAX_LIFETIME_S: u32 = 10 * 365 * 24 * 3600;
+/// How far in the future `AT` may lie (clock skew between an application and Redis).
+pub const MAX_FUTURE_SKEW_MS: i64 = 60_000;
+
+/// Limits and defaults that come from the module's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub default_idle_s: u32,
+    pub default_maxage_s: u32,
+    pub max_fields: usize,
+    pub max_field_size: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_idle_s: 1800,
+            default_maxage_s: 86_400,
+            max_fields: 1024,
+            max_field_size: 65_536,
+        }
+    }
+}
+
+/// Totals of the user's activity. Later encodings add the sketches beside these counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub events: u64,
+    pub first_event_ms: i64,
+    pub last_event_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+    pub idle_s: u32,
+    pub maxage_s: u32,
+    pub user: Option<Box<[u8]>>,
+    pub fields: Fields,
+    pub activity: Activity,
+}
+
+/// One `SESSION.TOUCH`, parsed and free of Redis types.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touch<'a> {
+    pub idle_s: Option<u32>,
+    pub maxage_s: Option<u32>,
+    pub xx: bool,
+    pub user: Option<&'a [u8]>,
+    pub set: Vec<(&'a [u8], &'a [u8])>,
+    pub del: Vec<&'a [u8]>,
+    pub at_ms: Option<i64>,
+}
+
+/// What a touch did, for the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TouchOutcome {
+    /// Time since the previous activity (0 for a new session, never negative).
+    pub idle_ms: i64,
+    /// Absolute expiry of the key after the touch.
+    pub deadline_ms: i64,
+}
+
+/// The time a command acts at: `AT` when given, else the server clock. `AT` more than a minute
+/// ahead is refused unless `trusted` (replication stream, AOF replay), where the primary's clock
+/// is the truth whatever this server's clock says.
+pub fn effective_time(at_ms: Option<i64>, wall_ms: i64, trusted: bool) -> Result<i64> {
+    match at_ms {
+        None => Ok(wall_ms),
+        Some(at) if !trusted && at > wall_ms.saturating_add(MAX_FUTURE_SKEW_MS) => {
+            Err(Error::FutureTime)
+        }
+        Some(at) => Ok(at),
+    }
+}
+
+impl Session {
+    pub fn new(now_ms: i64, idle_s: u32, maxage_s: u32) -> Self {
+        Session {
+            created_ms: now_ms,
+            last_seen_ms: now_ms,
+            idle_s,
+            maxage_s,
+            user: None,
+            fields: Fields::default(),
+            activity: Activity::default(),
+        }
+    }
+
+    /// A new session for `touch`, with the configured defaults where the touch names none.
+    pub fn for_touch(touch: &Touch, now_ms: i64, settings: &Settings) -> Self {
+        Session::new(
+            now_ms,
+            touch.idle_s.unwrap_or(settings.default_idle_s),
+            touch.maxage_s.unwrap_or(settings.default_maxage_s),
+        )
+    }
+
+    /// The key's expiry: the sliding idle deadline, capped by the absolute maximum age.
+    pub fn deadline_ms(&self) -> i64 {
+        let idle = self.last_seen_ms + i64::from(self.idle_s) * 1000;
+        let cap = self.created_ms + i64::from(self.maxage_s) * 1000;
+        idle.min(cap)
+    }
+
+    /// Refuses a touch that would break a limit, before anything changes.
+    pub fn check_touch(&self, touch: &Touch, settings: &Settings) -> Result<()> {
+        let too_big = |b: &[u8]| b.len() > settings.max_field_size;
+        if touch.set.iter().any(|(n, v)| too_big(n) || too_big(v)) || touch.del.iter().any(|n| too_big(n)) {
+            return Err(Error::FieldTooLarge {
+                limit: settings.max_field_size,
+            });
+        }
+        if self.fields_after(touch) > settings.max_fields {
+            return Err(Error::TooManyFields {
+                limit: settings.max_fields,
+            });
+        }
+        Ok(())
+    }
+
+    /// How many fields the session holds once `touch`'s SET then DEL are applied.
+    fn fields_after(&self, touch: &Touch) -> usize {
+        let mut added: Vec<&[u8]> = touch
+            .set
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| !self.fields.contains(n))
+            .collect();
+        added.sort_unstable();
+        added.dedup();
+        let mut removed: Vec<&[u8]> = touch
+            .del
+            .iter()
+            .copied()
+            .filter(|n| self.fields.contains(n) || added.binary_search(n).is_ok())
+            .collect();
+        removed.sort_unstable();
+        removed.dedup();
+        self.fields.len() + added.len() - removed.len()
+    }
+
+    /// Applies a checked touch at `now_ms`. `is_new` tells whether this session was just created.
+    pub fn apply_touch(&mut self, touch: &Touch, now_ms: i64, is_new: bool) -> TouchOutcome {
+        let idle_ms = if is_new {
+            0
+        } else {
+            (now_ms - self.last_seen_ms).max(0)
+        };
+        if let Some(idle) = touch.idle_s {
+            self.idle_s = idle;
+        }
+        if let Some(maxage) = touch.maxage_s {
+            self.maxage_s = maxage;
+        }
+        if let Some(user) = touch.user {
+            if self.user.as_deref() != Some(user) {
+                self.user = Some(user.into());
+            }
+        }
+        for (name, value) in &touch.set {
+            self.fields.set(name, value);
+        }
+        for name in &touch.del {
+            self.fields.del(name);
+        }
+        self.last_seen_ms = self.last_seen_ms.max(now_ms);
+        TouchOutcome {
+            idle_ms,
+            deadline_ms: self.deadline_ms(),
+        }
+    }
+
+    /// Bytes this value owns on the heap, as the allocator rounds them (for `MEMORY USAGE`).
+    pub fn heap_size(&self) -> usize {
+        alloc_size(std::mem::size_of::<Session>())
+            + self.user.as_ref().map_or(0, |u| alloc_size(u.len()))
+            + self.fields.heap_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch<'a>() -> Touch<'a> {
+        Touch::default()
+    }
+
+    #[test]
+    fn deadline_slides_and_is_capped_by_maxage() {
+        let mut s = Session::new(1_000, 10, 25);
+        assert_eq!(s.deadline_ms(), 11_000);
+        let out = s.apply_touch(&touch(), 9_000, false);
+        assert_eq!(out.idle_ms, 8_000);
+        assert_eq!(out.deadline_ms, 19_000);
+        let out = s.apply_touch(&touch(), 20_000, false);
+        assert_eq!(out.deadline_ms, 26_000, "capped at created + maxage");
+    }
+
+    #[test]
+    fn out_of_order_time_never_moves_last_seen_back() {
+        let mut s = Session::new(10_000, 10, 100);
+        let out = s.apply_touch(&touch(), 5_000, false);
+        assert_eq!(out.idle_ms, 0);
+        assert_eq!(s.last_seen_ms, 10_000);
+    }
+
+    #[test]
+    fn idle_and_maxage_are_stored_when_given() {
+        let mut s = Session::new(0, 10, 100);
+        let t = Touch {
+            idle_s: Some(5),
+            maxage_s: Some(50),
+            ..touch()
+        };
+        s.apply_touch(&t, 1_000, false);
+        assert_eq!((s.idle_s, s.maxage_s), (5, 50));
+        s.apply_touch(&touch(), 2_000, false);
+        assert_eq!((s.idle_s, s.maxage_s), (5, 50));
+    }
+
+    #[test]
+    fn field_limits_are_checked_against_the_result() {
+        let settings = Settings {
+            max_fields: 2,
+            max_field_size: 4,
+            ..Settings::default()
+        };
+        let mut s = Session::new(0, 10, 100);
+        let t = Touch {
+            set: vec![(b"a", b"1"), (b"b", b"2")],
+            ..touch()
+        };
+        s.check_touch(&t, &settings).unwrap();
+        s.apply_touch(&t, 0, true);
+        let more = Touch {
+            set: vec![(b"c", b"3")],
+            ..touch()
+        };
+        assert_eq!(s.check_touch(&more, &settings), Err(Error::TooManyFields { limit: 2 }));
+        let swap = Touch {
+            set: vec![(b"c", b"3"), (b"c", b"4")],
+            del: vec![b"a", b"a"],
+            ..touch()
+        };
+        s.check_touch(&swap, &settings).unwrap();
+        let set_then_del = Touch {
+            set: vec![(b"c", b"3"), (b"d", b"4")],
+            del: vec![b"c", b"d"],
+            ..touch()
+        };
+        s.check_touch(&set_then_del, &settings).unwrap();
+        let big = Touch {
+            set: vec![(b"a", b"12345")],
+            ..touch()
+        };
+        assert_eq!(s.check_touch(&big, &settings), Err(Error::FieldTooLarge { limit: 4 }));
+    }
+
+    #[test]
+    fn set_then_del_in_one_touch_deletes() {
+        let mut s = Session::new(0, 10, 100);
+        let t = Touch {
+            set: vec![(b"a", b"1")],
+            del: vec![b"a"],
+            ..touch()
+        };
+        s.apply_touch(&t, 0, true);
+        assert!(s.fields.is_empty());
+    }
+
+    #[test]
+    fn at_in_the_future_is_refused_unless_trusted() {
+        assert_eq!(effective_time(None, 5, false), Ok(5));
+        assert_eq!(effective_time(Some(60_000), 0, false), Ok(60_000));
+        assert_eq!(effective_time(Some(60_001), 0, false), Err(Error::FutureTime));
+        assert_eq!(effective_time(Some(60_001), 0, true), Ok(60_001));
+    }
+}
