@@ -74,7 +74,11 @@ pub fn parse_i64(raw: &[u8]) -> Option<i64> {
     for d in digits {
         let d = i64::from(d - b'0');
         v = v.checked_mul(10)?;
-        v = if neg { v.checked_sub(d)? } else { v.checked_add(d)? };
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
     }
     Some(v)
 }
@@ -116,7 +120,11 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
         } else if token == kw("SET") {
             once(!t.set.is_empty())?;
             let n = args.next_count("SET", 2)?;
-            t.set = args.take(n * 2)?.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+            t.set = args
+                .take(n * 2)?
+                .chunks_exact(2)
+                .map(|p| (p[0], p[1]))
+                .collect();
         } else if token == kw("DEL") {
             once(!t.del.is_empty())?;
             let n = args.next_count("DEL", 1)?;
@@ -134,7 +142,12 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
 /// Re-encodes a touch as `SESSION.TOUCH` arguments (after the key) with every value explicit: the
 /// form replicated to replicas and the AOF, so their result never depends on their configuration
 /// or clock.
-pub fn touch_effect_args<'a>(t: &Touch<'a>, idle_s: u32, maxage_s: u32, at_ms: i64) -> Vec<Vec<u8>> {
+pub fn touch_effect_args<'a>(
+    t: &Touch<'a>,
+    idle_s: u32,
+    maxage_s: u32,
+    at_ms: i64,
+) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(8 + 2 * t.set.len() + t.del.len());
     let mut push = |b: &[u8]| out.push(b.to_vec());
     push(b"IDLE");
@@ -181,14 +194,29 @@ mod tests {
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"-", b"+1", b" 1", b"1 ", b"01", b"-0", b"1e3", b"9223372036854775808", b"\xff"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"1e3",
+            b"9223372036854775808",
+            b"\xff",
+        ] {
             assert_eq!(parse_i64(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn full_touch_parses_case_insensitively() {
-        let t = parse(&["idle", "10", "MaxAge", "20", "xx", "USER", "u1", "SET", "2", "a", "1", "b", "2", "DEL", "1", "c", "AT", "5"]).unwrap();
+        let t = parse(&[
+            "idle", "10", "MaxAge", "20", "xx", "USER", "u1", "SET", "2", "a", "1", "b", "2",
+            "DEL", "1", "c", "AT", "5",
+        ])
+        .unwrap();
         assert_eq!(t.idle_s, Some(10));
         assert_eq!(t.maxage_s, Some(20));
         assert!(t.xx);
@@ -204,7 +232,14 @@ mod tests {
             (&["BOGUS"], Error::Syntax),
             (&["IDLE"], Error::Syntax),
             (&["IDLE", "x"], Error::NotInteger),
-            (&["IDLE", "0"], Error::OutOfRange { what: "IDLE", min: 1, max: MAX_LIFETIME_S as i64 }),
+            (
+                &["IDLE", "0"],
+                Error::OutOfRange {
+                    what: "IDLE",
+                    min: 1,
+                    max: MAX_LIFETIME_S as i64,
+                },
+            ),
             (&["IDLE", "1", "IDLE", "2"], Error::Syntax),
             (&["XX", "XX"], Error::Syntax),
             (&["SET", "2", "a", "1"], Error::Count("SET")),
@@ -212,7 +247,14 @@ mod tests {
             (&["SET", "1", "a"], Error::Count("SET")),
             (&["DEL", "2", "a"], Error::Count("DEL")),
             (&["DEL", "-1", "a"], Error::Count("DEL")),
-            (&["AT", "-1"], Error::OutOfRange { what: "AT", min: 0, max: MAX_AT_MS }),
+            (
+                &["AT", "-1"],
+                Error::OutOfRange {
+                    what: "AT",
+                    min: 0,
+                    max: MAX_AT_MS,
+                },
+            ),
             (&["SET", "99999999999999999999"], Error::NotInteger),
         ];
         for (args, want) in cases {
@@ -229,6 +271,9 @@ mod tests {
         assert_eq!(again.set, t.set);
         assert_eq!(again.del, t.del);
         assert_eq!(again.user, t.user);
-        assert_eq!((again.idle_s, again.maxage_s, again.at_ms), (Some(30), Some(60), Some(1234)));
+        assert_eq!(
+            (again.idle_s, again.maxage_s, again.at_ms),
+            (Some(30), Some(60), Some(1234))
+        );
     }
 }

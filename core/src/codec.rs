@@ -313,7 +313,10 @@ mod tests {
     fn newer_or_zero_version_is_refused() {
         let mut b = encode(&sample());
         b[0] = ENCODING_VERSION + 1;
-        assert_eq!(decode(&b), Err(Error::UnknownEncoding(ENCODING_VERSION + 1)));
+        assert_eq!(
+            decode(&b),
+            Err(Error::UnknownEncoding(ENCODING_VERSION + 1))
+        );
         b[0] = 0;
         assert_eq!(decode(&b), Err(Error::UnknownEncoding(0)));
     }

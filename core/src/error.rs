@@ -44,7 +44,10 @@ impl fmt::Display for Error {
             ),
             Error::FutureTime => f.write_str("ERR AT is more than a minute in the future"),
             Error::TooManyFields { limit } => {
-                write!(f, "ERR too many fields in the session (limit {limit}, session.max-fields)")
+                write!(
+                    f,
+                    "ERR too many fields in the session (limit {limit}, session.max-fields)"
+                )
             }
             Error::FieldTooLarge { limit } => write!(
                 f,

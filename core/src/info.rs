@@ -75,7 +75,13 @@ mod tests {
 
     #[test]
     fn base64_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg==")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ];
         for (plain, enc) in cases {
             assert_eq!(base64(plain.as_bytes()), enc);
         }

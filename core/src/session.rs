@@ -117,7 +117,9 @@ impl Session {
     /// Refuses a touch that would break a limit, before anything changes.
     pub fn check_touch(&self, touch: &Touch, settings: &Settings) -> Result<()> {
         let too_big = |b: &[u8]| b.len() > settings.max_field_size;
-        if touch.set.iter().any(|(n, v)| too_big(n) || too_big(v)) || touch.del.iter().any(|n| too_big(n)) {
+        if touch.set.iter().any(|(n, v)| too_big(n) || too_big(v))
+            || touch.del.iter().any(|n| too_big(n))
+        {
             return Err(Error::FieldTooLarge {
                 limit: settings.max_field_size,
             });
@@ -249,7 +251,10 @@ mod tests {
             set: vec![(b"c", b"3")],
             ..touch()
         };
-        assert_eq!(s.check_touch(&more, &settings), Err(Error::TooManyFields { limit: 2 }));
+        assert_eq!(
+            s.check_touch(&more, &settings),
+            Err(Error::TooManyFields { limit: 2 })
+        );
         let swap = Touch {
             set: vec![(b"c", b"3"), (b"c", b"4")],
             del: vec![b"a", b"a"],
@@ -266,7 +271,10 @@ mod tests {
             set: vec![(b"a", b"12345")],
             ..touch()
         };
-        assert_eq!(s.check_touch(&big, &settings), Err(Error::FieldTooLarge { limit: 4 }));
+        assert_eq!(
+            s.check_touch(&big, &settings),
+            Err(Error::FieldTooLarge { limit: 4 })
+        );
     }
 
     #[test]
@@ -285,7 +293,10 @@ mod tests {
     fn at_in_the_future_is_refused_unless_trusted() {
         assert_eq!(effective_time(None, 5, false), Ok(5));
         assert_eq!(effective_time(Some(60_000), 0, false), Ok(60_000));
-        assert_eq!(effective_time(Some(60_001), 0, false), Err(Error::FutureTime));
+        assert_eq!(
+            effective_time(Some(60_001), 0, false),
+            Err(Error::FutureTime)
+        );
         assert_eq!(effective_time(Some(60_001), 0, true), Ok(60_001));
     }
 }

@@ -1,0 +1,54 @@
+//! The `session` Redis module: registration only. Commands live in `commands/`, the native type's
+//! callbacks in `datatype.rs`, configuration in `config.rs`; the domain is the `session-core` crate.
+
+mod command;
+mod commands;
+mod config;
+mod datatype;
+mod errors;
+mod ffi;
+
+use std::os::raw::c_int;
+
+use redis_module::configuration::ConfigurationFlags;
+use redis_module::{raw, redis_module, Context, RedisString, Status};
+
+use crate::datatype::SESSION_TYPE;
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    std::panic::set_hook(Box::new(|info| {
+        redis_module::logging::log_warning(format!("session module: caught panic: {info}"));
+    }));
+    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting.
+    if let Some(set_options) = unsafe { raw::RedisModule_SetModuleOptions } {
+        unsafe { set_options(ctx.ctx, raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int) };
+    }
+    for spec in commands::table() {
+        if let Err(e) = command::register(ctx.ctx, &spec) {
+            ctx.log_warning(&e.to_string());
+            return Status::Err;
+        }
+    }
+    Status::Ok
+}
+
+redis_module! {
+    name: "session",
+    version: 1,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [SESSION_TYPE],
+    init: init,
+    commands: [],
+    configurations: [
+        i64: [
+            ["default-idle", &config::DEFAULT_IDLE, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
+            ["default-maxage", &config::DEFAULT_MAXAGE, 86_400, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
+            ["max-fields", &config::MAX_FIELDS, 1024, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["max-field-size", &config::MAX_FIELD_SIZE, 65_536, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
+        ],
+        string: [],
+        bool: [],
+        enum: [],
+        module_args_as_configuration: true,
+    ]
+}

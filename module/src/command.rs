@@ -1,0 +1,125 @@
+//! Command dispatch: every SESSION command enters through `dispatch`, which turns the raw argv into
+//! byte slices (arguments are binary, never assumed UTF-8), runs the handler under `catch_unwind`
+//! so that no panic can cross into Redis, and writes the reply.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use redis_module::{raw, Context, ContextFlags, RedisError, RedisResult, Status};
+
+use crate::errors;
+use crate::ffi::{self, api};
+
+/// One command call: the raw arguments and their bytes.
+pub struct Invocation<'a> {
+    pub ctx: *mut raw::RedisModuleCtx,
+    pub argv: &'a [*mut raw::RedisModuleString],
+    pub args: Vec<&'a [u8]>,
+}
+
+impl Invocation<'_> {
+    pub fn context(&self) -> Context {
+        Context::new(self.ctx)
+    }
+
+    /// True when the command comes from the primary or the AOF: its effects were already accepted
+    /// once and must be applied as they are, whatever this server's clock and limits say.
+    pub fn trusted(&self) -> bool {
+        self.context()
+            .get_flags()
+            .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
+    }
+
+    /// Replicates `command` with `args` (bytes) to replicas and the AOF.
+    pub fn replicate(&self, command: &str, args: &[&[u8]]) {
+        self.context().replicate(command, args);
+    }
+}
+
+pub type Handler = fn(&Invocation) -> RedisResult;
+
+/// Runs `handler` for one call and replies. Never unwinds.
+pub fn dispatch(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    handler: Handler,
+) -> c_int {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let argv: &[*mut raw::RedisModuleString] = if argv.is_null() || argc <= 0 {
+            &[]
+        } else {
+            // SAFETY: Redis passes argc valid strings that live for the whole call.
+            unsafe { std::slice::from_raw_parts(argv, argc as usize) }
+        };
+        // SAFETY: as above.
+        let args = argv
+            .iter()
+            .map(|&s| unsafe { ffi::string_bytes(s) })
+            .collect();
+        handler(&Invocation { ctx, argv, args })
+    }))
+    .unwrap_or_else(|_| Err(errors::internal_panic()));
+    let context = Context::new(ctx);
+    catch_unwind(AssertUnwindSafe(|| context.reply(result) as c_int))
+        .unwrap_or(Status::Err as c_int)
+}
+
+/// Produces an `extern "C"` entry point for a handler.
+macro_rules! entry {
+    ($handler:path) => {{
+        extern "C" fn entry(
+            ctx: *mut redis_module::raw::RedisModuleCtx,
+            argv: *mut *mut redis_module::raw::RedisModuleString,
+            argc: std::os::raw::c_int,
+        ) -> std::os::raw::c_int {
+            $crate::command::dispatch(ctx, argv, argc, $handler)
+        }
+        entry
+            as extern "C" fn(
+                *mut redis_module::raw::RedisModuleCtx,
+                *mut *mut redis_module::raw::RedisModuleString,
+                std::os::raw::c_int,
+            ) -> std::os::raw::c_int
+    }};
+}
+pub(crate) use entry;
+
+/// A command's registration: name, entry point, flags and legacy key positions.
+pub struct Spec {
+    pub name: &'static str,
+    pub entry:
+        extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int,
+    pub flags: &'static str,
+    pub first_key: c_int,
+    pub last_key: c_int,
+    pub step: c_int,
+}
+
+pub fn register(ctx: *mut raw::RedisModuleCtx, spec: &Spec) -> Result<(), RedisError> {
+    let create = api!(RedisModule_CreateCommand)?;
+    let (Ok(name), Ok(flags)) = (CString::new(spec.name), CString::new(spec.flags)) else {
+        return Err(RedisError::Str("ERR bad command name"));
+    };
+    // SAFETY: called from OnLoad with the module's context.
+    let status = unsafe {
+        create(
+            ctx,
+            name.as_ptr(),
+            Some(spec.entry),
+            flags.as_ptr(),
+            spec.first_key,
+            spec.last_key,
+            spec.step,
+        )
+    };
+    if status == raw::REDISMODULE_OK as c_int {
+        Ok(())
+    } else {
+        Err(RedisError::String(format!(
+            "ERR could not register {}",
+            spec.name
+        )))
+    }
+}

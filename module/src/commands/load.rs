@@ -1,0 +1,26 @@
+//! `SESSION.LOAD key payload`: stores a session from its saved form (the codec's bytes). The AOF
+//! rewrite writes sessions this way; it also serves tools that copy sessions between servers. A
+//! payload that does not decode is refused and changes nothing.
+
+use redis_module::{RedisError, RedisResult, RedisValue};
+use session_core::{codec, Session};
+
+use crate::command::Invocation;
+use crate::datatype::session_type;
+use crate::errors::from_core;
+use crate::ffi::{self, Key};
+
+pub fn load(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let session = codec::decode(inv.args[2]).map_err(from_core)?;
+    let deadline = session.deadline_ms();
+    let key = Key::open(inv.ctx, inv.argv[1], true)?;
+    key.value::<Session>(session_type())?; // WRONGTYPE on a key of another type
+    key.set_value(session_type(), session)?;
+    key.set_abs_expire(deadline)?;
+    inv.context().replicate_verbatim();
+    ffi::notify(inv.ctx, c"session.load", inv.argv[1]);
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}

@@ -1,0 +1,208 @@
+//! The few Redis Module API calls the `redis-module` crate does not wrap the way this module needs
+//! (absolute expiry, raw keys, typed replies). Every function pointer is checked: a missing API
+//! becomes an error, never a panic.
+
+use std::ffi::CStr;
+use std::os::raw::{c_int, c_long};
+use std::ptr::NonNull;
+
+use redis_module::raw;
+use redis_module::RedisError;
+
+use crate::errors;
+
+/// Resolves an API function pointer, or fails with an error naming it.
+macro_rules! api {
+    ($name:ident) => {
+        // SAFETY: the pointers are written once by RedisModule_Init before any command runs.
+        match unsafe { raw::$name } {
+            Some(f) => Ok(f),
+            None => Err(errors::missing_api(stringify!($name))),
+        }
+    };
+}
+pub(crate) use api;
+
+/// Milliseconds since the Unix epoch from the system clock.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The bytes of a Redis string argument, borrowed for the duration of the command.
+///
+/// # Safety
+/// `s` must be a valid `RedisModuleString` that outlives the returned slice.
+pub unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    let Some(ptr_len) = raw::RedisModule_StringPtrLen else {
+        return &[];
+    };
+    let mut len = 0usize;
+    let p = ptr_len(s, &mut len);
+    if p.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p.cast::<u8>(), len)
+    }
+}
+
+/// A key opened for the duration of one command; closed on drop.
+pub struct Key {
+    key: NonNull<raw::RedisModuleKey>,
+}
+
+pub enum KeyValue<T> {
+    Empty,
+    Ours(T),
+}
+
+impl Key {
+    /// Opens `name` for reading, or for reading and writing.
+    pub fn open(
+        ctx: *mut raw::RedisModuleCtx,
+        name: *mut raw::RedisModuleString,
+        write: bool,
+    ) -> Result<Key, RedisError> {
+        let open = api!(RedisModule_OpenKey)?;
+        let mode = if write {
+            raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
+        } else {
+            raw::REDISMODULE_READ
+        };
+        // SAFETY: ctx and name come from the command invocation.
+        let key = unsafe { open(ctx, name, mode as c_int) };
+        NonNull::new(key.cast::<raw::RedisModuleKey>())
+            .map(|key| Key { key })
+            .ok_or_else(|| errors::missing_api("RedisModule_OpenKey"))
+    }
+
+    fn raw(&self) -> *mut raw::RedisModuleKey {
+        self.key.as_ptr()
+    }
+
+    /// The module value held by the key when it is of type `ty`: `Empty` for a missing key,
+    /// `WRONGTYPE` for any other type.
+    pub fn value<T>(&self, ty: *mut raw::RedisModuleType) -> Result<KeyValue<&mut T>, RedisError> {
+        let key_type = api!(RedisModule_KeyType)?;
+        // SAFETY: the key is open.
+        let kt = unsafe { key_type(self.raw()) };
+        if kt == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            return Ok(KeyValue::Empty);
+        }
+        if kt != raw::REDISMODULE_KEYTYPE_MODULE as c_int {
+            return Err(RedisError::WrongType);
+        }
+        let get_type = api!(RedisModule_ModuleTypeGetType)?;
+        let get_value = api!(RedisModule_ModuleTypeGetValue)?;
+        // SAFETY: the key holds a module value; when its type is ours the value is a `T`.
+        unsafe {
+            if get_type(self.raw()) != ty {
+                return Err(RedisError::WrongType);
+            }
+            let v = get_value(self.raw()).cast::<T>();
+            match v.as_mut() {
+                Some(v) => Ok(KeyValue::Ours(v)),
+                None => Ok(KeyValue::Empty),
+            }
+        }
+    }
+
+    /// Stores `value` in the key (replacing what it held; the key loses its expiry).
+    pub fn set_value<T>(&self, ty: *mut raw::RedisModuleType, value: T) -> Result<(), RedisError> {
+        let set = api!(RedisModule_ModuleTypeSetValue)?;
+        let ptr = Box::into_raw(Box::new(value));
+        // SAFETY: on success Redis owns the box and frees it through the type's free callback.
+        let status = unsafe { set(self.raw(), ty, ptr.cast()) };
+        if status == raw::REDISMODULE_OK as c_int {
+            Ok(())
+        } else {
+            // SAFETY: Redis did not take the value; reclaim it.
+            drop(unsafe { Box::from_raw(ptr) });
+            Err(errors::write_failed())
+        }
+    }
+
+    /// Sets the key's absolute expiry in Unix milliseconds.
+    pub fn set_abs_expire(&self, at_ms: i64) -> Result<(), RedisError> {
+        let set = api!(RedisModule_SetAbsExpire)?;
+        // SAFETY: the key is open for writing and not empty.
+        if unsafe { set(self.raw(), at_ms) } == raw::REDISMODULE_OK as c_int {
+            Ok(())
+        } else {
+            Err(errors::write_failed())
+        }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if let Some(close) = unsafe { raw::RedisModule_CloseKey } {
+            // SAFETY: opened by `Key::open`, closed exactly once.
+            unsafe { close(self.raw()) };
+        }
+    }
+}
+
+/// Fires a keyspace notification of the module class (`d` in notify-keyspace-events).
+pub fn notify(ctx: *mut raw::RedisModuleCtx, event: &CStr, key: *mut raw::RedisModuleString) {
+    if let Some(f) = unsafe { raw::RedisModule_NotifyKeyspaceEvent } {
+        // SAFETY: arguments valid for the duration of the command.
+        unsafe {
+            f(
+                ctx,
+                raw::REDISMODULE_NOTIFY_MODULE as c_int,
+                event.as_ptr(),
+                key,
+            )
+        };
+    }
+}
+
+/// Typed replies written straight to the client (RESP3 maps, flattened by Redis for RESP2).
+pub struct Reply {
+    ctx: *mut raw::RedisModuleCtx,
+}
+
+impl Reply {
+    pub fn new(ctx: *mut raw::RedisModuleCtx) -> Self {
+        Reply { ctx }
+    }
+
+    pub fn map(&self, len: usize) {
+        if let Some(f) = unsafe { raw::RedisModule_ReplyWithMap } {
+            unsafe { f(self.ctx, len as c_long) };
+        }
+    }
+
+    pub fn array(&self, len: usize) {
+        if let Some(f) = unsafe { raw::RedisModule_ReplyWithArray } {
+            unsafe { f(self.ctx, len as c_long) };
+        }
+    }
+
+    pub fn bulk(&self, b: &[u8]) {
+        if let Some(f) = unsafe { raw::RedisModule_ReplyWithStringBuffer } {
+            unsafe { f(self.ctx, b.as_ptr().cast(), b.len()) };
+        }
+    }
+
+    pub fn int(&self, v: i64) {
+        if let Some(f) = unsafe { raw::RedisModule_ReplyWithLongLong } {
+            unsafe { f(self.ctx, v) };
+        }
+    }
+
+    pub fn null(&self) {
+        if let Some(f) = unsafe { raw::RedisModule_ReplyWithNull } {
+            unsafe { f(self.ctx) };
+        }
+    }
+
+    /// A name/value pair inside a map.
+    pub fn entry_int(&self, name: &str, v: i64) {
+        self.bulk(name.as_bytes());
+        self.int(v);
+    }
+}
