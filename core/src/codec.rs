@@ -144,11 +144,9 @@ fn read_fields(r: &mut Reader) -> Result<Fields> {
     }
     let mut entries = Vec::with_capacity(count);
     for _ in 0..count {
-        let name = r.prefixed()?;
-        let value = r.prefixed()?;
-        entries.push((Box::<[u8]>::from(name), Box::<[u8]>::from(value)));
+        entries.push((r.prefixed()?, r.prefixed()?));
     }
-    Fields::from_sorted(entries).ok_or(Error::Corrupt("fields not in canonical order"))
+    Fields::from_sorted(entries.into_iter()).ok_or(Error::Corrupt("fields not in canonical order"))
 }
 
 fn section(out: &mut Vec<u8>, tag: u8, body: &mut Vec<u8>) {

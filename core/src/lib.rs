@@ -9,6 +9,7 @@ pub mod fields;
 pub mod info;
 pub mod memory;
 pub mod session;
+pub mod sketch;
 
 pub use error::{Error, Result};
 pub use session::{Session, Settings, Touch, TouchOutcome};

@@ -177,6 +177,9 @@ impl Session {
         for name in &touch.del {
             self.fields.del(name);
         }
+        if !touch.set.is_empty() || !touch.del.is_empty() {
+            self.fields.shrink();
+        }
         self.last_seen_ms = self.last_seen_ms.max(now_ms);
         TouchOutcome {
             idle_ms,
