@@ -1,8 +1,10 @@
 //! Argument parsing for the SESSION commands, on raw bytes (arguments are binary, never assumed
 //! UTF-8). Pure functions so that they are unit-tested and fuzzed without a server.
 
+use crate::activity::SketchParams;
 use crate::error::{Error, Result};
 use crate::session::{Touch, MAX_LIFETIME_S};
+use crate::sketch::hll::{MAX_PRECISION, MIN_PRECISION};
 
 /// Largest `AT`: year 2500 or so; keeps every millisecond sum far from overflow.
 pub const MAX_AT_MS: i64 = 16_725_225_600_000;
@@ -45,6 +47,27 @@ impl<'a> Args<'a> {
         Ok(v)
     }
 
+    /// A finite floating-point number within `[min, max]`.
+    pub fn next_float(&mut self, what: &'static str, min: f64, max: f64) -> Result<f64> {
+        let raw = self.next()?;
+        let v = parse_f64(raw).ok_or(Error::NotFloat)?;
+        if !(min..=max).contains(&v) {
+            return Err(Error::OutOfRangeFloat { what, min, max });
+        }
+        Ok(v)
+    }
+
+    /// Consumes the next argument when it is `word` (case-insensitive).
+    pub fn eat(&mut self, word: &str) -> bool {
+        match self.items.get(self.pos) {
+            Some(item) if item.eq_ignore_ascii_case(word.as_bytes()) => {
+                self.pos += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A list count: at least 1, and no more than the arguments left divided by `per_item`.
     pub fn next_count(&mut self, what: &'static str, per_item: usize) -> Result<usize> {
         let left = self.items.len().saturating_sub(self.pos + 1);
@@ -81,6 +104,19 @@ pub fn parse_i64(raw: &[u8]) -> Option<i64> {
         };
     }
     Some(v)
+}
+
+/// A finite decimal number (`0.01`, `1e-3`); no `inf`, `nan` or surrounding spaces.
+pub fn parse_f64(raw: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(raw).ok()?;
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 fn keyword(raw: &[u8]) -> [u8; 8] {
@@ -129,6 +165,16 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
             once(!t.del.is_empty())?;
             let n = args.next_count("DEL", 1)?;
             t.del = args.take(n)?.to_vec();
+        } else if token == kw("EVENT") {
+            once(t.event.is_some())?;
+            t.event = Some(args.next()?);
+            if args.eat("CATEGORIES") {
+                let n = args.next_count("CATEGORIES", 1)?;
+                t.categories = args.take(n)?.to_vec();
+            }
+        } else if token == kw("PARAMS") {
+            once(t.params.is_some())?;
+            t.params = Some(parse_params(&mut args)?);
         } else if token == kw("AT") {
             once(t.at_ms.is_some())?;
             t.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
@@ -139,6 +185,29 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
     Ok(t)
 }
 
+/// `PARAMS seen-capacity seen-error-rate hll-precision top-n half-life`: sketch sizing.
+fn parse_params(args: &mut Args) -> Result<SketchParams> {
+    Ok(SketchParams {
+        seen_capacity: args.next_int(
+            "seen capacity",
+            1,
+            i64::from(SketchParams::SEEN_CAPACITY_MAX),
+        )? as u32,
+        seen_error: args.next_float(
+            "seen error rate",
+            SketchParams::SEEN_ERROR_MIN,
+            SketchParams::SEEN_ERROR_MAX,
+        )?,
+        hll_precision: args.next_int(
+            "HyperLogLog precision",
+            i64::from(MIN_PRECISION),
+            i64::from(MAX_PRECISION),
+        )? as u8,
+        top_n: args.next_int("top-n", 1, i64::from(SketchParams::TOP_N_MAX))? as u16,
+        half_life_s: args.next_int("half-life", 1, i64::from(MAX_LIFETIME_S))? as u32,
+    })
+}
+
 /// Re-encodes a touch as `SESSION.TOUCH` arguments (after the key) with every value explicit: the
 /// form replicated to replicas and the AOF, so their result never depends on their configuration
 /// or clock.
@@ -146,6 +215,7 @@ pub fn touch_effect_args<'a>(
     t: &Touch<'a>,
     idle_s: u32,
     maxage_s: u32,
+    created_activity: Option<&SketchParams>,
     at_ms: i64,
 ) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(8 + 2 * t.set.len() + t.del.len());
@@ -172,6 +242,25 @@ pub fn touch_effect_args<'a>(
         for n in &t.del {
             push(n);
         }
+    }
+    if let Some(item) = t.event {
+        push(b"EVENT");
+        push(item);
+        if !t.categories.is_empty() {
+            push(b"CATEGORIES");
+            push(t.categories.len().to_string().as_bytes());
+            for c in &t.categories {
+                push(c);
+            }
+        }
+    }
+    if let Some(p) = created_activity {
+        push(b"PARAMS");
+        push(p.seen_capacity.to_string().as_bytes());
+        push(p.seen_error.to_string().as_bytes());
+        push(p.hll_precision.to_string().as_bytes());
+        push(p.top_n.to_string().as_bytes());
+        push(p.half_life_s.to_string().as_bytes());
     }
     push(b"AT");
     push(at_ms.to_string().as_bytes());
@@ -256,6 +345,30 @@ mod tests {
                 },
             ),
             (&["SET", "99999999999999999999"], Error::NotInteger),
+            (&["CATEGORIES", "1", "a"], Error::Syntax),
+            (&["EVENT"], Error::Syntax),
+            (
+                &["EVENT", "i", "CATEGORIES", "2", "a"],
+                Error::Count("CATEGORIES"),
+            ),
+            (&["EVENT", "i", "EVENT", "j"], Error::Syntax),
+            (&["PARAMS", "128", "nan", "10", "8", "60"], Error::NotFloat),
+            (
+                &["PARAMS", "128", "0.5", "10", "8", "60"],
+                Error::OutOfRangeFloat {
+                    what: "seen error rate",
+                    min: 1e-9,
+                    max: 0.25,
+                },
+            ),
+            (
+                &["PARAMS", "128", "0.01", "13", "8", "60"],
+                Error::OutOfRange {
+                    what: "HyperLogLog precision",
+                    min: 4,
+                    max: 12,
+                },
+            ),
         ];
         for (args, want) in cases {
             assert_eq!(parse(args).as_ref().err(), Some(want), "{args:?}");
@@ -264,13 +377,39 @@ mod tests {
 
     #[test]
     fn effect_args_reparse_to_the_same_touch() {
-        let t = parse(&["SET", "1", "a", "1", "DEL", "1", "b", "USER", "u"]).unwrap();
-        let effect = touch_effect_args(&t, 30, 60, 1234);
+        let t = parse(&[
+            "SET",
+            "1",
+            "a",
+            "1",
+            "DEL",
+            "1",
+            "b",
+            "USER",
+            "u",
+            "EVENT",
+            "i",
+            "CATEGORIES",
+            "2",
+            "x",
+            "y",
+        ])
+        .unwrap();
+        let params = SketchParams {
+            seen_error: 0.1 * 0.3,
+            ..SketchParams::default()
+        };
+        let effect = touch_effect_args(&t, 30, 60, Some(&params), 1234);
         let items: Vec<&[u8]> = effect.iter().map(|v| v.as_slice()).collect();
         let again = parse_touch(&items).unwrap();
         assert_eq!(again.set, t.set);
         assert_eq!(again.del, t.del);
+        assert_eq!(
+            (again.event, again.categories.clone()),
+            (t.event, t.categories.clone())
+        );
         assert_eq!(again.user, t.user);
+        assert_eq!(again.params, Some(params), "floats survive exactly");
         assert_eq!(
             (again.idle_s, again.maxage_s, again.at_ms),
             (Some(30), Some(60), Some(1234))

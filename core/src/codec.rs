@@ -10,12 +10,20 @@
 //! is allocated, every value against its range, and a section must consume exactly its payload. Any
 //! inconsistency is an `Error`, never a panic, so a crafted `RESTORE` payload is simply refused.
 
+use crate::activity::{Activity, SketchParams};
 use crate::error::{Error, Result};
 use crate::fields::Fields;
-use crate::session::{Activity, Session, MAX_LIFETIME_S};
+use crate::interests::{Interest, Interests};
+use crate::session::{Session, MAX_LIFETIME_S};
+use crate::sketch::bloom::{Layer, ScalableBloom};
+use crate::sketch::hll::{HyperLogLog, Registers};
 
 /// The encoding this build writes.
-pub const ENCODING_VERSION: u8 = 1;
+///
+/// - 1: lifecycle, user, fields; activity as three counters.
+/// - 2: the activity section holds the sketches (seen filter, distinct items, interests, minute
+///   bitmap, hour histogram) and their sizing.
+pub const ENCODING_VERSION: u8 = 2;
 
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
@@ -49,11 +57,8 @@ pub fn encode(session: &Session) -> Vec<u8> {
         section(&mut out, TAG_FIELDS, &mut body);
     }
 
-    let a = &session.activity;
-    if *a != Activity::default() {
-        put_u64(&mut body, a.events);
-        put_i64(&mut body, a.first_event_ms);
-        put_i64(&mut body, a.last_event_ms);
+    if let Some(a) = &session.activity {
+        put_activity(&mut body, a);
         section(&mut out, TAG_ACTIVITY, &mut body);
     }
     out.push(TAG_END);
@@ -91,14 +96,12 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
             }
             (TAG_FIELDS, Some(s)) => s.fields = read_fields(&mut payload)?,
             (TAG_ACTIVITY, Some(s)) => {
-                s.activity = Activity {
-                    events: payload.u64()?,
-                    first_event_ms: payload.i64()?,
-                    last_event_ms: payload.i64()?,
+                let activity = if version == 1 {
+                    read_activity_v1(&mut payload)?
+                } else {
+                    read_activity(&mut payload)?
                 };
-                if s.activity == Activity::default() {
-                    return Err(Error::Corrupt("empty activity section"));
-                }
+                s.activity = Some(Box::new(activity));
             }
             _ => return Err(Error::Corrupt("unknown section")),
         }
@@ -129,7 +132,171 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         maxage_s,
         user: None,
         fields: Fields::default(),
-        activity: Activity::default(),
+        activity: None,
+    })
+}
+
+fn put_activity(out: &mut Vec<u8>, a: &Activity) {
+    put_u64(out, u64::from(a.top_n));
+    put_u64(out, u64::from(a.half_life_s));
+    put_u64(out, a.events);
+    put_i64(out, a.first_event_ms);
+    put_i64(out, a.last_event_ms);
+    put_i64(out, a.longest_gap_ms);
+    put_i64(out, a.last_minute);
+    out.extend_from_slice(&a.minutes.to_le_bytes());
+    for h in a.hours {
+        put_u64(out, u64::from(h));
+    }
+    // seen filter
+    put_u64(out, a.seen.initial_capacity);
+    out.extend_from_slice(&a.seen.error.to_le_bytes());
+    put_u64(out, a.seen.layers.len() as u64);
+    for layer in &a.seen.layers {
+        put_u64(out, layer.count);
+        put_u64(out, u64::from(layer.hashes));
+        put_u64(out, layer.bits.len() as u64);
+        for w in layer.bits.iter() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    // distinct items
+    out.push(a.distinct.precision);
+    match &a.distinct.registers {
+        Registers::Sparse(list) => {
+            out.push(0);
+            put_u64(out, list.len() as u64);
+            for e in list {
+                out.extend_from_slice(&e.to_le_bytes());
+            }
+        }
+        Registers::Dense(regs) => {
+            out.push(1);
+            out.extend_from_slice(regs);
+        }
+    }
+    // interests
+    put_i64(out, a.interests.as_of_ms);
+    put_u64(out, a.interests.entries.len() as u64);
+    for e in &a.interests.entries {
+        put_bytes(out, &e.category);
+        out.extend_from_slice(&e.weight.to_le_bytes());
+    }
+}
+
+/// Version 1 kept only three counters; the sketches start empty with default sizing.
+fn read_activity_v1(r: &mut Reader) -> Result<Activity> {
+    let mut a = Activity::new(&SketchParams::default());
+    a.events = r.u64()?;
+    a.first_event_ms = r.i64()?;
+    a.last_event_ms = r.i64()?;
+    Ok(a)
+}
+
+fn read_activity(r: &mut Reader) -> Result<Activity> {
+    let top_n = u16::try_from(r.u64()?)
+        .ok()
+        .filter(|n| (1..=SketchParams::TOP_N_MAX).contains(n))
+        .ok_or(Error::Corrupt("top-n out of range"))?;
+    let half_life_s = u32::try_from(r.u64()?)
+        .ok()
+        .filter(|h| (1..=MAX_LIFETIME_S).contains(h))
+        .ok_or(Error::Corrupt("half-life out of range"))?;
+    let events = r.u64()?;
+    if events == 0 {
+        return Err(Error::Corrupt("activity without events"));
+    }
+    let first_event_ms = r.i64()?;
+    let last_event_ms = r.i64()?;
+    let longest_gap_ms = r.i64()?;
+    let last_minute = r.i64()?;
+    let minutes = r.u64_le()?;
+    let mut hours = [0u32; 24];
+    for h in &mut hours {
+        *h = u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("hour count out of range"))?;
+    }
+
+    let initial_capacity = r.u64()?;
+    let error = r.f64_le()?;
+    let layer_count = r.len_prefix()?;
+    if layer_count > crate::sketch::bloom::MAX_LAYERS {
+        return Err(Error::Corrupt("too many filter layers"));
+    }
+    let mut layers = Vec::with_capacity(layer_count);
+    for i in 0..layer_count {
+        let count = r.u64()?;
+        let hashes =
+            u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("hash count out of range"))?;
+        let words = r.len_prefix()?;
+        if words > r.remaining() / 8 {
+            return Err(Error::Corrupt("filter longer than payload"));
+        }
+        let bits: Box<[u64]> = (0..words).map(|_| r.u64_le()).collect::<Result<_>>()?;
+        layers.push(Layer {
+            capacity: initial_capacity.checked_shl(i as u32).unwrap_or(u64::MAX),
+            count,
+            hashes,
+            bits,
+        });
+    }
+    let seen = ScalableBloom {
+        initial_capacity,
+        error,
+        layers,
+    };
+    if !seen.is_consistent() {
+        return Err(Error::Corrupt("inconsistent seen filter"));
+    }
+
+    let precision = r.byte()?;
+    if !(crate::sketch::hll::MIN_PRECISION..=crate::sketch::hll::MAX_PRECISION).contains(&precision)
+    {
+        return Err(Error::Corrupt("HyperLogLog precision out of range"));
+    }
+    let registers = match r.byte()? {
+        0 => {
+            let n = r.len_prefix()?;
+            if n > r.remaining() / 2 {
+                return Err(Error::Corrupt("sparse sketch longer than payload"));
+            }
+            Registers::Sparse((0..n).map(|_| r.u16_le()).collect::<Result<_>>()?)
+        }
+        1 => Registers::Dense(r.bytes(1usize << precision)?.into()),
+        _ => return Err(Error::Corrupt("unknown HyperLogLog form")),
+    };
+    let distinct = HyperLogLog::from_registers(precision, registers);
+    if !distinct.is_consistent() {
+        return Err(Error::Corrupt("inconsistent HyperLogLog"));
+    }
+
+    let as_of_ms = r.i64()?;
+    let n = r.len_prefix()?;
+    if n > usize::from(top_n) {
+        return Err(Error::Corrupt("more interests than top-n"));
+    }
+    let mut entries: Vec<Interest> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let category: Box<[u8]> = r.prefixed()?.into();
+        let weight = r.f64_le()?;
+        if !weight.is_finite() || weight < 0.0 || entries.iter().any(|e| e.category == category) {
+            return Err(Error::Corrupt("invalid interest"));
+        }
+        entries.push(Interest { category, weight });
+    }
+
+    Ok(Activity {
+        top_n,
+        half_life_s,
+        events,
+        first_event_ms,
+        last_event_ms,
+        longest_gap_ms,
+        last_minute,
+        minutes,
+        hours,
+        seen,
+        distinct,
+        interests: Interests { as_of_ms, entries },
     })
 }
 
@@ -229,6 +396,22 @@ impl<'a> Reader<'a> {
         Err(Error::Corrupt("varint overflow"))
     }
 
+    fn u64_le(&mut self) -> Result<u64> {
+        let b = self.bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn f64_le(&mut self) -> Result<f64> {
+        Ok(f64::from_bits(self.u64_le()?))
+    }
+
+    fn u16_le(&mut self) -> Result<u16> {
+        let b = self.bytes(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
     fn i64(&mut self) -> Result<i64> {
         let z = self.u64()?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
@@ -261,12 +444,17 @@ mod tests {
             set: vec![(b"theme", b"dark"), (b"cart", b"\x00\x01\x02"), (b"", b"")],
             ..Touch::default()
         };
-        s.apply_touch(&t, 1_700_000_005_000, false);
-        s.activity = Activity {
-            events: 3,
-            first_event_ms: 1_700_000_000_000,
-            last_event_ms: -5,
-        };
+        let params = SketchParams::default();
+        s.apply_touch(&t, 1_700_000_005_000, false, &params);
+        for i in 0..40 {
+            let item = format!("page{}", i % 25);
+            let event = Touch {
+                event: Some(item.as_bytes()),
+                categories: vec![b"news", if i % 3 == 0 { b"golf" } else { b"hockey" }],
+                ..Touch::default()
+            };
+            s.apply_touch(&event, 1_700_000_005_000 + i * 70_000, false, &params);
+        }
         s
     }
 
@@ -278,6 +466,20 @@ mod tests {
         assert_eq!(encode(&decode(&bytes).unwrap()), bytes, "canonical");
         let bare = Session::new(0, 1, 1);
         assert_eq!(decode(&encode(&bare)), Ok(bare));
+        // a dense HyperLogLog and a multi-layer filter
+        let mut big = sample();
+        let params = SketchParams::default();
+        for i in 0..3_000 {
+            let item = format!("x{i}");
+            let event = Touch {
+                event: Some(item.as_bytes()),
+                ..Touch::default()
+            };
+            big.apply_touch(&event, 1_700_000_005_000, false, &params);
+        }
+        let a = big.activity.as_ref().unwrap();
+        assert!(!a.distinct.is_sparse() && a.seen.layers.len() > 3);
+        assert_eq!(decode(&encode(&big)), Ok(big));
     }
 
     #[test]
@@ -286,6 +488,25 @@ mod tests {
         for n in 0..bytes.len() {
             assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
         }
+    }
+
+    #[test]
+    fn version_1_payload_still_decodes() {
+        // Written by the version-1 encoder: lifecycle, user "u", one field a=b, activity counters.
+        let v1: &[u8] = &[
+            1, 1, 4, 2, 4, 10, 20, 2, 1, b'u', 3, 5, 1, 1, b'a', 1, b'b', 4, 3, 3, 6, 8, 0,
+        ];
+        let s = decode(v1).unwrap();
+        assert_eq!(
+            (s.created_ms, s.last_seen_ms, s.idle_s, s.maxage_s),
+            (1, 2, 10, 20)
+        );
+        assert_eq!(s.user.as_deref(), Some(&b"u"[..]));
+        assert_eq!(s.fields.get(b"a"), Some(&b"b"[..]));
+        assert_eq!(s.events(), 3);
+        assert_eq!(s.activity.as_ref().unwrap().first_event_ms, 3);
+        // Re-encoding writes the newest version.
+        assert_eq!(encode(&s)[0], ENCODING_VERSION);
     }
 
     #[test]

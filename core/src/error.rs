@@ -4,12 +4,20 @@
 use std::fmt;
 
 /// A refused request or a refused saved form. Refusal always means "nothing changed".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// An unknown token, a repeated clause, or a count that does not match the arguments.
     Syntax,
     /// A number that is not a canonical 64-bit integer.
     NotInteger,
+    /// A number that is not a finite decimal.
+    NotFloat,
+    /// A decimal outside its documented range.
+    OutOfRangeFloat {
+        what: &'static str,
+        min: f64,
+        max: f64,
+    },
     /// A number outside its documented range.
     OutOfRange {
         what: &'static str,
@@ -22,6 +30,8 @@ pub enum Error {
     FutureTime,
     /// The write would leave the session with more fields than the configured limit.
     TooManyFields { limit: usize },
+    /// More categories in one event than the configured limit.
+    TooManyCategories { limit: usize },
     /// A field name or value longer than the configured limit.
     FieldTooLarge { limit: usize },
     /// The saved form of a session could not be decoded.
@@ -35,6 +45,10 @@ impl fmt::Display for Error {
         match self {
             Error::Syntax => f.write_str("ERR syntax error"),
             Error::NotInteger => f.write_str("ERR value is not an integer or out of range"),
+            Error::NotFloat => f.write_str("ERR value is not a valid float"),
+            Error::OutOfRangeFloat { what, min, max } => {
+                write!(f, "ERR {what} must be between {min} and {max}")
+            }
             Error::OutOfRange { what, min, max } => {
                 write!(f, "ERR {what} must be between {min} and {max}")
             }
@@ -49,9 +63,13 @@ impl fmt::Display for Error {
                     "ERR too many fields in the session (limit {limit}, session.max-fields)"
                 )
             }
+            Error::TooManyCategories { limit } => write!(
+                f,
+                "ERR too many categories in one event (limit {limit}, session.max-categories)"
+            ),
             Error::FieldTooLarge { limit } => write!(
                 f,
-                "ERR field name or value too large (limit {limit} bytes, session.max-field-size)"
+                "ERR field, item or category too large (limit {limit} bytes, session.max-field-size)"
             ),
             Error::Corrupt(what) => write!(f, "ERR corrupt session encoding: {what}"),
             Error::UnknownEncoding(v) => write!(f, "ERR unknown session encoding version {v}"),

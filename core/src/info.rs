@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::activity::Activity;
 use crate::codec;
 use crate::session::Session;
 
@@ -40,13 +41,57 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The `SESSION.INFO` document.
-pub fn session_info(s: &Session) -> Value {
+fn activity_info(a: &Activity, now_ms: i64) -> Value {
+    let interests: Vec<Value> = a
+        .interests
+        .normalized()
+        .into_iter()
+        .map(|(c, w)| json!({ "category": bytes_value(c), "weight": w }))
+        .collect();
+    json!({
+        "events": a.events,
+        "unique_items": a.unique(),
+        "first_event_ms": a.first_event_ms,
+        "last_event_ms": a.last_event_ms,
+        "longest_gap_ms": a.longest_gap_ms,
+        "active_minutes_last_hour": a.active_minutes_last_hour(now_ms),
+        "peak_hour": a.peak_hour(),
+        "hours": a.hours.to_vec(),
+        "interests": interests,
+        "sketches": {
+            "seen": {
+                "kind": "scalable-bloom",
+                "error_rate": a.seen.error,
+                "initial_capacity": a.seen.initial_capacity,
+                "layers": a.seen.layers.len(),
+                "items": a.seen.count(),
+                "bits": a.seen.bits(),
+                "bytes": a.seen.heap_size(),
+            },
+            "distinct": {
+                "kind": "hyperloglog",
+                "precision": a.distinct.precision,
+                "form": if a.distinct.is_sparse() { "sparse" } else { "dense" },
+                "bytes": a.distinct.heap_size(),
+            },
+            "interests": {
+                "kind": "decayed-space-saving",
+                "top_n": a.top_n,
+                "half_life_s": a.half_life_s,
+                "tracked": a.interests.entries.len(),
+                "bytes": a.interests.heap_size(),
+            },
+        },
+        "bytes": a.heap_size(),
+    })
+}
+
+/// The `SESSION.INFO` document, with time-dependent figures computed at `now_ms`.
+pub fn session_info(s: &Session, now_ms: i64) -> Value {
     let mut fields = Map::new();
     for (name, value) in s.fields.iter() {
         fields.insert(bytes_key(name), bytes_value(value));
     }
-    let a = &s.activity;
     json!({
         "created_ms": s.created_ms,
         "last_seen_ms": s.last_seen_ms,
@@ -56,11 +101,7 @@ pub fn session_info(s: &Session) -> Value {
         "user": s.user.as_deref().map(bytes_value),
         "field_count": s.fields.len(),
         "fields": fields,
-        "activity": {
-            "events": a.events,
-            "first_event_ms": a.first_event_ms,
-            "last_event_ms": a.last_event_ms,
-        },
+        "activity": s.activity.as_ref().map(|a| activity_info(a, now_ms)),
         "encoding": {
             "version": codec::ENCODING_VERSION,
             "bytes": codec::encode(s).len(),
@@ -92,7 +133,7 @@ mod tests {
         let mut s = Session::new(0, 1, 1);
         s.fields.set(b"\xff", b"\xfe");
         s.fields.set(b"theme", b"dark");
-        let doc = session_info(&s);
+        let doc = session_info(&s, 0);
         assert_eq!(doc["fields"]["theme"], "dark");
         assert_eq!(doc["fields"]["base64:/w=="]["base64"], "/g==");
         assert_eq!(doc["user"], Value::Null);

@@ -2,14 +2,17 @@
 //! argument parsing, the saved-form codec and the JSON views. The Redis module (`module/`) is a
 //! thin layer over this crate.
 
+pub mod activity;
 pub mod args;
 pub mod codec;
 pub mod error;
 pub mod fields;
 pub mod info;
+pub mod interests;
 pub mod memory;
 pub mod session;
 pub mod sketch;
 
+pub use activity::{Activity, SketchParams};
 pub use error::{Error, Result};
 pub use session::{Session, Settings, Touch, TouchOutcome};

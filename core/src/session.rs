@@ -3,6 +3,7 @@
 //! Everything here is deterministic given its inputs (the time is always passed in), so a replica or
 //! an AOF replay that applies the same touch at the same time builds the same session.
 
+use crate::activity::{Activity, SketchParams};
 use crate::error::{Error, Result};
 use crate::fields::Fields;
 use crate::memory::alloc_size;
@@ -13,12 +14,14 @@ pub const MAX_LIFETIME_S: u32 = 10 * 365 * 24 * 3600;
 pub const MAX_FUTURE_SKEW_MS: i64 = 60_000;
 
 /// Limits and defaults that come from the module's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub default_idle_s: u32,
     pub default_maxage_s: u32,
     pub max_fields: usize,
     pub max_field_size: usize,
+    pub max_categories: usize,
+    pub sketch: SketchParams,
 }
 
 impl Default for Settings {
@@ -28,19 +31,13 @@ impl Default for Settings {
             default_maxage_s: 86_400,
             max_fields: 1024,
             max_field_size: 65_536,
+            max_categories: 8,
+            sketch: SketchParams::default(),
         }
     }
 }
 
-/// Totals of the user's activity. Later encodings add the sketches beside these counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Activity {
-    pub events: u64,
-    pub first_event_ms: i64,
-    pub last_event_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub created_ms: i64,
     pub last_seen_ms: i64,
@@ -48,11 +45,12 @@ pub struct Session {
     pub maxage_s: u32,
     pub user: Option<Box<[u8]>>,
     pub fields: Fields,
-    pub activity: Activity,
+    /// Allocated at the first event.
+    pub activity: Option<Box<Activity>>,
 }
 
 /// One `SESSION.TOUCH`, parsed and free of Redis types.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Touch<'a> {
     pub idle_s: Option<u32>,
     pub maxage_s: Option<u32>,
@@ -60,16 +58,24 @@ pub struct Touch<'a> {
     pub user: Option<&'a [u8]>,
     pub set: Vec<(&'a [u8], &'a [u8])>,
     pub del: Vec<&'a [u8]>,
+    pub event: Option<&'a [u8]>,
+    pub categories: Vec<&'a [u8]>,
+    /// Sketch sizing for a session whose activity starts with this touch (replication form).
+    pub params: Option<SketchParams>,
     pub at_ms: Option<i64>,
 }
 
 /// What a touch did, for the reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TouchOutcome {
     /// Time since the previous activity (0 for a new session, never negative).
     pub idle_ms: i64,
     /// Absolute expiry of the key after the touch.
     pub deadline_ms: i64,
+    /// Whether the touch's EVENT item was (probably) seen before; false without EVENT.
+    pub seen_before: bool,
+    /// The sketch sizing used when this touch created the session's activity.
+    pub created_activity: Option<SketchParams>,
 }
 
 /// The time a command acts at: `AT` when given, else the server clock. `AT` more than a minute
@@ -94,7 +100,7 @@ impl Session {
             maxage_s,
             user: None,
             fields: Fields::default(),
-            activity: Activity::default(),
+            activity: None,
         }
     }
 
@@ -119,6 +125,21 @@ impl Session {
         let too_big = |b: &[u8]| b.len() > settings.max_field_size;
         if touch.set.iter().any(|(n, v)| too_big(n) || too_big(v))
             || touch.del.iter().any(|n| too_big(n))
+        {
+            return Err(Error::FieldTooLarge {
+                limit: settings.max_field_size,
+            });
+        }
+        if touch.categories.len() > settings.max_categories {
+            return Err(Error::TooManyCategories {
+                limit: settings.max_categories,
+            });
+        }
+        if touch
+            .event
+            .into_iter()
+            .chain(touch.categories.iter().copied())
+            .any(too_big)
         {
             return Err(Error::FieldTooLarge {
                 limit: settings.max_field_size,
@@ -153,8 +174,15 @@ impl Session {
         self.fields.len() + added.len() - removed.len()
     }
 
-    /// Applies a checked touch at `now_ms`. `is_new` tells whether this session was just created.
-    pub fn apply_touch(&mut self, touch: &Touch, now_ms: i64, is_new: bool) -> TouchOutcome {
+    /// Applies a checked touch at `now_ms`. `is_new` tells whether this session was just created;
+    /// `sketch` sizes the activity sketches if this touch's event is the session's first.
+    pub fn apply_touch(
+        &mut self,
+        touch: &Touch,
+        now_ms: i64,
+        is_new: bool,
+        sketch: &SketchParams,
+    ) -> TouchOutcome {
         let idle_ms = if is_new {
             0
         } else {
@@ -180,11 +208,33 @@ impl Session {
         if !touch.set.is_empty() || !touch.del.is_empty() {
             self.fields.shrink();
         }
+        let mut seen_before = false;
+        let mut created_activity = None;
+        if let Some(item) = touch.event {
+            let activity = self.activity.get_or_insert_with(|| {
+                let params = touch.params.unwrap_or(*sketch);
+                created_activity = Some(params);
+                Box::new(Activity::new(&params))
+            });
+            seen_before = activity.record(item, &touch.categories, now_ms);
+        }
         self.last_seen_ms = self.last_seen_ms.max(now_ms);
         TouchOutcome {
             idle_ms,
             deadline_ms: self.deadline_ms(),
+            seen_before,
+            created_activity,
         }
+    }
+
+    /// Total events recorded.
+    pub fn events(&self) -> u64 {
+        self.activity.as_ref().map_or(0, |a| a.events)
+    }
+
+    /// Distinct items, estimated.
+    pub fn unique(&self) -> u64 {
+        self.activity.as_ref().map_or(0, |a| a.unique())
     }
 
     /// Bytes this value owns on the heap, as the allocator rounds them (for `MEMORY USAGE`).
@@ -192,6 +242,7 @@ impl Session {
         alloc_size(std::mem::size_of::<Session>())
             + self.user.as_ref().map_or(0, |u| alloc_size(u.len()))
             + self.fields.heap_size()
+            + self.activity.as_ref().map_or(0, |a| a.heap_size())
     }
 }
 
@@ -207,17 +258,17 @@ mod tests {
     fn deadline_slides_and_is_capped_by_maxage() {
         let mut s = Session::new(1_000, 10, 25);
         assert_eq!(s.deadline_ms(), 11_000);
-        let out = s.apply_touch(&touch(), 9_000, false);
+        let out = s.apply_touch(&touch(), 9_000, false, &SketchParams::default());
         assert_eq!(out.idle_ms, 8_000);
         assert_eq!(out.deadline_ms, 19_000);
-        let out = s.apply_touch(&touch(), 20_000, false);
+        let out = s.apply_touch(&touch(), 20_000, false, &SketchParams::default());
         assert_eq!(out.deadline_ms, 26_000, "capped at created + maxage");
     }
 
     #[test]
     fn out_of_order_time_never_moves_last_seen_back() {
         let mut s = Session::new(10_000, 10, 100);
-        let out = s.apply_touch(&touch(), 5_000, false);
+        let out = s.apply_touch(&touch(), 5_000, false, &SketchParams::default());
         assert_eq!(out.idle_ms, 0);
         assert_eq!(s.last_seen_ms, 10_000);
     }
@@ -230,9 +281,9 @@ mod tests {
             maxage_s: Some(50),
             ..touch()
         };
-        s.apply_touch(&t, 1_000, false);
+        s.apply_touch(&t, 1_000, false, &SketchParams::default());
         assert_eq!((s.idle_s, s.maxage_s), (5, 50));
-        s.apply_touch(&touch(), 2_000, false);
+        s.apply_touch(&touch(), 2_000, false, &SketchParams::default());
         assert_eq!((s.idle_s, s.maxage_s), (5, 50));
     }
 
@@ -249,7 +300,7 @@ mod tests {
             ..touch()
         };
         s.check_touch(&t, &settings).unwrap();
-        s.apply_touch(&t, 0, true);
+        s.apply_touch(&t, 0, true, &SketchParams::default());
         let more = Touch {
             set: vec![(b"c", b"3")],
             ..touch()
@@ -288,7 +339,7 @@ mod tests {
             del: vec![b"a"],
             ..touch()
         };
-        s.apply_touch(&t, 0, true);
+        s.apply_touch(&t, 0, true, &SketchParams::default());
         assert!(s.fields.is_empty());
     }
 

@@ -24,13 +24,48 @@ pub enum Registers {
 pub struct HyperLogLog {
     pub precision: u8,
     pub registers: Registers,
+    /// Derived, kept current on every register change so that an estimate is O(1):
+    /// the sum over all registers of 2^(64 - rank), exact in integers (so it does not depend on
+    /// the order registers changed in), and the number of zero registers.
+    sum: u128,
+    zeros: u32,
 }
 
 impl HyperLogLog {
     pub fn new(precision: u8) -> Self {
-        HyperLogLog {
-            precision: precision.clamp(MIN_PRECISION, MAX_PRECISION),
-            registers: Registers::Sparse(Vec::new()),
+        let precision = precision.clamp(MIN_PRECISION, MAX_PRECISION);
+        Self::from_registers(precision, Registers::Sparse(Vec::new()))
+    }
+
+    /// A sketch over existing registers (the codec's constructor); derived sums are recomputed.
+    pub fn from_registers(precision: u8, registers: Registers) -> Self {
+        let m = 1u32 << precision.min(MAX_PRECISION);
+        let mut h = HyperLogLog {
+            precision,
+            registers,
+            sum: u128::from(m) << 64,
+            zeros: m,
+        };
+        let ranks: Vec<u8> = match &h.registers {
+            Registers::Sparse(list) => list.iter().map(|e| (e & 0xf) as u8).collect(),
+            Registers::Dense(regs) => regs.to_vec(),
+        };
+        for r in ranks {
+            h.account(0, r);
+        }
+        h
+    }
+
+    /// Updates the derived sums for one register going from rank `old` to rank `new`.
+    fn account(&mut self, old: u8, new: u8) {
+        let weight = |r: u8| 1u128 << (64 - u32::from(r.min(64)));
+        // Saturating: a decoded sketch is checked for consistency only after it is built.
+        self.sum = self
+            .sum
+            .saturating_sub(weight(old))
+            .saturating_add(weight(new));
+        if old == 0 && new != 0 {
+            self.zeros = self.zeros.saturating_sub(1);
         }
     }
 
@@ -53,8 +88,10 @@ impl HyperLogLog {
         let m = self.m();
         match &mut self.registers {
             Registers::Dense(regs) => {
-                if regs[index] < rank {
+                let old = regs[index];
+                if old < rank {
                     regs[index] = rank;
+                    self.account(old, rank);
                     true
                 } else {
                     false
@@ -66,12 +103,16 @@ impl HyperLogLog {
                 match list.binary_search_by_key(&(index as u16), |e| e >> 4) {
                     Ok(i) if list[i] & 0xf >= u16::from(rank) => false,
                     Ok(i) => {
+                        let old = (list[i] & 0xf) as u8;
                         list[i] = entry;
+                        self.account(old, rank);
                         true
                     }
                     Err(i) => {
                         list.insert(i, entry);
-                        if list.len() * 2 >= m {
+                        let full = list.len() * 2 >= m;
+                        self.account(0, rank);
+                        if full {
                             self.densify();
                         }
                         true
@@ -87,7 +128,7 @@ impl HyperLogLog {
             for e in list {
                 regs[usize::from(e >> 4)] = (e & 0xf) as u8;
             }
-            self.registers = Registers::Dense(regs);
+            self.registers = Registers::Dense(regs); // same ranks: derived sums unchanged
         }
     }
 

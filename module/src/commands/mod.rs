@@ -26,6 +26,14 @@ pub fn table() -> Vec<Spec> {
             step: 1,
         },
         Spec {
+            name: "session.seen",
+            entry: entry!(read::seen),
+            flags: "readonly fast",
+            first_key: 1,
+            last_key: 1,
+            step: 1,
+        },
+        Spec {
             name: "session.info",
             entry: entry!(read::info),
             flags: "readonly",

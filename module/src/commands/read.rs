@@ -5,7 +5,7 @@ use session_core::{info, Session};
 
 use crate::command::Invocation;
 use crate::datatype::session_type;
-use crate::ffi::{Key, KeyValue, Reply};
+use crate::ffi::{self, Key, KeyValue, Reply};
 
 pub fn get(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
@@ -35,6 +35,25 @@ pub fn get(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
+/// `SESSION.SEEN key item [item ...]`: 1 = probably seen, 0 = certainly not.
+pub fn seen(inv: &Invocation) -> RedisResult {
+    if inv.args.len() < 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let activity = match key.value::<Session>(session_type())? {
+        KeyValue::Ours(session) => session.activity.as_deref(),
+        KeyValue::Empty => None,
+    };
+    let items = &inv.args[2..];
+    let r = Reply::new(inv.ctx);
+    r.array(items.len());
+    for item in items {
+        r.int(i64::from(activity.is_some_and(|a| a.has_seen(item))));
+    }
+    Ok(RedisValue::NoReply)
+}
+
 pub fn info(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 2 {
         return Err(RedisError::WrongArity);
@@ -43,6 +62,6 @@ pub fn info(inv: &Invocation) -> RedisResult {
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Null);
     };
-    let doc = info::session_info(session).to_string();
+    let doc = info::session_info(session, ffi::wall_ms()).to_string();
     Ok(RedisValue::StringBuffer(doc.into_bytes()))
 }

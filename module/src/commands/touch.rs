@@ -1,4 +1,5 @@
-//! `SESSION.TOUCH key [IDLE s] [MAXAGE s] [XX] [USER u] [SET n f v ...] [DEL n f ...] [AT ms]`
+//! `SESSION.TOUCH key [IDLE s] [MAXAGE s] [XX] [USER u] [SET n f v ...] [DEL n f ...]
+//!  [EVENT item [CATEGORIES n c ...]] [AT ms]`
 
 use redis_module::{RedisError, RedisResult, RedisValue};
 use session_core::args::{parse_touch, touch_effect_args};
@@ -26,54 +27,71 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     };
 
     let key = Key::open(inv.ctx, inv.argv[1], true)?;
-    let (outcome, is_new, idle_s, maxage_s, events) = match key.value::<Session>(session_type())? {
+    let (outcome, facts) = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => {
             session.check_touch(&touch, &settings).map_err(from_core)?;
-            let outcome = session.apply_touch(&touch, now, false);
-            (
-                outcome,
-                false,
-                session.idle_s,
-                session.maxage_s,
-                session.activity.events,
-            )
+            let outcome = session.apply_touch(&touch, now, false, &settings.sketch);
+            (outcome, Facts::of(session, false))
         }
         KeyValue::Empty if touch.xx => return Ok(RedisValue::Null),
         KeyValue::Empty => {
             let mut session = Session::for_touch(&touch, now, &settings);
             session.check_touch(&touch, &settings).map_err(from_core)?;
-            let outcome = session.apply_touch(&touch, now, true);
-            let facts = (
-                outcome,
-                true,
-                session.idle_s,
-                session.maxage_s,
-                session.activity.events,
-            );
+            let outcome = session.apply_touch(&touch, now, true, &settings.sketch);
+            let facts = Facts::of(&session, true);
             key.set_value(session_type(), session)?;
-            facts
+            (outcome, facts)
         }
     };
     key.set_abs_expire(outcome.deadline_ms)?;
 
-    let effect = touch_effect_args(&touch, idle_s, maxage_s, now);
+    // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
+    // an AOF replay builds the same value whatever its own configuration and clock.
+    let effect = touch_effect_args(
+        &touch,
+        facts.idle_s,
+        facts.maxage_s,
+        outcome.created_activity.as_ref(),
+        now,
+    );
     let mut replicated: Vec<&[u8]> = Vec::with_capacity(effect.len() + 1);
     replicated.push(inv.args[1]);
     replicated.extend(effect.iter().map(Vec::as_slice));
     inv.replicate("SESSION.TOUCH", &replicated);
     ffi::notify(inv.ctx, c"session.touch", inv.argv[1]);
 
-    reply(inv, &outcome, is_new, events, wall);
+    reply(inv, &outcome, &facts, wall);
     Ok(RedisValue::NoReply)
 }
 
-fn reply(inv: &Invocation, outcome: &TouchOutcome, is_new: bool, events: u64, wall: i64) {
+/// What the reply and the replicated effect need from the session after the touch.
+struct Facts {
+    is_new: bool,
+    idle_s: u32,
+    maxage_s: u32,
+    events: u64,
+    unique: u64,
+}
+
+impl Facts {
+    fn of(session: &Session, is_new: bool) -> Facts {
+        Facts {
+            is_new,
+            idle_s: session.idle_s,
+            maxage_s: session.maxage_s,
+            events: session.events(),
+            unique: session.unique(),
+        }
+    }
+}
+
+fn reply(inv: &Invocation, outcome: &TouchOutcome, facts: &Facts, wall: i64) {
     let r = Reply::new(inv.ctx);
     r.map(7);
-    r.entry_int("new", i64::from(is_new));
-    r.entry_int("events", events as i64);
-    r.entry_int("unique", 0);
-    r.entry_int("seen_before", 0);
+    r.entry_int("new", i64::from(facts.is_new));
+    r.entry_int("events", facts.events as i64);
+    r.entry_int("unique", facts.unique as i64);
+    r.entry_int("seen_before", i64::from(outcome.seen_before));
     r.entry_int("idle_ms", outcome.idle_ms);
     r.entry_int("ttl_ms", (outcome.deadline_ms - wall).max(0));
     r.entry_int("pending", 0);
