@@ -2,6 +2,7 @@
 //! UTF-8). Pure functions so that they are unit-tested and fuzzed without a server.
 
 use crate::activity::SketchParams;
+use crate::enrich::{Enrich, Thresholds};
 use crate::error::{Error, Result};
 use crate::session::{Touch, MAX_LIFETIME_S};
 use crate::sketch::hll::{MAX_PRECISION, MIN_PRECISION};
@@ -24,7 +25,7 @@ impl<'a> Args<'a> {
         self.pos >= self.items.len()
     }
 
-    pub fn next(&mut self) -> Result<&'a [u8]> {
+    pub fn next_arg(&mut self) -> Result<&'a [u8]> {
         let item = self.items.get(self.pos).ok_or(Error::Syntax)?;
         self.pos += 1;
         Ok(item)
@@ -39,7 +40,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn next_int(&mut self, what: &'static str, min: i64, max: i64) -> Result<i64> {
-        let raw = self.next()?;
+        let raw = self.next_arg()?;
         let v = parse_i64(raw).ok_or(Error::NotInteger)?;
         if v < min || v > max {
             return Err(Error::OutOfRange { what, min, max });
@@ -49,7 +50,7 @@ impl<'a> Args<'a> {
 
     /// A finite floating-point number within `[min, max]`.
     pub fn next_float(&mut self, what: &'static str, min: f64, max: f64) -> Result<f64> {
-        let raw = self.next()?;
+        let raw = self.next_arg()?;
         let v = parse_f64(raw).ok_or(Error::NotFloat)?;
         if !(min..=max).contains(&v) {
             return Err(Error::OutOfRangeFloat { what, min, max });
@@ -71,7 +72,7 @@ impl<'a> Args<'a> {
     /// A list count: at least 1, and no more than the arguments left divided by `per_item`.
     pub fn next_count(&mut self, what: &'static str, per_item: usize) -> Result<usize> {
         let left = self.items.len().saturating_sub(self.pos + 1);
-        let raw = self.next()?;
+        let raw = self.next_arg()?;
         match parse_i64(raw) {
             Some(n) if n >= 1 && (n as u64) <= (left / per_item.max(1)) as u64 => Ok(n as usize),
             Some(_) => Err(Error::Count(what)),
@@ -119,18 +120,9 @@ pub fn parse_f64(raw: &[u8]) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-fn keyword(raw: &[u8]) -> [u8; 8] {
-    let mut k = [0u8; 8];
-    if raw.len() <= 8 {
-        for (dst, src) in k.iter_mut().zip(raw) {
-            *dst = src.to_ascii_uppercase();
-        }
-    }
-    k
-}
-
-fn kw(s: &str) -> [u8; 8] {
-    keyword(s.as_bytes())
+/// Case-insensitive keyword match.
+fn is(token: &[u8], word: &str) -> bool {
+    token.eq_ignore_ascii_case(word.as_bytes())
 }
 
 /// Parses the arguments of `SESSION.TOUCH` that follow the key.
@@ -140,20 +132,20 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
     let lifetime = i64::from(MAX_LIFETIME_S);
     let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
     while !args.is_empty() {
-        let token = keyword(args.next()?);
-        if token == kw("IDLE") {
+        let token = args.next_arg()?;
+        if is(token, "IDLE") {
             once(t.idle_s.is_some())?;
             t.idle_s = Some(args.next_int("IDLE", 1, lifetime)? as u32);
-        } else if token == kw("MAXAGE") {
+        } else if is(token, "MAXAGE") {
             once(t.maxage_s.is_some())?;
             t.maxage_s = Some(args.next_int("MAXAGE", 1, lifetime)? as u32);
-        } else if token == kw("XX") {
+        } else if is(token, "XX") {
             once(t.xx)?;
             t.xx = true;
-        } else if token == kw("USER") {
+        } else if is(token, "USER") {
             once(t.user.is_some())?;
-            t.user = Some(args.next()?);
-        } else if token == kw("SET") {
+            t.user = Some(args.next_arg()?);
+        } else if is(token, "SET") {
             once(!t.set.is_empty())?;
             let n = args.next_count("SET", 2)?;
             t.set = args
@@ -161,21 +153,21 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
                 .chunks_exact(2)
                 .map(|p| (p[0], p[1]))
                 .collect();
-        } else if token == kw("DEL") {
+        } else if is(token, "DEL") {
             once(!t.del.is_empty())?;
             let n = args.next_count("DEL", 1)?;
             t.del = args.take(n)?.to_vec();
-        } else if token == kw("EVENT") {
+        } else if is(token, "EVENT") {
             once(t.event.is_some())?;
-            t.event = Some(args.next()?);
+            t.event = Some(args.next_arg()?);
             if args.eat("CATEGORIES") {
                 let n = args.next_count("CATEGORIES", 1)?;
                 t.categories = args.take(n)?.to_vec();
             }
-        } else if token == kw("PARAMS") {
+        } else if is(token, "PARAMS") {
             once(t.params.is_some())?;
             t.params = Some(parse_params(&mut args)?);
-        } else if token == kw("AT") {
+        } else if is(token, "AT") {
             once(t.at_ms.is_some())?;
             t.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
         } else {
@@ -183,6 +175,67 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
         }
     }
     Ok(t)
+}
+
+/// Parses the arguments of `SESSION.ENRICH` that follow the key.
+pub fn parse_enrich<'a>(items: &'a [&'a [u8]]) -> Result<Enrich<'a>> {
+    let mut args = Args::new(items);
+    let mut e = Enrich::default();
+    let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "ATTRS") {
+            once(e.attrs.is_some())?;
+            e.attrs = Some(args.next_arg()?);
+        } else if is(token, "JOIN") {
+            once(!e.join.is_empty())?;
+            let n = args.next_count("JOIN", 1)?;
+            e.join = args.take(n)?.to_vec();
+        } else if is(token, "LEAVE") {
+            once(!e.leave.is_empty())?;
+            let n = args.next_count("LEAVE", 1)?;
+            e.leave = args.take(n)?.to_vec();
+        } else if is(token, "AT") {
+            once(e.at_ms.is_some())?;
+            e.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else if is(token, "THRESHOLDS") {
+            once(e.thresholds.is_some())?;
+            let lifetime = i64::from(MAX_LIFETIME_S);
+            e.thresholds = Some(Thresholds {
+                engaged: args.next_float("engaged threshold", 0.0, 1.0)?,
+                dormant_after_s: args.next_int("dormant-after", 1, lifetime)? as u32,
+                returning_gap_s: args.next_int("returning-gap", 1, lifetime)? as u32,
+                interest_weight: args.next_float("interest segment weight", 0.0, 1.0)?,
+            });
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok(e)
+}
+
+/// Re-encodes an ENRICH with its time and rules explicit (the replicated form).
+pub fn enrich_effect_args(e: &Enrich, rules: &Thresholds, at_ms: i64) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(12 + e.join.len() + e.leave.len());
+    if let Some(attrs) = e.attrs {
+        out.push(b"ATTRS".to_vec());
+        out.push(attrs.to_vec());
+    }
+    for (word, list) in [(&b"JOIN"[..], &e.join), (&b"LEAVE"[..], &e.leave)] {
+        if !list.is_empty() {
+            out.push(word.to_vec());
+            out.push(list.len().to_string().into_bytes());
+            out.extend(list.iter().map(|g| g.to_vec()));
+        }
+    }
+    out.push(b"AT".to_vec());
+    out.push(at_ms.to_string().into_bytes());
+    out.push(b"THRESHOLDS".to_vec());
+    out.push(rules.engaged.to_string().into_bytes());
+    out.push(rules.dormant_after_s.to_string().into_bytes());
+    out.push(rules.returning_gap_s.to_string().into_bytes());
+    out.push(rules.interest_weight.to_string().into_bytes());
+    out
 }
 
 /// `PARAMS seen-capacity seen-error-rate hll-precision top-n half-life`: sketch sizing.
@@ -372,6 +425,42 @@ mod tests {
         ];
         for (args, want) in cases {
             assert_eq!(parse(args).as_ref().err(), Some(want), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn enrich_parses_and_its_effect_reparses() {
+        let items: Vec<&[u8]> = [
+            "ATTRS", "{}", "join", "2", "a", "b", "LEAVE", "1", "c", "AT", "9",
+        ]
+        .iter()
+        .map(|s| s.as_bytes())
+        .collect();
+        let e = parse_enrich(&items).unwrap();
+        assert_eq!(
+            (e.attrs, e.join.len(), e.leave.len(), e.at_ms),
+            (Some(&b"{}"[..]), 2, 1, Some(9))
+        );
+        let rules = Thresholds {
+            engaged: 0.1 * 0.3,
+            ..Thresholds::default()
+        };
+        let effect = enrich_effect_args(&e, &rules, 9);
+        let again_items: Vec<&[u8]> = effect.iter().map(|v| v.as_slice()).collect();
+        let again = parse_enrich(&again_items).unwrap();
+        assert_eq!(again.thresholds, Some(rules));
+        assert_eq!(
+            (again.attrs, again.join, again.leave),
+            (e.attrs, e.join, e.leave)
+        );
+        for bad in [
+            &["ATTRS"][..],
+            &["JOIN", "0"],
+            &["THRESHOLDS", "2", "1", "1", "0.5"],
+            &["NOPE"],
+        ] {
+            let items: Vec<&[u8]> = bad.iter().map(|s| s.as_bytes()).collect();
+            assert!(parse_enrich(&items).is_err(), "{bad:?}");
         }
     }
 

@@ -11,6 +11,7 @@
 //! inconsistency is an `Error`, never a panic, so a crafted `RESTORE` payload is simply refused.
 
 use crate::activity::{Activity, SketchParams};
+use crate::enrich::Calculated;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
 use crate::interests::{Interest, Interests};
@@ -22,7 +23,8 @@ use crate::sketch::hll::{HyperLogLog, Registers};
 ///
 /// - 1: lifecycle, user, fields; activity as three counters.
 /// - 2: the activity section holds the sketches (seen filter, distinct items, interests, minute
-///   bitmap, hour histogram) and their sizing.
+///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
+///   explicit groups.
 pub const ENCODING_VERSION: u8 = 2;
 
 const TAG_END: u8 = 0;
@@ -30,6 +32,8 @@ const TAG_LIFECYCLE: u8 = 1;
 const TAG_USER: u8 = 2;
 const TAG_FIELDS: u8 = 3;
 const TAG_ACTIVITY: u8 = 4;
+const TAG_CALCULATED: u8 = 5;
+const TAG_GROUPS: u8 = 6;
 
 /// Encodes `session` in the newest encoding.
 pub fn encode(session: &Session) -> Vec<u8> {
@@ -60,6 +64,19 @@ pub fn encode(session: &Session) -> Vec<u8> {
     if let Some(a) = &session.activity {
         put_activity(&mut body, a);
         section(&mut out, TAG_ACTIVITY, &mut body);
+    }
+
+    if let Some(c) = &session.calculated {
+        put_i64(&mut body, c.computed_ms);
+        put_bytes(&mut body, &c.document);
+        put_bytes(&mut body, &c.attrs);
+        put_list(&mut body, &c.segments);
+        section(&mut out, TAG_CALCULATED, &mut body);
+    }
+
+    if !session.groups.is_empty() {
+        put_list(&mut body, &session.groups);
+        section(&mut out, TAG_GROUPS, &mut body);
     }
     out.push(TAG_END);
     out
@@ -103,6 +120,32 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 };
                 s.activity = Some(Box::new(activity));
             }
+            (TAG_CALCULATED, Some(s)) if version >= 2 => {
+                let computed_ms = payload.i64()?;
+                let document = payload.prefixed()?.into();
+                let attrs: Box<[u8]> = payload.prefixed()?.into();
+                if !attrs.is_empty()
+                    && !matches!(
+                        serde_json::from_slice(&attrs),
+                        Ok(serde_json::Value::Object(_))
+                    )
+                {
+                    return Err(Error::Corrupt("attributes are not a JSON object"));
+                }
+                let segments = read_list(&mut payload)?;
+                s.calculated = Some(Box::new(Calculated {
+                    computed_ms,
+                    document,
+                    segments,
+                    attrs,
+                }));
+            }
+            (TAG_GROUPS, Some(s)) if version >= 2 => {
+                s.groups = read_list(&mut payload)?;
+                if s.groups.is_empty() {
+                    return Err(Error::Corrupt("empty groups section"));
+                }
+            }
             _ => return Err(Error::Corrupt("unknown section")),
         }
         if !payload.is_empty() {
@@ -133,6 +176,8 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         user: None,
         fields: Fields::default(),
         activity: None,
+        calculated: None,
+        groups: Vec::new(),
     })
 }
 
@@ -316,6 +361,27 @@ fn read_fields(r: &mut Reader) -> Result<Fields> {
     Fields::from_sorted(entries.into_iter()).ok_or(Error::Corrupt("fields not in canonical order"))
 }
 
+fn put_list(out: &mut Vec<u8>, items: &[Box<[u8]>]) {
+    put_u64(out, items.len() as u64);
+    for item in items {
+        put_bytes(out, item);
+    }
+}
+
+/// A list of byte strings that must be strictly sorted (sets: segments, groups).
+fn read_list(r: &mut Reader) -> Result<Vec<Box<[u8]>>> {
+    let n = r.len_prefix()?;
+    let mut items: Vec<Box<[u8]>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let item: Box<[u8]> = r.prefixed()?.into();
+        if items.last().is_some_and(|last| *last >= item) {
+            return Err(Error::Corrupt("set not in canonical order"));
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
 fn section(out: &mut Vec<u8>, tag: u8, body: &mut Vec<u8>) {
     out.push(tag);
     put_u64(out, body.len() as u64);
@@ -455,6 +521,13 @@ mod tests {
             };
             s.apply_touch(&event, 1_700_000_005_000 + i * 70_000, false, &params);
         }
+        let req = crate::enrich::Enrich {
+            attrs: Some(br#"{"churn":0.1}"#),
+            join: vec![b"vip", b"beta"],
+            ..Default::default()
+        };
+        let merged = crate::enrich::plan(&s, &req, 65_536, 64).unwrap();
+        crate::enrich::apply(&mut s, &req, merged, 1_700_000_100_000, &Default::default());
         s
     }
 

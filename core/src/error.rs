@@ -34,6 +34,14 @@ pub enum Error {
     TooManyCategories { limit: usize },
     /// A field name or value longer than the configured limit.
     FieldTooLarge { limit: usize },
+    /// ATTRS is not valid JSON.
+    InvalidJson,
+    /// ATTRS is valid JSON but not an object.
+    AttrsNotObject,
+    /// The merged attributes would exceed the size limit.
+    AttrsTooLarge { limit: usize },
+    /// More explicit groups than the limit.
+    TooManyGroups { limit: usize },
     /// The saved form of a session could not be decoded.
     Corrupt(&'static str),
     /// The saved form was written by a newer version of the module.
@@ -71,6 +79,15 @@ impl fmt::Display for Error {
                 f,
                 "ERR field, item or category too large (limit {limit} bytes, session.max-field-size)"
             ),
+            Error::InvalidJson => f.write_str("ERR ATTRS is not valid JSON"),
+            Error::AttrsNotObject => f.write_str("ERR ATTRS must be a JSON object"),
+            Error::AttrsTooLarge { limit } => write!(
+                f,
+                "ERR attributes would exceed {limit} bytes (session.max-field-size)"
+            ),
+            Error::TooManyGroups { limit } => {
+                write!(f, "ERR too many groups in the session (limit {limit}, session.max-groups)")
+            }
             Error::Corrupt(what) => write!(f, "ERR corrupt session encoding: {what}"),
             Error::UnknownEncoding(v) => write!(f, "ERR unknown session encoding version {v}"),
         }

@@ -227,7 +227,7 @@ mod tests {
             x ^= x << 17;
             let name = vec![b'a' + (x % 13) as u8; (x % 3) as usize];
             let value = vec![b'0'; ((x >> 8) % 200) as usize];
-            if x % 4 == 0 {
+            if x.is_multiple_of(4) {
                 assert_eq!(f.del(&name), model.remove(&name).is_some());
             } else {
                 assert_eq!(

@@ -102,6 +102,10 @@ pub fn session_info(s: &Session, now_ms: i64) -> Value {
         "field_count": s.fields.len(),
         "fields": fields,
         "activity": s.activity.as_ref().map(|a| activity_info(a, now_ms)),
+        "calculated": s.calculated.as_ref().map(|c| {
+            serde_json::from_slice::<Value>(&c.document).unwrap_or(Value::Null)
+        }),
+        "groups": s.groups.iter().map(|g| bytes_value(g)).collect::<Vec<_>>(),
         "encoding": {
             "version": codec::ENCODING_VERSION,
             "bytes": codec::encode(s).len(),

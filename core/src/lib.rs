@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod args;
 pub mod codec;
+pub mod enrich;
 pub mod error;
 pub mod fields;
 pub mod info;

@@ -4,6 +4,7 @@
 //! an AOF replay that applies the same touch at the same time builds the same session.
 
 use crate::activity::{Activity, SketchParams};
+use crate::enrich::Calculated;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
 use crate::memory::alloc_size;
@@ -47,6 +48,10 @@ pub struct Session {
     pub fields: Fields,
     /// Allocated at the first event.
     pub activity: Option<Box<Activity>>,
+    /// What the last ENRICH computed; allocated at the first ENRICH.
+    pub calculated: Option<Box<Calculated>>,
+    /// Explicit group memberships (ENRICH ... JOIN / LEAVE), sorted.
+    pub groups: Vec<Box<[u8]>>,
 }
 
 /// One `SESSION.TOUCH`, parsed and free of Redis types.
@@ -101,6 +106,8 @@ impl Session {
             user: None,
             fields: Fields::default(),
             activity: None,
+            calculated: None,
+            groups: Vec::new(),
         }
     }
 
@@ -243,6 +250,13 @@ impl Session {
             + self.user.as_ref().map_or(0, |u| alloc_size(u.len()))
             + self.fields.heap_size()
             + self.activity.as_ref().map_or(0, |a| a.heap_size())
+            + self.calculated.as_ref().map_or(0, |c| c.heap_size())
+            + alloc_size(self.groups.capacity() * std::mem::size_of::<Box<[u8]>>())
+            + self
+                .groups
+                .iter()
+                .map(|g| alloc_size(g.len()))
+                .sum::<usize>()
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
 use redis_module::{RedisError, RedisString};
 use session_core::args::parse_f64;
+use session_core::enrich::Thresholds;
 use session_core::session::MAX_LIFETIME_S;
 use session_core::{Settings, SketchParams};
 
@@ -45,6 +46,9 @@ pub static RETURNING_GAP: AtomicI64 = AtomicI64::new(1800);
 /// `session.interest-segment-weight`: normalized weight for an `interest:<category>` segment.
 pub static INTEREST_SEGMENT_WEIGHT: FloatConfig = FloatConfig::new(0.25, 0.0, 1.0);
 
+/// `session.max-groups`: explicit group memberships per session.
+pub static MAX_GROUPS: AtomicI64 = AtomicI64::new(64);
+
 fn get(v: &AtomicI64) -> i64 {
     v.load(Ordering::Relaxed)
 }
@@ -66,6 +70,20 @@ pub fn settings() -> Settings {
             half_life_s: get(&INTEREST_HALF_LIFE).clamp(1, LIFETIME_MAX) as u32,
         },
     }
+}
+
+/// Segment rules for ENRICH.
+pub fn thresholds() -> Thresholds {
+    Thresholds {
+        engaged: ENGAGED_THRESHOLD.value(),
+        dormant_after_s: get(&DORMANT_AFTER).clamp(1, LIFETIME_MAX) as u32,
+        returning_gap_s: get(&RETURNING_GAP).clamp(1, LIFETIME_MAX) as u32,
+        interest_weight: INTEREST_SEGMENT_WEIGHT.value(),
+    }
+}
+
+pub fn max_groups() -> usize {
+    get(&MAX_GROUPS).max(0) as usize
 }
 
 /// Settings for commands that come from the primary or the AOF: what the primary accepted is

@@ -84,7 +84,10 @@ impl Key {
 
     /// The module value held by the key when it is of type `ty`: `Empty` for a missing key,
     /// `WRONGTYPE` for any other type.
-    pub fn value<T>(&self, ty: *mut raw::RedisModuleType) -> Result<KeyValue<&mut T>, RedisError> {
+    pub fn value<T>(
+        &mut self,
+        ty: *mut raw::RedisModuleType,
+    ) -> Result<KeyValue<&mut T>, RedisError> {
         let key_type = api!(RedisModule_KeyType)?;
         // SAFETY: the key is open.
         let kt = unsafe { key_type(self.raw()) };

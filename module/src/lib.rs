@@ -51,6 +51,7 @@ redis_module! {
             ["interest-top-n", &config::INTEREST_TOP_N, 8, 1, 1000, ConfigurationFlags::DEFAULT, None],
             ["interest-half-life", &config::INTEREST_HALF_LIFE, 3600, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["dormant-after", &config::DORMANT_AFTER, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
+            ["max-groups", &config::MAX_GROUPS, 64, 0, 100_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],
         string: [

@@ -16,7 +16,7 @@ pub fn load(inv: &Invocation) -> RedisResult {
     }
     let session = codec::decode(inv.args[2]).map_err(from_core)?;
     let deadline = session.deadline_ms();
-    let key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     key.value::<Session>(session_type())?; // WRONGTYPE on a key of another type
     key.set_value(session_type(), session)?;
     key.set_abs_expire(deadline)?;

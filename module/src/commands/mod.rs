@@ -1,5 +1,6 @@
 //! The SESSION commands, one file per family, and the table that registers them.
 
+mod enrich;
 mod load;
 mod read;
 mod touch;
@@ -37,6 +38,14 @@ pub fn table() -> Vec<Spec> {
             name: "session.info",
             entry: entry!(read::info),
             flags: "readonly",
+            first_key: 1,
+            last_key: 1,
+            step: 1,
+        },
+        Spec {
+            name: "session.enrich",
+            entry: entry!(enrich::enrich),
+            flags: "write deny-oom",
             first_key: 1,
             last_key: 1,
             step: 1,

@@ -11,7 +11,7 @@ pub fn get(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
         return Err(RedisError::WrongArity);
     }
-    let key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Null);
     };
@@ -40,7 +40,7 @@ pub fn seen(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 3 {
         return Err(RedisError::WrongArity);
     }
-    let key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
     let activity = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => session.activity.as_deref(),
         KeyValue::Empty => None,
@@ -58,7 +58,7 @@ pub fn info(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 2 {
         return Err(RedisError::WrongArity);
     }
-    let key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Null);
     };

@@ -26,7 +26,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
         config::settings()
     };
 
-    let key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     let (outcome, facts) = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => {
             session.check_touch(&touch, &settings).map_err(from_core)?;
