@@ -238,6 +238,148 @@ pub fn enrich_effect_args(e: &Enrich, rules: &Thresholds, at_ms: i64) -> Vec<Vec
     out
 }
 
+/// `SESSION.CATALOG ADD catalog item [SCORE s] [CATEGORIES n c ...] [TTL s | EXPIREAT ms]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogAdd<'a> {
+    pub catalog: &'a [u8],
+    pub item: &'a [u8],
+    pub score: f64,
+    pub categories: Vec<&'a [u8]>,
+    pub ttl_s: Option<i64>,
+    pub expire_at_ms: Option<i64>,
+}
+
+/// Parses the arguments of `SESSION.CATALOG ADD` that follow `ADD`.
+pub fn parse_catalog_add<'a>(items: &'a [&'a [u8]]) -> Result<CatalogAdd<'a>> {
+    let mut args = Args::new(items);
+    let mut add = CatalogAdd {
+        catalog: args.next_arg()?,
+        item: args.next_arg()?,
+        ..CatalogAdd::default()
+    };
+    let (mut score_seen, mut cats_seen) = (false, false);
+    let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "SCORE") {
+            once(score_seen)?;
+            score_seen = true;
+            add.score = args.next_float("SCORE", -1e300, 1e300)?;
+        } else if is(token, "CATEGORIES") {
+            once(cats_seen)?;
+            cats_seen = true;
+            let n = args.next_count("CATEGORIES", 1)?;
+            add.categories = args.take(n)?.to_vec();
+        } else if is(token, "TTL") {
+            once(add.ttl_s.is_some() || add.expire_at_ms.is_some())?;
+            add.ttl_s = Some(args.next_int("TTL", 1, i64::from(MAX_LIFETIME_S))?);
+        } else if is(token, "EXPIREAT") {
+            once(add.ttl_s.is_some() || add.expire_at_ms.is_some())?;
+            add.expire_at_ms = Some(args.next_int("EXPIREAT", 0, MAX_AT_MS)?);
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok(add)
+}
+
+/// What `SESSION.SURFACE` draws from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SurfaceSource<'a> {
+    Catalog(&'a [u8]),
+    Items(Vec<&'a [u8]>),
+}
+
+/// `SESSION.SURFACE key FROM catalog [COUNT n] [CATEGORY c] [EXPLORE r] [MAXIMPRESSIONS n]
+/// [NOMARK] [WITHSCORES]` or `SESSION.SURFACE key ITEMS count item ... [COUNT n]
+/// [MAXIMPRESSIONS n] [NOMARK]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Surface<'a> {
+    pub source: SurfaceSource<'a>,
+    pub count: Option<usize>,
+    pub category: Option<&'a [u8]>,
+    pub explore: f64,
+    pub max_impressions: Option<u32>,
+    pub nomark: bool,
+    pub with_scores: bool,
+}
+
+/// Most items one SURFACE may return.
+pub const MAX_SURFACE_COUNT: i64 = 1000;
+
+/// Parses the arguments of `SESSION.SURFACE` that follow the key.
+pub fn parse_surface<'a>(items: &'a [&'a [u8]]) -> Result<Surface<'a>> {
+    let mut args = Args::new(items);
+    let first = args.next_arg()?;
+    let source = if is(first, "FROM") {
+        SurfaceSource::Catalog(args.next_arg()?)
+    } else if is(first, "ITEMS") {
+        let n = args.next_count("ITEMS", 1)?;
+        SurfaceSource::Items(args.take(n)?.to_vec())
+    } else {
+        return Err(Error::Syntax);
+    };
+    let from = matches!(source, SurfaceSource::Catalog(_));
+    let mut s = Surface {
+        source,
+        count: None,
+        category: None,
+        explore: 0.0,
+        max_impressions: None,
+        nomark: false,
+        with_scores: false,
+    };
+    let mut explore_seen = false;
+    let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "COUNT") {
+            once(s.count.is_some())?;
+            s.count = Some(args.next_int("COUNT", 1, MAX_SURFACE_COUNT)? as usize);
+        } else if is(token, "MAXIMPRESSIONS") {
+            once(s.max_impressions.is_some())?;
+            s.max_impressions = Some(args.next_int("MAXIMPRESSIONS", 1, 255)? as u32);
+        } else if is(token, "NOMARK") {
+            once(s.nomark)?;
+            s.nomark = true;
+        } else if from && is(token, "CATEGORY") {
+            once(s.category.is_some())?;
+            s.category = Some(args.next_arg()?);
+        } else if from && is(token, "EXPLORE") {
+            once(explore_seen)?;
+            explore_seen = true;
+            s.explore = args.next_float("EXPLORE", 0.0, 1.0)?;
+        } else if from && is(token, "WITHSCORES") {
+            once(s.with_scores)?;
+            s.with_scores = true;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok(s)
+}
+
+/// `SESSION.IMPRESS key count item ... [WIDTH w]`
+pub fn parse_impress<'a>(items: &'a [&'a [u8]]) -> Result<(Vec<&'a [u8]>, Option<u32>)> {
+    let mut args = Args::new(items);
+    let n = args.next_count("IMPRESS", 1)?;
+    let list = args.take(n)?.to_vec();
+    let mut width = None;
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "WIDTH") && width.is_none() {
+            width = Some(args.next_int(
+                "WIDTH",
+                i64::from(crate::impressions::MIN_WIDTH),
+                i64::from(crate::impressions::MAX_WIDTH),
+            )? as u32);
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok((list, width))
+}
+
 /// `PARAMS seen-capacity seen-error-rate hll-precision top-n half-life`: sketch sizing.
 fn parse_params(args: &mut Args) -> Result<SketchParams> {
     Ok(SketchParams {
@@ -426,6 +568,82 @@ mod tests {
         for (args, want) in cases {
             assert_eq!(parse(args).as_ref().err(), Some(want), "{args:?}");
         }
+    }
+
+    fn items(s: &[&'static str]) -> Vec<&'static [u8]> {
+        s.iter().map(|a| a.as_bytes()).collect()
+    }
+
+    #[test]
+    fn catalog_add_and_surface_parse() {
+        let i = items(&[
+            "news",
+            "a1",
+            "SCORE",
+            "2.5",
+            "CATEGORIES",
+            "2",
+            "x",
+            "y",
+            "TTL",
+            "60",
+        ]);
+        let add = parse_catalog_add(&i).unwrap();
+        assert_eq!(
+            (add.score, add.categories.len(), add.ttl_s),
+            (2.5, 2, Some(60))
+        );
+        for bad in [
+            &["news"][..],
+            &["n", "i", "TTL", "5", "EXPIREAT", "9"],
+            &["n", "i", "SCORE", "inf"],
+            &["n", "i", "FOO"],
+        ] {
+            assert!(parse_catalog_add(&items(bad)).is_err(), "{bad:?}");
+        }
+        let i = items(&[
+            "FROM",
+            "news",
+            "COUNT",
+            "5",
+            "CATEGORY",
+            "x",
+            "EXPLORE",
+            "0.2",
+            "MAXIMPRESSIONS",
+            "3",
+            "NOMARK",
+            "WITHSCORES",
+        ]);
+        let s = parse_surface(&i).unwrap();
+        assert_eq!(
+            (
+                s.count,
+                s.category,
+                s.explore,
+                s.max_impressions,
+                s.nomark,
+                s.with_scores
+            ),
+            (Some(5), Some(&b"x"[..]), 0.2, Some(3), true, true)
+        );
+        let i = items(&["ITEMS", "2", "a", "b", "COUNT", "1"]);
+        let s = parse_surface(&i).unwrap();
+        assert_eq!(s.source, SurfaceSource::Items(vec![b"a", b"b"]));
+        for bad in [
+            &["ITEMS", "1", "a", "EXPLORE", "0.5"][..],
+            &["FROM"],
+            &["FROM", "c", "COUNT", "0"],
+            &["FROM", "c", "EXPLORE", "2"],
+            &["BY", "c"],
+        ] {
+            assert!(parse_surface(&items(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_impress(&items(&["2", "a", "b", "WIDTH", "64"])).unwrap(),
+            (vec![&b"a"[..], &b"b"[..]], Some(64))
+        );
+        assert!(parse_impress(&items(&["2", "a"])).is_err());
     }
 
     #[test]

@@ -14,10 +14,12 @@ use crate::activity::{Activity, SketchParams};
 use crate::enrich::Calculated;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
+use crate::impressions::Impressions;
 use crate::interests::{Interest, Interests};
 use crate::session::{Session, MAX_LIFETIME_S};
 use crate::sketch::bloom::{Layer, ScalableBloom};
 use crate::sketch::hll::{HyperLogLog, Registers};
+use crate::wire::{put_bytes, put_i64, put_u64, Reader};
 
 /// The encoding this build writes.
 ///
@@ -34,6 +36,7 @@ const TAG_FIELDS: u8 = 3;
 const TAG_ACTIVITY: u8 = 4;
 const TAG_CALCULATED: u8 = 5;
 const TAG_GROUPS: u8 = 6;
+const TAG_IMPRESSIONS: u8 = 7;
 
 /// Encodes `session` in the newest encoding.
 pub fn encode(session: &Session) -> Vec<u8> {
@@ -77,6 +80,12 @@ pub fn encode(session: &Session) -> Vec<u8> {
     if !session.groups.is_empty() {
         put_list(&mut body, &session.groups);
         section(&mut out, TAG_GROUPS, &mut body);
+    }
+
+    if let Some(imp) = &session.impressions {
+        put_u64(&mut body, u64::from(imp.width));
+        body.extend_from_slice(&imp.counters);
+        section(&mut out, TAG_IMPRESSIONS, &mut body);
     }
     out.push(TAG_END);
     out
@@ -146,6 +155,18 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                     return Err(Error::Corrupt("empty groups section"));
                 }
             }
+            (TAG_IMPRESSIONS, Some(s)) if version >= 2 => {
+                let width =
+                    u32::try_from(payload.u64()?).map_err(|_| Error::Corrupt("bad width"))?;
+                if !(crate::impressions::MIN_WIDTH..=crate::impressions::MAX_WIDTH).contains(&width)
+                {
+                    return Err(Error::Corrupt("impressions width out of range"));
+                }
+                let counters = payload
+                    .bytes(crate::impressions::DEPTH * width as usize)?
+                    .into();
+                s.impressions = Some(Box::new(Impressions { width, counters }));
+            }
             _ => return Err(Error::Corrupt("unknown section")),
         }
         if !payload.is_empty() {
@@ -178,6 +199,7 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         activity: None,
         calculated: None,
         groups: Vec::new(),
+        impressions: None,
     })
 }
 
@@ -388,116 +410,6 @@ fn section(out: &mut Vec<u8>, tag: u8, body: &mut Vec<u8>) {
     out.append(body);
 }
 
-fn put_u64(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_i64(out: &mut Vec<u8>, v: i64) {
-    put_u64(out, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_u64(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-/// A bounds-checked reader over untrusted bytes.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len()
-    }
-
-    fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.buf)
-    }
-
-    fn byte(&mut self) -> Result<u8> {
-        let (&b, rest) = self.buf.split_first().ok_or(Error::Corrupt("truncated"))?;
-        self.buf = rest;
-        Ok(b)
-    }
-
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.buf.len() {
-            return Err(Error::Corrupt("truncated"));
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            let bits = u64::from(b & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(Error::Corrupt("varint overflow"));
-            }
-            v |= bits << shift;
-            if b & 0x80 == 0 {
-                // Canonical form only: no superfluous zero continuation bytes.
-                if b == 0 && shift > 0 {
-                    return Err(Error::Corrupt("non-canonical varint"));
-                }
-                return Ok(v);
-            }
-        }
-        Err(Error::Corrupt("varint overflow"))
-    }
-
-    fn u64_le(&mut self) -> Result<u64> {
-        let b = self.bytes(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn f64_le(&mut self) -> Result<f64> {
-        Ok(f64::from_bits(self.u64_le()?))
-    }
-
-    fn u16_le(&mut self) -> Result<u16> {
-        let b = self.bytes(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn i64(&mut self) -> Result<i64> {
-        let z = self.u64()?;
-        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
-    }
-
-    /// A length that must fit in what remains.
-    fn len_prefix(&mut self) -> Result<usize> {
-        let n = self.u64()?;
-        match usize::try_from(n) {
-            Ok(n) if n <= self.buf.len() => Ok(n),
-            _ => Err(Error::Corrupt("length exceeds payload")),
-        }
-    }
-
-    fn prefixed(&mut self) -> Result<&'a [u8]> {
-        let n = self.len_prefix()?;
-        self.bytes(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,6 +440,7 @@ mod tests {
         };
         let merged = crate::enrich::plan(&s, &req, 65_536, 64).unwrap();
         crate::enrich::apply(&mut s, &req, merged, 1_700_000_100_000, &Default::default());
+        s.record_impressions(&[b"a", b"b", b"a"], 16);
         s
     }
 

@@ -4,15 +4,20 @@
 
 pub mod activity;
 pub mod args;
+pub mod catalog;
 pub mod codec;
 pub mod enrich;
 pub mod error;
 pub mod fields;
+pub mod impressions;
 pub mod info;
 pub mod interests;
 pub mod memory;
+pub mod registry;
 pub mod session;
 pub mod sketch;
+pub mod surface;
+mod wire;
 
 pub use activity::{Activity, SketchParams};
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ use crate::activity::{Activity, SketchParams};
 use crate::enrich::Calculated;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
+use crate::impressions::Impressions;
 use crate::memory::alloc_size;
 
 /// Largest `IDLE` / `MAXAGE`: ten years, far below any overflow of millisecond arithmetic.
@@ -52,6 +53,8 @@ pub struct Session {
     pub calculated: Option<Box<Calculated>>,
     /// Explicit group memberships (ENRICH ... JOIN / LEAVE), sorted.
     pub groups: Vec<Box<[u8]>>,
+    /// Impression counts of surfaced items; allocated at the first recorded impression.
+    pub impressions: Option<Box<Impressions>>,
 }
 
 /// One `SESSION.TOUCH`, parsed and free of Redis types.
@@ -108,6 +111,7 @@ impl Session {
             activity: None,
             calculated: None,
             groups: Vec::new(),
+            impressions: None,
         }
     }
 
@@ -257,6 +261,22 @@ impl Session {
                 .iter()
                 .map(|g| alloc_size(g.len()))
                 .sum::<usize>()
+            + self.impressions.as_ref().map_or(0, |i| i.heap_size())
+    }
+
+    /// Records one impression of each item; `width` sizes the sketch if this is the first.
+    /// Returns the width when this call created the sketch.
+    pub fn record_impressions(&mut self, items: &[&[u8]], width: u32) -> Option<u32> {
+        let mut created = None;
+        let sketch = self.impressions.get_or_insert_with(|| {
+            let sketch = Impressions::new(width);
+            created = Some(sketch.width);
+            Box::new(sketch)
+        });
+        for item in items {
+            sketch.record(item);
+        }
+        created
     }
 }
 

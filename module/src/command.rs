@@ -10,6 +10,7 @@ use redis_module::{raw, Context, ContextFlags, RedisError, RedisResult, Status};
 
 use crate::errors;
 use crate::ffi::{self, api};
+use crate::stats;
 
 /// One command call: the raw arguments and their bytes.
 pub struct Invocation<'a> {
@@ -61,6 +62,10 @@ pub fn dispatch(
         handler(&Invocation { ctx, argv, args })
     }))
     .unwrap_or_else(|_| Err(errors::internal_panic()));
+    stats::add(&stats::COMMANDS, 1);
+    if result.is_err() {
+        stats::add(&stats::ERRORS, 1);
+    }
     let context = Context::new(ctx);
     catch_unwind(AssertUnwindSafe(|| context.reply(result) as c_int))
         .unwrap_or(Status::Err as c_int)
@@ -86,11 +91,18 @@ macro_rules! entry {
 }
 pub(crate) use entry;
 
-/// A command's registration: name, entry point, flags and legacy key positions.
+pub type Entry = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *mut *mut raw::RedisModuleString,
+    c_int,
+) -> c_int;
+
+/// A command's registration: name, entry point, flags and legacy key positions. With `parent`,
+/// `name` is a subcommand of that container (`session.catalog|add`); a container has no `entry`.
 pub struct Spec {
     pub name: &'static str,
-    pub entry:
-        extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int,
+    pub parent: Option<&'static str>,
+    pub entry: Option<Entry>,
     pub flags: &'static str,
     pub first_key: c_int,
     pub last_key: c_int,
@@ -98,21 +110,48 @@ pub struct Spec {
 }
 
 pub fn register(ctx: *mut raw::RedisModuleCtx, spec: &Spec) -> Result<(), RedisError> {
-    let create = api!(RedisModule_CreateCommand)?;
-    let (Ok(name), Ok(flags)) = (CString::new(spec.name), CString::new(spec.flags)) else {
-        return Err(RedisError::Str("ERR bad command name"));
-    };
-    // SAFETY: called from OnLoad with the module's context.
-    let status = unsafe {
-        create(
-            ctx,
-            name.as_ptr(),
-            Some(spec.entry),
-            flags.as_ptr(),
-            spec.first_key,
-            spec.last_key,
-            spec.step,
-        )
+    let cstring = |s: &str| CString::new(s).map_err(|_| RedisError::Str("ERR bad command name"));
+    let (name, flags) = (cstring(spec.name)?, cstring(spec.flags)?);
+    let status = match spec.parent {
+        None => {
+            let create = api!(RedisModule_CreateCommand)?;
+            // SAFETY: called from OnLoad with the module's context.
+            unsafe {
+                create(
+                    ctx,
+                    name.as_ptr(),
+                    spec.entry,
+                    flags.as_ptr(),
+                    spec.first_key,
+                    spec.last_key,
+                    spec.step,
+                )
+            }
+        }
+        Some(parent) => {
+            let get = api!(RedisModule_GetCommand)?;
+            let create = api!(RedisModule_CreateSubcommand)?;
+            let parent_name = cstring(parent)?;
+            // SAFETY: as above; the parent was registered earlier in the table.
+            let parent = unsafe { get(ctx, parent_name.as_ptr()) };
+            if parent.is_null() {
+                return Err(RedisError::String(format!(
+                    "ERR no parent for {}",
+                    spec.name
+                )));
+            }
+            unsafe {
+                create(
+                    parent,
+                    name.as_ptr(),
+                    spec.entry,
+                    flags.as_ptr(),
+                    spec.first_key,
+                    spec.last_key,
+                    spec.step,
+                )
+            }
+        }
     };
     if status == raw::REDISMODULE_OK as c_int {
         Ok(())

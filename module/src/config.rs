@@ -49,6 +49,19 @@ pub static INTEREST_SEGMENT_WEIGHT: FloatConfig = FloatConfig::new(0.25, 0.0, 1.
 /// `session.max-groups`: explicit group memberships per session.
 pub static MAX_GROUPS: AtomicI64 = AtomicI64::new(64);
 
+/// `session.max-catalog-items`: items per catalog.
+pub static MAX_CATALOG_ITEMS: AtomicI64 = AtomicI64::new(1_000_000);
+/// `session.impressions-width`: counters per row of a session's impression sketch (4 rows).
+pub static IMPRESSIONS_WIDTH: AtomicI64 = AtomicI64::new(256);
+
+pub fn max_catalog_items() -> usize {
+    get(&MAX_CATALOG_ITEMS).max(0) as usize
+}
+
+pub fn impressions_width() -> u32 {
+    get(&IMPRESSIONS_WIDTH).clamp(16, 65_536) as u32
+}
+
 fn get(v: &AtomicI64) -> i64 {
     v.load(Ordering::Relaxed)
 }

@@ -20,3 +20,13 @@ pub fn write_failed() -> RedisError {
 pub fn internal_panic() -> RedisError {
     RedisError::Str("ERR internal error in the session module (details in the server log)")
 }
+
+pub fn no_such_catalog() -> RedisError {
+    RedisError::Str("ERR no such catalog")
+}
+
+pub fn catalog_full(limit: usize) -> RedisError {
+    RedisError::String(format!(
+        "ERR catalog is full (limit {limit} items, session.max-catalog-items)"
+    ))
+}

@@ -197,6 +197,12 @@ impl Reply {
         }
     }
 
+    pub fn double(&self, v: f64) {
+        if let Some(f) = unsafe { raw::RedisModule_ReplyWithDouble } {
+            unsafe { f(self.ctx, v) };
+        }
+    }
+
     pub fn null(&self) {
         if let Some(f) = unsafe { raw::RedisModule_ReplyWithNull } {
             unsafe { f(self.ctx) };

@@ -7,6 +7,8 @@ mod config;
 mod datatype;
 mod errors;
 mod ffi;
+mod registry;
+mod stats;
 
 use std::os::raw::c_int;
 
@@ -28,6 +30,10 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
             ctx.log_warning(&e.to_string());
             return Status::Err;
         }
+    }
+    // Replace the crate's default INFO callback with the module's `INFO session` section.
+    if let Some(register) = unsafe { raw::RedisModule_RegisterInfoFunc } {
+        unsafe { register(ctx.ctx, Some(stats::info)) };
     }
     Status::Ok
 }
@@ -51,6 +57,8 @@ redis_module! {
             ["interest-top-n", &config::INTEREST_TOP_N, 8, 1, 1000, ConfigurationFlags::DEFAULT, None],
             ["interest-half-life", &config::INTEREST_HALF_LIFE, 3600, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["dormant-after", &config::DORMANT_AFTER, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
+            ["max-catalog-items", &config::MAX_CATALOG_ITEMS, 1_000_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
+            ["impressions-width", &config::IMPRESSIONS_WIDTH, 256, 16, 65_536, ConfigurationFlags::DEFAULT, None],
             ["max-groups", &config::MAX_GROUPS, 64, 0, 100_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],

@@ -13,6 +13,7 @@ use crate::config;
 use crate::datatype::session_type;
 use crate::errors::from_core;
 use crate::ffi::{self, Key, KeyValue};
+use crate::stats;
 
 pub fn enrich(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
@@ -41,6 +42,7 @@ pub fn enrich(inv: &Invocation) -> RedisResult {
     replicated.extend(effect.iter().map(Vec::as_slice));
     inv.replicate("SESSION.ENRICH", &replicated);
     ffi::notify(inv.ctx, c"session.enrich", inv.argv[1]);
+    stats::add(&stats::ENRICHED, 1);
 
     Ok(RedisValue::StringBuffer(document.to_string().into_bytes()))
 }

@@ -1,62 +1,76 @@
 //! The SESSION commands, one file per family, and the table that registers them.
 
+mod catalog;
 mod enrich;
 mod load;
 mod read;
+mod surface;
 mod touch;
 
 use crate::command::{entry, Spec};
 
-/// Every command the module registers.
+/// A command on one key (the first argument).
+const fn keyed(name: &'static str, entry: crate::command::Entry, flags: &'static str) -> Spec {
+    Spec {
+        name,
+        parent: None,
+        entry: Some(entry),
+        flags,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+    }
+}
+
+/// A subcommand of `session.catalog` (no keys: the registry is not in the keyspace).
+const fn catalog_sub(
+    name: &'static str,
+    entry: crate::command::Entry,
+    flags: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        parent: Some("session.catalog"),
+        entry: Some(entry),
+        flags,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+    }
+}
+
+/// Every command the module registers, containers before their subcommands.
 pub fn table() -> Vec<Spec> {
     vec![
+        keyed("session.touch", entry!(touch::touch), "write deny-oom fast"),
+        keyed("session.get", entry!(read::get), "readonly fast"),
+        keyed("session.seen", entry!(read::seen), "readonly fast"),
+        keyed("session.info", entry!(read::info), "readonly"),
+        keyed("session.enrich", entry!(enrich::enrich), "write deny-oom"),
+        keyed(
+            "session.surface",
+            entry!(surface::surface),
+            "write deny-oom",
+        ),
+        keyed(
+            "session.impress",
+            entry!(surface::impress),
+            "write deny-oom fast",
+        ),
+        keyed("session.load", entry!(load::load), "write deny-oom"),
         Spec {
-            name: "session.touch",
-            entry: entry!(touch::touch),
-            flags: "write deny-oom fast",
-            first_key: 1,
-            last_key: 1,
-            step: 1,
+            name: "session.catalog",
+            parent: None,
+            entry: None,
+            flags: "",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
         },
-        Spec {
-            name: "session.get",
-            entry: entry!(read::get),
-            flags: "readonly fast",
-            first_key: 1,
-            last_key: 1,
-            step: 1,
-        },
-        Spec {
-            name: "session.seen",
-            entry: entry!(read::seen),
-            flags: "readonly fast",
-            first_key: 1,
-            last_key: 1,
-            step: 1,
-        },
-        Spec {
-            name: "session.info",
-            entry: entry!(read::info),
-            flags: "readonly",
-            first_key: 1,
-            last_key: 1,
-            step: 1,
-        },
-        Spec {
-            name: "session.enrich",
-            entry: entry!(enrich::enrich),
-            flags: "write deny-oom",
-            first_key: 1,
-            last_key: 1,
-            step: 1,
-        },
-        Spec {
-            name: "session.load",
-            entry: entry!(load::load),
-            flags: "write deny-oom",
-            first_key: 1,
-            last_key: 1,
-            step: 1,
-        },
+        catalog_sub("add", entry!(catalog::add), "write deny-oom"),
+        catalog_sub("del", entry!(catalog::del), "write"),
+        catalog_sub("drop", entry!(catalog::drop_catalog), "write"),
+        catalog_sub("info", entry!(catalog::info), "readonly"),
+        catalog_sub("list", entry!(catalog::list), "readonly"),
     ]
 }

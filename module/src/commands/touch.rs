@@ -11,6 +11,7 @@ use crate::config;
 use crate::datatype::session_type;
 use crate::errors::from_core;
 use crate::ffi::{self, Key, KeyValue, Reply};
+use crate::stats;
 
 pub fn touch(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
@@ -60,6 +61,8 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     inv.replicate("SESSION.TOUCH", &replicated);
     ffi::notify(inv.ctx, c"session.touch", inv.argv[1]);
 
+    stats::add(&stats::SESSIONS_CREATED, u64::from(facts.is_new));
+    stats::add(&stats::EVENTS, u64::from(touch.event.is_some()));
     reply(inv, &outcome, &facts, wall);
     Ok(RedisValue::NoReply)
 }

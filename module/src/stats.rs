@@ -1,0 +1,47 @@
+//! `INFO session`: counters since the server started, and registry sizes.
+
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redis_module::raw;
+
+use crate::registry;
+
+pub static COMMANDS: AtomicU64 = AtomicU64::new(0);
+pub static SESSIONS_CREATED: AtomicU64 = AtomicU64::new(0);
+pub static EVENTS: AtomicU64 = AtomicU64::new(0);
+pub static ENRICHED: AtomicU64 = AtomicU64::new(0);
+pub static SURFACED_ITEMS: AtomicU64 = AtomicU64::new(0);
+pub static ERRORS: AtomicU64 = AtomicU64::new(0);
+
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// The module's INFO callback (section `session`).
+pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // During a crash report the registry lock may be held by the crashing command: skip it.
+        let (catalogs, items, memory) = registry::try_sizes().unwrap_or_default();
+        raw::add_info_section(ctx, None);
+        let counters = [
+            ("commands", get(&COMMANDS)),
+            ("errors", get(&ERRORS)),
+            ("sessions_created", get(&SESSIONS_CREATED)),
+            ("events", get(&EVENTS)),
+            ("enriched", get(&ENRICHED)),
+            ("surfaced_items", get(&SURFACED_ITEMS)),
+            ("catalogs", catalogs as u64),
+            ("catalog_items", items as u64),
+            ("registry_memory_bytes", memory as u64),
+        ];
+        for (name, value) in counters {
+            raw::add_info_field_unsigned_long_long(ctx, name, value);
+        }
+    }));
+}
