@@ -200,6 +200,7 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         calculated: None,
         groups: Vec::new(),
         impressions: None,
+        cursors: Vec::new(),
     })
 }
 

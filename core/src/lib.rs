@@ -13,6 +13,7 @@ pub mod impressions;
 pub mod info;
 pub mod interests;
 pub mod memory;
+pub mod notify;
 pub mod registry;
 pub mod session;
 pub mod sketch;

@@ -55,6 +55,8 @@ pub struct Session {
     pub groups: Vec<Box<[u8]>>,
     /// Impression counts of surfaced items; allocated at the first recorded impression.
     pub impressions: Option<Box<Impressions>>,
+    /// Notification delivery: per group, the sequence number of the last one received; sorted.
+    pub cursors: Vec<(Box<[u8]>, u64)>,
 }
 
 /// One `SESSION.TOUCH`, parsed and free of Redis types.
@@ -112,6 +114,7 @@ impl Session {
             calculated: None,
             groups: Vec::new(),
             impressions: None,
+            cursors: Vec::new(),
         }
     }
 
@@ -134,9 +137,13 @@ impl Session {
     /// Refuses a touch that would break a limit, before anything changes.
     pub fn check_touch(&self, touch: &Touch, settings: &Settings) -> Result<()> {
         let too_big = |b: &[u8]| b.len() > settings.max_field_size;
-        if touch.set.iter().any(|(n, v)| too_big(n) || too_big(v))
-            || touch.del.iter().any(|n| too_big(n))
-        {
+        let names = touch.set.iter().flat_map(|(n, v)| [*n, *v]);
+        let singles = touch.event.into_iter().chain(touch.user);
+        let mut all = names
+            .chain(touch.del.iter().copied())
+            .chain(singles)
+            .chain(touch.categories.iter().copied());
+        if all.any(too_big) {
             return Err(Error::FieldTooLarge {
                 limit: settings.max_field_size,
             });
@@ -146,17 +153,10 @@ impl Session {
                 limit: settings.max_categories,
             });
         }
-        if touch
-            .event
-            .into_iter()
-            .chain(touch.categories.iter().copied())
-            .any(too_big)
-        {
-            return Err(Error::FieldTooLarge {
-                limit: settings.max_field_size,
-            });
-        }
-        if self.fields_after(touch) > settings.max_fields {
+        // Only growth is refused: a session left above a lowered limit can still be refreshed,
+        // overwritten and trimmed.
+        let after = self.fields_after(touch);
+        if after > settings.max_fields && after > self.fields.len() {
             return Err(Error::TooManyFields {
                 limit: settings.max_fields,
             });
@@ -262,6 +262,12 @@ impl Session {
                 .map(|g| alloc_size(g.len()))
                 .sum::<usize>()
             + self.impressions.as_ref().map_or(0, |i| i.heap_size())
+            + alloc_size(self.cursors.capacity() * std::mem::size_of::<(Box<[u8]>, u64)>())
+            + self
+                .cursors
+                .iter()
+                .map(|(g, _)| alloc_size(g.len()))
+                .sum::<usize>()
     }
 
     /// Records one impression of each item; `width` sizes the sketch if this is the first.
@@ -355,6 +361,45 @@ mod tests {
             ..touch()
         };
         s.check_touch(&set_then_del, &settings).unwrap();
+        // above a lowered limit: refresh, overwrite and delete still work, growth does not
+        let lower = Settings {
+            max_fields: 1,
+            ..settings
+        };
+        s.check_touch(&Touch::default(), &lower).unwrap();
+        s.check_touch(
+            &Touch {
+                set: vec![(b"a", b"9")],
+                ..touch()
+            },
+            &lower,
+        )
+        .unwrap();
+        s.check_touch(
+            &Touch {
+                del: vec![b"a"],
+                ..touch()
+            },
+            &lower,
+        )
+        .unwrap();
+        assert!(s
+            .check_touch(
+                &Touch {
+                    set: vec![(b"z", b"9")],
+                    ..touch()
+                },
+                &lower
+            )
+            .is_err());
+        let long_user = Touch {
+            user: Some(b"12345"),
+            ..touch()
+        };
+        assert_eq!(
+            s.check_touch(&long_user, &settings),
+            Err(Error::FieldTooLarge { limit: 4 })
+        );
         let big = Touch {
             set: vec![(b"a", b"12345")],
             ..touch()

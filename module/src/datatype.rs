@@ -15,6 +15,12 @@ use session_core::{codec, Session};
 /// The type's name as `TYPE` reports it (exactly nine characters, a Redis rule).
 pub const TYPE_NAME: &str = "session01";
 
+/// What Redis itself spends on a module value beyond the value's own heap, and that `MEMORY
+/// USAGE` would otherwise miss: the value object (16 B) and its module wrapper (16 B), the entry of
+/// the expires dictionary every session has (32 B), and a share of dictionary buckets (~24 B).
+/// Measured: without it, MEMORY USAGE summed over 2,000 sessions was 0.87x the `used_memory` growth.
+const REDIS_VALUE_OVERHEAD: usize = 88;
+
 pub static SESSION_TYPE: RedisType = RedisType::new(
     TYPE_NAME,
     codec::ENCODING_VERSION as i32,
@@ -117,7 +123,7 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
         value
             .cast::<Session>()
             .as_ref()
-            .map_or(0, Session::heap_size)
+            .map_or(0, |s| s.heap_size() + REDIS_VALUE_OVERHEAD)
     })
 }
 

@@ -48,9 +48,10 @@ pub unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     }
 }
 
-/// A key opened for the duration of one command; closed on drop.
+/// A key opened for the duration of one command; closed on drop. `None` when Redis returned no
+/// handle, which it does for a missing key opened read-only: that key is simply empty.
 pub struct Key {
-    key: NonNull<raw::RedisModuleKey>,
+    key: Option<NonNull<raw::RedisModuleKey>>,
 }
 
 pub enum KeyValue<T> {
@@ -73,13 +74,17 @@ impl Key {
         };
         // SAFETY: ctx and name come from the command invocation.
         let key = unsafe { open(ctx, name, mode as c_int) };
-        NonNull::new(key.cast::<raw::RedisModuleKey>())
-            .map(|key| Key { key })
-            .ok_or_else(|| errors::missing_api("RedisModule_OpenKey"))
+        let key = NonNull::new(key.cast::<raw::RedisModuleKey>());
+        if key.is_none() && write {
+            return Err(errors::write_failed());
+        }
+        Ok(Key { key })
     }
 
-    fn raw(&self) -> *mut raw::RedisModuleKey {
-        self.key.as_ptr()
+    fn raw(&self) -> Result<*mut raw::RedisModuleKey, RedisError> {
+        self.key
+            .map(NonNull::as_ptr)
+            .ok_or_else(errors::write_failed)
     }
 
     /// The module value held by the key when it is of type `ty`: `Empty` for a missing key,
@@ -88,9 +93,12 @@ impl Key {
         &mut self,
         ty: *mut raw::RedisModuleType,
     ) -> Result<KeyValue<&mut T>, RedisError> {
+        let Some(key) = self.key.map(NonNull::as_ptr) else {
+            return Ok(KeyValue::Empty);
+        };
         let key_type = api!(RedisModule_KeyType)?;
         // SAFETY: the key is open.
-        let kt = unsafe { key_type(self.raw()) };
+        let kt = unsafe { key_type(key) };
         if kt == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
             return Ok(KeyValue::Empty);
         }
@@ -101,10 +109,10 @@ impl Key {
         let get_value = api!(RedisModule_ModuleTypeGetValue)?;
         // SAFETY: the key holds a module value; when its type is ours the value is a `T`.
         unsafe {
-            if get_type(self.raw()) != ty {
+            if get_type(key) != ty {
                 return Err(RedisError::WrongType);
             }
-            let v = get_value(self.raw()).cast::<T>();
+            let v = get_value(key).cast::<T>();
             match v.as_mut() {
                 Some(v) => Ok(KeyValue::Ours(v)),
                 None => Ok(KeyValue::Empty),
@@ -117,7 +125,10 @@ impl Key {
         let set = api!(RedisModule_ModuleTypeSetValue)?;
         let ptr = Box::into_raw(Box::new(value));
         // SAFETY: on success Redis owns the box and frees it through the type's free callback.
-        let status = unsafe { set(self.raw(), ty, ptr.cast()) };
+        let status = match self.raw() {
+            Ok(key) => unsafe { set(key, ty, ptr.cast()) },
+            Err(_) => raw::REDISMODULE_ERR as c_int,
+        };
         if status == raw::REDISMODULE_OK as c_int {
             Ok(())
         } else {
@@ -131,7 +142,7 @@ impl Key {
     pub fn set_abs_expire(&self, at_ms: i64) -> Result<(), RedisError> {
         let set = api!(RedisModule_SetAbsExpire)?;
         // SAFETY: the key is open for writing and not empty.
-        if unsafe { set(self.raw(), at_ms) } == raw::REDISMODULE_OK as c_int {
+        if unsafe { set(self.raw()?, at_ms) } == raw::REDISMODULE_OK as c_int {
             Ok(())
         } else {
             Err(errors::write_failed())
@@ -141,9 +152,9 @@ impl Key {
 
 impl Drop for Key {
     fn drop(&mut self) {
-        if let Some(close) = unsafe { raw::RedisModule_CloseKey } {
+        if let (Some(close), Some(key)) = (unsafe { raw::RedisModule_CloseKey }, self.key) {
             // SAFETY: opened by `Key::open`, closed exactly once.
-            unsafe { close(self.raw()) };
+            unsafe { close(key.as_ptr()) };
         }
     }
 }

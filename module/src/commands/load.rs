@@ -3,9 +3,10 @@
 //! payload that does not decode is refused and changes nothing.
 
 use redis_module::{RedisError, RedisResult, RedisValue};
-use session_core::{codec, Session};
+use session_core::{codec, Error, Session};
 
 use crate::command::Invocation;
+use crate::config;
 use crate::datatype::session_type;
 use crate::errors::from_core;
 use crate::ffi::{self, Key};
@@ -15,6 +16,20 @@ pub fn load(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let session = codec::decode(inv.args[2]).map_err(from_core)?;
+    if !inv.trusted() {
+        let settings = config::settings();
+        let too_big = |b: &[u8]| b.len() > settings.max_field_size;
+        if session.fields.len() > settings.max_fields {
+            return Err(from_core(Error::TooManyFields {
+                limit: settings.max_fields,
+            }));
+        }
+        if session.fields.iter().any(|(n, v)| too_big(n) || too_big(v)) {
+            return Err(from_core(Error::FieldTooLarge {
+                limit: settings.max_field_size,
+            }));
+        }
+    }
     let deadline = session.deadline_ms();
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     key.value::<Session>(session_type())?; // WRONGTYPE on a key of another type
