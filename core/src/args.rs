@@ -380,6 +380,71 @@ pub fn parse_impress<'a>(items: &'a [&'a [u8]]) -> Result<(Vec<&'a [u8]>, Option
     Ok((list, width))
 }
 
+/// `SESSION.NOTIFYGROUP group id payload [TTL s | EXPIREAT ms] [MAXLEN n] [AT ms]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NotifyGroup<'a> {
+    pub group: &'a [u8],
+    pub id: &'a [u8],
+    pub payload: &'a [u8],
+    pub ttl_s: Option<i64>,
+    pub expire_at_ms: Option<i64>,
+    pub max_len: Option<usize>,
+    pub at_ms: Option<i64>,
+}
+
+pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
+    let mut args = Args::new(items);
+    let mut n = NotifyGroup {
+        group: args.next_arg()?,
+        id: args.next_arg()?,
+        payload: args.next_arg()?,
+        ..NotifyGroup::default()
+    };
+    let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "TTL") {
+            once(n.ttl_s.is_some() || n.expire_at_ms.is_some())?;
+            n.ttl_s = Some(args.next_int("TTL", 1, i64::from(MAX_LIFETIME_S))?);
+        } else if is(token, "EXPIREAT") {
+            once(n.ttl_s.is_some() || n.expire_at_ms.is_some())?;
+            n.expire_at_ms = Some(args.next_int("EXPIREAT", 0, MAX_AT_MS)?);
+        } else if is(token, "MAXLEN") {
+            once(n.max_len.is_some())?;
+            n.max_len = Some(args.next_int("MAXLEN", 1, 100_000)? as usize);
+        } else if is(token, "AT") {
+            once(n.at_ms.is_some())?;
+            n.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok(n)
+}
+
+/// `SESSION.INBOX key [COUNT n] [PEEK] [AT ms]`: (count, peek, at).
+pub fn parse_inbox(items: &[&[u8]]) -> Result<(Option<usize>, bool, Option<i64>)> {
+    let mut args = Args::new(items);
+    let (mut count, mut peek, mut at) = (None, false, None);
+    let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "COUNT") {
+            once(count.is_some())?;
+            count = Some(args.next_int("COUNT", 1, 100_000)? as usize);
+        } else if is(token, "PEEK") {
+            once(peek)?;
+            peek = true;
+        } else if is(token, "AT") {
+            once(at.is_some())?;
+            at = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    Ok((count, peek, at))
+}
+
 /// `PARAMS seen-capacity seen-error-rate hll-precision top-n half-life`: sketch sizing.
 fn parse_params(args: &mut Args) -> Result<SketchParams> {
     Ok(SketchParams {

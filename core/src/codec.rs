@@ -26,8 +26,9 @@ use crate::wire::{put_bytes, put_i64, put_u64, Reader};
 /// - 1: lifecycle, user, fields; activity as three counters.
 /// - 2: the activity section holds the sketches (seen filter, distinct items, interests, minute
 ///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
-///   explicit groups.
-pub const ENCODING_VERSION: u8 = 2;
+///   explicit groups, and impression counts.
+/// - 3: notification delivery cursors (one per group).
+pub const ENCODING_VERSION: u8 = 3;
 
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
@@ -37,6 +38,7 @@ const TAG_ACTIVITY: u8 = 4;
 const TAG_CALCULATED: u8 = 5;
 const TAG_GROUPS: u8 = 6;
 const TAG_IMPRESSIONS: u8 = 7;
+const TAG_CURSORS: u8 = 8;
 
 /// Encodes `session` in the newest encoding.
 pub fn encode(session: &Session) -> Vec<u8> {
@@ -86,6 +88,15 @@ pub fn encode(session: &Session) -> Vec<u8> {
         put_u64(&mut body, u64::from(imp.width));
         body.extend_from_slice(&imp.counters);
         section(&mut out, TAG_IMPRESSIONS, &mut body);
+    }
+
+    if !session.cursors.is_empty() {
+        put_u64(&mut body, session.cursors.len() as u64);
+        for (group, seq) in &session.cursors {
+            put_bytes(&mut body, group);
+            put_u64(&mut body, *seq);
+        }
+        section(&mut out, TAG_CURSORS, &mut body);
     }
     out.push(TAG_END);
     out
@@ -166,6 +177,22 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                     .bytes(crate::impressions::DEPTH * width as usize)?
                     .into();
                 s.impressions = Some(Box::new(Impressions { width, counters }));
+            }
+            (TAG_CURSORS, Some(s)) if version >= 3 => {
+                let n = payload.len_prefix()?;
+                if n == 0 {
+                    return Err(Error::Corrupt("empty cursors section"));
+                }
+                let mut cursors: Vec<(Box<[u8]>, u64)> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let group: Box<[u8]> = payload.prefixed()?.into();
+                    let seq = payload.u64()?;
+                    if cursors.last().is_some_and(|(last, _)| *last >= group) || seq == 0 {
+                        return Err(Error::Corrupt("cursors not in canonical order"));
+                    }
+                    cursors.push((group, seq));
+                }
+                s.cursors = cursors;
             }
             _ => return Err(Error::Corrupt("unknown section")),
         }
@@ -442,6 +469,7 @@ mod tests {
         let merged = crate::enrich::plan(&s, &req, 65_536, 64).unwrap();
         crate::enrich::apply(&mut s, &req, merged, 1_700_000_100_000, &Default::default());
         s.record_impressions(&[b"a", b"b", b"a"], 16);
+        s.cursors = vec![(b"beta"[..].into(), 3), (b"vip"[..].into(), 7)];
         s
     }
 

@@ -1,4 +1,4 @@
-//! The module-global registry: content catalogs (and, later, notification groups). Not keys: it
+//! The module-global registry: content catalogs and notification groups. Not keys: it
 //! lives beside the keyspace, is saved in the RDB as module aux data, and its changes replicate as
 //! the registry commands themselves.
 
@@ -6,22 +6,97 @@ use std::collections::BTreeMap;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::notify::{Group, Notification};
 use crate::wire::{put_bytes, put_i64, put_u64, Reader};
 
-/// The registry's saved-form version.
-pub const REGISTRY_VERSION: u8 = 1;
+/// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence.
+pub const REGISTRY_VERSION: u8 = 2;
 
 #[derive(Debug, Default)]
 pub struct Registry {
     pub catalogs: BTreeMap<Box<[u8]>, Catalog>,
+    pub groups: BTreeMap<Box<[u8]>, Group>,
+    /// The last notification sequence number handed out (registry-wide, only grows).
+    pub last_seq: u64,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Stored,
+    /// The group already holds a notification with this id: nothing changed.
+    Duplicate,
 }
 
 impl Registry {
+    pub const fn new() -> Self {
+        Registry {
+            catalogs: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            last_seq: 0,
+        }
+    }
+
     pub fn memory(&self) -> usize {
-        self.catalogs
+        let catalogs: usize = self
+            .catalogs
             .iter()
             .map(|(name, c)| name.len() + 64 + c.memory())
-            .sum()
+            .sum();
+        let groups: usize = self
+            .groups
+            .iter()
+            .map(|(name, g)| name.len() + 64 + g.memory())
+            .sum();
+        catalogs + groups
+    }
+
+    pub fn notifications(&self) -> usize {
+        self.groups.values().map(|g| g.notifications.len()).sum()
+    }
+
+    /// Drops expired notifications everywhere, and groups left empty. Returns how many went.
+    pub fn purge_notifications(&mut self, now_ms: i64) -> usize {
+        let mut purged = 0;
+        self.groups.retain(|_, g| {
+            purged += g.purge(now_ms);
+            !g.notifications.is_empty()
+        });
+        purged
+    }
+
+    /// Publishes one notification to `group` at `now_ms`: idempotent by `id` among the group's
+    /// notifications; the oldest ones are dropped beyond `max_per_group`. O(max_per_group), never
+    /// O(members).
+    pub fn publish(
+        &mut self,
+        group: &[u8],
+        id: &[u8],
+        payload: &[u8],
+        now_ms: i64,
+        expires_ms: i64,
+        max_per_group: usize,
+    ) -> Published {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.purge(now_ms);
+            if g.notifications.iter().any(|n| &*n.id == id) {
+                return Published::Duplicate;
+            }
+        }
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        let g = self.groups.entry(group.into()).or_default();
+        g.notifications.push_back(Notification {
+            seq,
+            id: id.into(),
+            payload: payload.into(),
+            published_ms: now_ms,
+            expires_ms,
+        });
+        while g.notifications.len() > max_per_group.max(1) {
+            g.notifications.pop_front();
+        }
+        Published::Stored
     }
 
     pub fn items(&self) -> usize {
@@ -51,6 +126,19 @@ impl Registry {
                 }
             }
         }
+        put_u64(&mut out, self.last_seq);
+        put_u64(&mut out, self.groups.len() as u64);
+        for (name, group) in &self.groups {
+            put_bytes(&mut out, name);
+            put_u64(&mut out, group.notifications.len() as u64);
+            for n in &group.notifications {
+                put_u64(&mut out, n.seq);
+                put_bytes(&mut out, &n.id);
+                put_bytes(&mut out, &n.payload);
+                put_i64(&mut out, n.published_ms);
+                put_i64(&mut out, n.expires_ms);
+            }
+        }
         out.push(0);
         out
     }
@@ -59,7 +147,7 @@ impl Registry {
         let (&version, rest) = bytes
             .split_first()
             .ok_or(Error::Corrupt("empty registry"))?;
-        if version != REGISTRY_VERSION {
+        if version == 0 || version > REGISTRY_VERSION {
             return Err(Error::UnknownEncoding(version));
         }
         let mut r = Reader::new(rest);
@@ -93,6 +181,36 @@ impl Registry {
                 return Err(Error::Corrupt("duplicate catalog"));
             }
         }
+        if version >= 2 {
+            registry.last_seq = r.u64()?;
+            let groups = r.len_prefix()?;
+            for _ in 0..groups {
+                let name: Box<[u8]> = r.prefixed()?.into();
+                let mut group = Group::default();
+                let n = r.len_prefix()?;
+                for _ in 0..n {
+                    let seq = r.u64()?;
+                    let last = group.notifications.back().map_or(0, |x| x.seq);
+                    if seq <= last || seq > registry.last_seq {
+                        return Err(Error::Corrupt("notification sequence out of order"));
+                    }
+                    let id = r.prefixed()?.into();
+                    let payload = r.prefixed()?.into();
+                    let published_ms = r.i64()?;
+                    let expires_ms = r.i64()?;
+                    group.notifications.push_back(Notification {
+                        seq,
+                        id,
+                        payload,
+                        published_ms,
+                        expires_ms,
+                    });
+                }
+                if group.notifications.is_empty() || registry.groups.insert(name, group).is_some() {
+                    return Err(Error::Corrupt("empty or duplicate group"));
+                }
+            }
+        }
         if r.byte()? != 0 || !r.is_empty() {
             return Err(Error::Corrupt("bytes after the registry"));
         }
@@ -112,10 +230,23 @@ mod tests {
         c.add(b"b", -2.0, &[], None);
         reg.catalogs.insert(b"news"[..].into(), c);
         reg.catalogs.insert(b"empty"[..].into(), Catalog::default());
+        assert_eq!(
+            reg.publish(b"g", b"n1", b"hello", 10, 100, 5),
+            Published::Stored
+        );
+        assert_eq!(
+            reg.publish(b"g", b"n1", b"again", 11, 100, 5),
+            Published::Duplicate
+        );
+        assert_eq!(
+            reg.publish(b"h", b"n1", b"x", 12, 100, 5),
+            Published::Stored
+        );
         let bytes = reg.encode();
         let back = Registry::decode(&bytes).unwrap();
         assert_eq!(back.encode(), bytes);
         assert_eq!(back.items(), 2);
+        assert_eq!((back.notifications(), back.last_seq), (2, 2));
         for n in 0..bytes.len() {
             assert!(Registry::decode(&bytes[..n]).is_err(), "prefix {n}");
         }
@@ -124,5 +255,29 @@ mod tests {
             b[i] ^= 0xff;
             let _ = Registry::decode(&b); // never panics
         }
+    }
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    #[test]
+    fn bounded_groups_and_monotone_sequence() {
+        let mut reg = Registry::default();
+        for i in 0..10 {
+            reg.publish(b"g", format!("n{i}").as_bytes(), b"p", i, 1_000, 3);
+        }
+        let g = &reg.groups[&b"g"[..]];
+        let seqs: Vec<u64> = g.notifications.iter().map(|n| n.seq).collect();
+        assert_eq!(seqs, vec![8, 9, 10]);
+        assert_eq!(reg.purge_notifications(1_000), 3);
+        assert!(reg.groups.is_empty(), "empty groups go");
+        reg.publish(b"g", b"n0", b"p", 1_001, 2_000, 3);
+        assert_eq!(
+            reg.groups[&b"g"[..]].notifications[0].seq,
+            11,
+            "sequence never restarts"
+        );
     }
 }

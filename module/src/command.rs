@@ -32,6 +32,11 @@ impl Invocation<'_> {
             .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
     }
 
+    /// True while the server loads the AOF or an RDB (no live clients to publish to).
+    pub fn loading(&self) -> bool {
+        self.context().get_flags().contains(ContextFlags::LOADING)
+    }
+
     /// Replicates `command` with `args` (bytes) to replicas and the AOF.
     pub fn replicate(&self, command: &str, args: &[&[u8]]) {
         self.context().replicate(command, args);

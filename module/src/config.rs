@@ -62,6 +62,19 @@ pub fn impressions_width() -> u32 {
     get(&IMPRESSIONS_WIDTH).clamp(16, 65_536) as u32
 }
 
+/// `session.notify-ttl`: seconds a notification lives when NOTIFYGROUP names no TTL.
+pub static NOTIFY_TTL: AtomicI64 = AtomicI64::new(86_400);
+/// `session.max-notifications`: live notifications a group keeps (the oldest go first).
+pub static MAX_NOTIFICATIONS: AtomicI64 = AtomicI64::new(100);
+
+pub fn notify_ttl() -> i64 {
+    get(&NOTIFY_TTL).clamp(1, LIFETIME_MAX)
+}
+
+pub fn max_notifications() -> usize {
+    get(&MAX_NOTIFICATIONS).max(1) as usize
+}
+
 fn get(v: &AtomicI64) -> i64 {
     v.load(Ordering::Relaxed)
 }

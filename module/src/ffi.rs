@@ -174,6 +174,31 @@ pub fn notify(ctx: *mut raw::RedisModuleCtx, event: &CStr, key: *mut raw::RedisM
     }
 }
 
+/// Publishes `message` on Pub/Sub `channel` (binary-safe).
+pub fn publish(ctx: *mut raw::RedisModuleCtx, channel: &[u8], message: &[u8]) {
+    // SAFETY: strings created on ctx are freed with it (auto memory is not needed for two).
+    unsafe {
+        let (Some(create), Some(publish), Some(free)) = (
+            raw::RedisModule_CreateString,
+            raw::RedisModule_PublishMessage,
+            raw::RedisModule_FreeString,
+        ) else {
+            return;
+        };
+        let ch = create(ctx, channel.as_ptr().cast(), channel.len());
+        let msg = create(ctx, message.as_ptr().cast(), message.len());
+        if !ch.is_null() && !msg.is_null() {
+            publish(ctx, ch, msg);
+        }
+        if !ch.is_null() {
+            free(ctx, ch);
+        }
+        if !msg.is_null() {
+            free(ctx, msg);
+        }
+    }
+}
+
 /// Typed replies written straight to the client (RESP3 maps, flattened by Redis for RESP2).
 pub struct Reply {
     ctx: *mut raw::RedisModuleCtx,

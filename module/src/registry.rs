@@ -9,9 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use redis_module::raw;
 use session_core::registry::{Registry, REGISTRY_VERSION};
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    catalogs: std::collections::BTreeMap::new(),
-});
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
 
 /// The registry, for the duration of one command.
 pub fn lock() -> MutexGuard<'static, Registry> {
@@ -62,12 +60,18 @@ pub unsafe extern "C" fn aux_load(
     }
 }
 
-/// (catalogs, items, memory) when the registry is free; None when it is locked.
-pub fn try_sizes() -> Option<(usize, usize, usize)> {
+/// (catalogs, items, groups, notifications, memory) when the registry is free; None when locked.
+pub fn try_sizes() -> Option<(usize, usize, usize, usize, usize)> {
     let registry = match REGISTRY.try_lock() {
         Ok(r) => r,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return None,
     };
-    Some((registry.catalogs.len(), registry.items(), registry.memory()))
+    Some((
+        registry.catalogs.len(),
+        registry.items(),
+        registry.groups.len(),
+        registry.notifications(),
+        registry.memory(),
+    ))
 }

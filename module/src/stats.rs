@@ -14,6 +14,8 @@ pub static EVENTS: AtomicU64 = AtomicU64::new(0);
 pub static ENRICHED: AtomicU64 = AtomicU64::new(0);
 pub static SURFACED_ITEMS: AtomicU64 = AtomicU64::new(0);
 pub static ERRORS: AtomicU64 = AtomicU64::new(0);
+pub static NOTIFICATIONS_PUBLISHED: AtomicU64 = AtomicU64::new(0);
+pub static NOTIFICATIONS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 
 pub fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
@@ -27,7 +29,8 @@ fn get(counter: &AtomicU64) -> u64 {
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // During a crash report the registry lock may be held by the crashing command: skip it.
-        let (catalogs, items, memory) = registry::try_sizes().unwrap_or_default();
+        let (catalogs, items, groups, notifications, memory) =
+            registry::try_sizes().unwrap_or_default();
         raw::add_info_section(ctx, None);
         let counters = [
             ("commands", get(&COMMANDS)),
@@ -36,8 +39,12 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
             ("events", get(&EVENTS)),
             ("enriched", get(&ENRICHED)),
             ("surfaced_items", get(&SURFACED_ITEMS)),
+            ("notifications_published", get(&NOTIFICATIONS_PUBLISHED)),
+            ("notifications_delivered", get(&NOTIFICATIONS_DELIVERED)),
             ("catalogs", catalogs as u64),
             ("catalog_items", items as u64),
+            ("groups", groups as u64),
+            ("live_notifications", notifications as u64),
             ("registry_memory_bytes", memory as u64),
         ];
         for (name, value) in counters {

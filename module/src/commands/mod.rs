@@ -3,9 +3,12 @@
 mod catalog;
 mod enrich;
 mod load;
+mod notify;
 mod read;
 mod surface;
 mod touch;
+
+pub use notify::pending_count;
 
 use crate::command::{entry, Spec};
 
@@ -57,6 +60,20 @@ pub fn table() -> Vec<Spec> {
             entry!(surface::impress),
             "write deny-oom fast",
         ),
+        keyed(
+            "session.inbox",
+            entry!(notify::inbox),
+            "write deny-oom fast",
+        ),
+        Spec {
+            name: "session.notifygroup",
+            parent: None,
+            entry: Some(entry!(notify::notifygroup)),
+            flags: "write deny-oom fast",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
         keyed("session.load", entry!(load::load), "write deny-oom"),
         Spec {
             name: "session.catalog",

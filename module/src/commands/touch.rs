@@ -45,6 +45,10 @@ pub fn touch(inv: &Invocation) -> RedisResult {
         }
     };
     key.set_abs_expire(outcome.deadline_ms)?;
+    let mut facts = facts;
+    if let KeyValue::Ours(session) = key.value::<Session>(session_type())? {
+        facts.pending = crate::commands::pending_count(session, now);
+    }
 
     // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
     // an AOF replay builds the same value whatever its own configuration and clock.
@@ -74,6 +78,7 @@ struct Facts {
     maxage_s: u32,
     events: u64,
     unique: u64,
+    pending: usize,
 }
 
 impl Facts {
@@ -84,6 +89,7 @@ impl Facts {
             maxage_s: session.maxage_s,
             events: session.events(),
             unique: session.unique(),
+            pending: 0,
         }
     }
 }
@@ -97,5 +103,5 @@ fn reply(inv: &Invocation, outcome: &TouchOutcome, facts: &Facts, wall: i64) {
     r.entry_int("seen_before", i64::from(outcome.seen_before));
     r.entry_int("idle_ms", outcome.idle_ms);
     r.entry_int("ttl_ms", (outcome.deadline_ms - wall).max(0));
-    r.entry_int("pending", 0);
+    r.entry_int("pending", facts.pending as i64);
 }
