@@ -445,6 +445,17 @@ pub fn parse_inbox(items: &[&[u8]]) -> Result<(Option<usize>, bool, Option<i64>)
     Ok((count, peek, at))
 }
 
+/// The values of a `PARAMS` clause, in order (floats in shortest round-trip form).
+pub fn params_args(p: &SketchParams) -> [String; 5] {
+    [
+        p.seen_capacity.to_string(),
+        p.seen_error.to_string(),
+        p.hll_precision.to_string(),
+        p.top_n.to_string(),
+        p.half_life_s.to_string(),
+    ]
+}
+
 /// `PARAMS seen-capacity seen-error-rate hll-precision top-n half-life`: sketch sizing.
 fn parse_params(args: &mut Args) -> Result<SketchParams> {
     Ok(SketchParams {
@@ -516,11 +527,9 @@ pub fn touch_effect_args<'a>(
     }
     if let Some(p) = created_activity {
         push(b"PARAMS");
-        push(p.seen_capacity.to_string().as_bytes());
-        push(p.seen_error.to_string().as_bytes());
-        push(p.hll_precision.to_string().as_bytes());
-        push(p.top_n.to_string().as_bytes());
-        push(p.half_life_s.to_string().as_bytes());
+        for value in params_args(p) {
+            push(value.as_bytes());
+        }
     }
     push(b"AT");
     push(at_ms.to_string().as_bytes());

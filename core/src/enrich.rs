@@ -143,7 +143,10 @@ pub fn plan(
             let patch = parse_attrs(raw)?;
             let mut current = stored_attrs(session);
             merge_patch(&mut current, &patch);
-            if serde_json::to_vec(&current).map_or(usize::MAX, |v| v.len()) > max_attrs_size {
+            // Only growth is refused: attributes left above a lowered limit can still shrink.
+            let size = serde_json::to_vec(&current).map_or(usize::MAX, |v| v.len());
+            let stored = session.calculated.as_ref().map_or(0, |c| c.attrs.len());
+            if size > max_attrs_size && size > stored {
                 return Err(Error::AttrsTooLarge {
                     limit: max_attrs_size,
                 });
@@ -158,7 +161,7 @@ pub fn plan(
         }
     }
     groups.retain(|g| !req.leave.contains(g));
-    if groups.len() > max_groups {
+    if groups.len() > max_groups && groups.len() > session.groups.len() {
         return Err(Error::TooManyGroups { limit: max_groups });
     }
     Ok(merged)

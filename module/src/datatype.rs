@@ -64,6 +64,14 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
         let Ok(buffer) = raw::load_string_buffer(rdb) else {
             return std::ptr::null_mut();
         };
+        // The saved form carries its own version; it must agree with the type's encoding
+        // version Redis read beside it (they are always written together).
+        if buffer.as_ref().first().map(|&v| i32::from(v)) != Some(encver) {
+            redis_module::logging::log_warning(
+                "session: refusing a saved session: version mismatch",
+            );
+            return std::ptr::null_mut();
+        }
         match codec::decode(buffer.as_ref()) {
             Ok(session) => Box::into_raw(Box::new(session)).cast(),
             Err(e) => {

@@ -30,3 +30,9 @@ pub fn catalog_full(limit: usize) -> RedisError {
         "ERR catalog is full (limit {limit} items, session.max-catalog-items)"
     ))
 }
+
+pub fn reserved(what: &str) -> RedisError {
+    RedisError::String(format!(
+        "ERR {what} is reserved for replication and the AOF"
+    ))
+}

@@ -174,6 +174,62 @@ pub fn notify(ctx: *mut raw::RedisModuleCtx, event: &CStr, key: *mut raw::RedisM
     }
 }
 
+/// A Redis string this module created and frees on drop.
+pub struct OwnedString {
+    ctx: *mut raw::RedisModuleCtx,
+    ptr: *mut raw::RedisModuleString,
+}
+
+impl OwnedString {
+    pub fn new(ctx: *mut raw::RedisModuleCtx, bytes: &[u8]) -> Option<OwnedString> {
+        let create = unsafe { raw::RedisModule_CreateString }?;
+        // SAFETY: Redis copies `bytes`.
+        let ptr = unsafe { create(ctx, bytes.as_ptr().cast(), bytes.len()) };
+        (!ptr.is_null()).then_some(OwnedString { ctx, ptr })
+    }
+
+    pub fn from_i64(ctx: *mut raw::RedisModuleCtx, v: i64) -> Option<OwnedString> {
+        let create = unsafe { raw::RedisModule_CreateStringFromLongLong }?;
+        let ptr = unsafe { create(ctx, v) };
+        (!ptr.is_null()).then_some(OwnedString { ctx, ptr })
+    }
+
+    pub fn ptr(&self) -> *mut raw::RedisModuleString {
+        self.ptr
+    }
+}
+
+impl Drop for OwnedString {
+    fn drop(&mut self) {
+        if let Some(free) = unsafe { raw::RedisModule_FreeString } {
+            // SAFETY: created by `OwnedString::new`, freed once; Redis keeps its own references.
+            unsafe { free(self.ctx, self.ptr) };
+        }
+    }
+}
+
+/// Replicates `command` with arguments that are Redis strings: the call's own arguments are
+/// passed by reference (no copy), so a command that replicates what it was given plus a few
+/// values costs a handful of allocations.
+pub fn replicate_strings(
+    ctx: *mut raw::RedisModuleCtx,
+    command: &CStr,
+    argv: &[*mut raw::RedisModuleString],
+) {
+    if let Some(replicate) = unsafe { raw::RedisModule_Replicate } {
+        // SAFETY: format "v" takes an array of strings and its length.
+        unsafe {
+            replicate(
+                ctx,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                argv.as_ptr(),
+                argv.len(),
+            )
+        };
+    }
+}
+
 /// Publishes `message` on Pub/Sub `channel` (binary-safe).
 pub fn publish(ctx: *mut raw::RedisModuleCtx, channel: &[u8], message: &[u8]) {
     // SAFETY: strings created on ctx are freed with it (auto memory is not needed for two).

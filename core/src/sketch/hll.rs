@@ -132,22 +132,11 @@ impl HyperLogLog {
         }
     }
 
-    /// The cardinality estimate, rounded.
+    /// The cardinality estimate, rounded. O(1): the register sums are kept current.
     pub fn estimate(&self) -> u64 {
         let m = self.m() as f64;
-        let (sum, zeros) = match &self.registers {
-            Registers::Dense(regs) => regs.iter().fold((0.0, 0usize), |(s, z), &r| {
-                (s + 2f64.powi(-i32::from(r)), z + usize::from(r == 0))
-            }),
-            Registers::Sparse(list) => {
-                let zeros = self.m() - list.len();
-                let s = list
-                    .iter()
-                    .map(|e| 2f64.powi(-i32::from(e & 0xf)))
-                    .sum::<f64>();
-                (s + zeros as f64, zeros)
-            }
-        };
+        let sum = self.sum as f64 / 18_446_744_073_709_551_616.0; // 2^64
+        let zeros = self.zeros;
         let alpha = match self.precision {
             4 => 0.673,
             5 => 0.697,

@@ -1,16 +1,17 @@
 //! `SESSION.TOUCH key [IDLE s] [MAXAGE s] [XX] [USER u] [SET n f v ...] [DEL n f ...]
 //!  [EVENT item [CATEGORIES n c ...]] [AT ms]`
 
+use redis_module::raw;
 use redis_module::{RedisError, RedisResult, RedisValue};
-use session_core::args::{parse_touch, touch_effect_args};
+use session_core::args::{params_args, parse_touch};
 use session_core::session::effective_time;
-use session_core::{Session, TouchOutcome};
+use session_core::{Session, SketchParams, Touch, TouchOutcome};
 
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
-use crate::errors::from_core;
-use crate::ffi::{self, Key, KeyValue, Reply};
+use crate::errors::{self, from_core};
+use crate::ffi::{self, Key, KeyValue, OwnedString, Reply};
 use crate::stats;
 
 pub fn touch(inv: &Invocation) -> RedisResult {
@@ -19,6 +20,9 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     }
     let touch = parse_touch(&inv.args[2..]).map_err(from_core)?;
     let trusted = inv.trusted();
+    if touch.params.is_some() && !trusted {
+        return Err(errors::reserved("PARAMS"));
+    }
     let wall = ffi::wall_ms();
     let now = effective_time(touch.at_ms, wall, trusted).map_err(from_core)?;
     let settings = if trusted {
@@ -52,23 +56,57 @@ pub fn touch(inv: &Invocation) -> RedisResult {
 
     // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
     // an AOF replay builds the same value whatever its own configuration and clock.
-    let effect = touch_effect_args(
-        &touch,
-        facts.idle_s,
-        facts.maxage_s,
-        outcome.created_activity.as_ref(),
-        now,
-    );
-    let mut replicated: Vec<&[u8]> = Vec::with_capacity(effect.len() + 1);
-    replicated.push(inv.args[1]);
-    replicated.extend(effect.iter().map(Vec::as_slice));
-    inv.replicate("SESSION.TOUCH", &replicated);
+    replicate_effect(inv, &touch, &facts, outcome.created_activity.as_ref(), now);
     ffi::notify(inv.ctx, c"session.touch", inv.argv[1]);
 
     stats::add(&stats::SESSIONS_CREATED, u64::from(facts.is_new));
     stats::add(&stats::EVENTS, u64::from(touch.event.is_some()));
     reply(inv, &outcome, &facts, wall);
     Ok(RedisValue::NoReply)
+}
+
+/// Replicates the touch as its effects: the call's own arguments (by reference) plus whatever
+/// it left to this server's configuration or clock: `IDLE`, `MAXAGE`, `PARAMS` when this touch
+/// created the sketches, and `AT`. Replicas and the AOF then rebuild exactly this value.
+fn replicate_effect(
+    inv: &Invocation,
+    touch: &Touch,
+    facts: &Facts,
+    created: Option<&SketchParams>,
+    now: i64,
+) {
+    let ctx = inv.ctx;
+    let mut extra: Vec<Option<OwnedString>> = Vec::with_capacity(12);
+    let word = |w: &str| OwnedString::new(ctx, w.as_bytes());
+    if touch.idle_s.is_none() {
+        extra.push(word("IDLE"));
+        extra.push(OwnedString::from_i64(ctx, i64::from(facts.idle_s)));
+    }
+    if touch.maxage_s.is_none() {
+        extra.push(word("MAXAGE"));
+        extra.push(OwnedString::from_i64(ctx, i64::from(facts.maxage_s)));
+    }
+    if let Some(p) = created {
+        // `created` is only set from the configuration when the touch named no PARAMS.
+        extra.push(word("PARAMS"));
+        for value in params_args(p) {
+            extra.push(OwnedString::new(ctx, value.as_bytes()));
+        }
+    }
+    if touch.at_ms.is_none() {
+        extra.push(word("AT"));
+        extra.push(OwnedString::from_i64(ctx, now));
+    }
+    let mut argv: Vec<*mut raw::RedisModuleString> =
+        Vec::with_capacity(inv.argv.len() + extra.len());
+    argv.extend_from_slice(&inv.argv[1..]);
+    for s in &extra {
+        match s {
+            Some(s) => argv.push(s.ptr()),
+            None => return, // out of memory creating a string: Redis is failing anyway
+        }
+    }
+    ffi::replicate_strings(ctx, c"SESSION.TOUCH", &argv);
 }
 
 /// What the reply and the replicated effect need from the session after the touch.
