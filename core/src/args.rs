@@ -390,6 +390,8 @@ pub struct NotifyGroup<'a> {
     pub expire_at_ms: Option<i64>,
     pub max_len: Option<usize>,
     pub at_ms: Option<i64>,
+    /// The sequence number the primary gave it (replication and AOF form).
+    pub seq: Option<u64>,
 }
 
 pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
@@ -415,6 +417,9 @@ pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
         } else if is(token, "AT") {
             once(n.at_ms.is_some())?;
             n.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else if is(token, "SEQ") {
+            once(n.seq.is_some())?;
+            n.seq = Some(args.next_int("SEQ", 1, i64::MAX)? as u64);
         } else {
             return Err(Error::Syntax);
         }

@@ -14,7 +14,7 @@ use crate::activity::{Activity, SketchParams};
 use crate::enrich::Calculated;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
-use crate::impressions::Impressions;
+use crate::impressions::{Generation, Impressions, DEPTH, GENERATIONS, MAX_WIDTH, MIN_WIDTH};
 use crate::interests::{Interest, Interests};
 use crate::session::{Session, MAX_LIFETIME_S};
 use crate::sketch::bloom::{Layer, ScalableBloom};
@@ -27,7 +27,7 @@ use crate::wire::{put_bytes, put_i64, put_u64, Reader};
 /// - 2: the activity section holds the sketches (seen filter, distinct items, interests, minute
 ///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
 ///   explicit groups, and impression counts.
-/// - 3: notification delivery cursors (one per group).
+/// - 3: notification delivery cursors (one per group); impressions kept in generations.
 pub const ENCODING_VERSION: u8 = 3;
 
 const TAG_END: u8 = 0;
@@ -85,8 +85,12 @@ pub fn encode(session: &Session) -> Vec<u8> {
     }
 
     if let Some(imp) = &session.impressions {
-        put_u64(&mut body, u64::from(imp.width));
-        body.extend_from_slice(&imp.counters);
+        put_u64(&mut body, imp.generations.len() as u64);
+        for g in &imp.generations {
+            put_u64(&mut body, u64::from(g.width));
+            put_u64(&mut body, u64::from(g.distinct));
+            body.extend_from_slice(&g.counters);
+        }
         section(&mut out, TAG_IMPRESSIONS, &mut body);
     }
 
@@ -167,16 +171,7 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 }
             }
             (TAG_IMPRESSIONS, Some(s)) if version >= 2 => {
-                let width =
-                    u32::try_from(payload.u64()?).map_err(|_| Error::Corrupt("bad width"))?;
-                if !(crate::impressions::MIN_WIDTH..=crate::impressions::MAX_WIDTH).contains(&width)
-                {
-                    return Err(Error::Corrupt("impressions width out of range"));
-                }
-                let counters = payload
-                    .bytes(crate::impressions::DEPTH * width as usize)?
-                    .into();
-                s.impressions = Some(Box::new(Impressions { width, counters }));
+                s.impressions = Some(Box::new(read_impressions(&mut payload, version)?));
             }
             (TAG_CURSORS, Some(s)) if version >= 3 => {
                 let n = payload.len_prefix()?;
@@ -229,6 +224,50 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         impressions: None,
         cursors: Vec::new(),
     })
+}
+
+/// Version 2 kept one sketch (width, counters); version 3 keeps generations.
+fn read_impressions(r: &mut Reader, version: u8) -> Result<Impressions> {
+    let read_generation = |r: &mut Reader, distinct: Option<u32>| -> Result<Generation> {
+        let width = u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("bad width"))?;
+        if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+            return Err(Error::Corrupt("impressions width out of range"));
+        }
+        let distinct = match distinct {
+            Some(d) => d,
+            None => u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("bad load"))?,
+        };
+        let counters: Box<[u8]> = r.bytes(DEPTH * width as usize)?.into();
+        Ok(Generation {
+            width,
+            distinct,
+            counters,
+        })
+    };
+    let imp = if version == 2 {
+        // The load of a version-2 sketch was not saved: count its filled first-row cells.
+        let mut g = read_generation(r, Some(0))?;
+        g.distinct = g.counters[..g.width as usize]
+            .iter()
+            .filter(|&&c| c > 0)
+            .count() as u32;
+        Impressions {
+            generations: vec![g],
+        }
+    } else {
+        let n = r.len_prefix()?;
+        if n == 0 || n > GENERATIONS {
+            return Err(Error::Corrupt("impressions generations out of range"));
+        }
+        let generations = (0..n)
+            .map(|_| read_generation(r, None))
+            .collect::<Result<_>>()?;
+        Impressions { generations }
+    };
+    if !imp.is_consistent() {
+        return Err(Error::Corrupt("inconsistent impressions"));
+    }
+    Ok(imp)
 }
 
 fn put_activity(out: &mut Vec<u8>, a: &Activity) {

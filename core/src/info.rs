@@ -106,6 +106,14 @@ pub fn session_info(s: &Session, now_ms: i64) -> Value {
             serde_json::from_slice::<Value>(&c.document).unwrap_or(Value::Null)
         }),
         "groups": s.groups.iter().map(|g| bytes_value(g)).collect::<Vec<_>>(),
+        "impressions": s.impressions.as_ref().map(|i| json!({
+            "kind": "count-min (conservative update, 1-byte counters), generations",
+            "depth": crate::impressions::DEPTH,
+            "widths": i.generations.iter().map(|g| g.width).collect::<Vec<_>>(),
+            "distinct": i.generations.iter().map(|g| g.distinct).collect::<Vec<_>>(),
+            "bytes": i.heap_size(),
+        })),
+        "cursors": s.cursors.iter().map(|(g, seq)| json!({"group": bytes_value(g), "seq": seq})).collect::<Vec<_>>(),
         "encoding": {
             "version": codec::ENCODING_VERSION,
             "bytes": codec::encode(s).len(),

@@ -66,8 +66,13 @@ impl Registry {
     }
 
     /// Publishes one notification to `group` at `now_ms`: idempotent by `id` among the group's
-    /// notifications; the oldest ones are dropped beyond `max_per_group`. O(max_per_group), never
-    /// O(members).
+    /// live notifications (a repeat changes nothing at all); the oldest ones are dropped beyond
+    /// `max_per_group`. O(max_per_group), never O(members).
+    ///
+    /// Sequence numbers are `max(last + 1, now_ms * 1024)`, or `seq` when the primary chose it
+    /// (replication, AOF): they follow publication order and keep growing across restarts even if
+    /// the registry were lost, so a session's cursor can never hide a newer notification.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish(
         &mut self,
         group: &[u8],
@@ -76,16 +81,22 @@ impl Registry {
         now_ms: i64,
         expires_ms: i64,
         max_per_group: usize,
+        seq: Option<u64>,
     ) -> Published {
-        if let Some(g) = self.groups.get_mut(group) {
-            g.purge(now_ms);
-            if g.notifications.iter().any(|n| &*n.id == id) {
+        if let Some(g) = self.groups.get(group) {
+            if g.notifications
+                .iter()
+                .any(|n| &*n.id == id && n.expires_ms > now_ms)
+            {
                 return Published::Duplicate;
             }
         }
-        self.last_seq += 1;
-        let seq = self.last_seq;
+        let time_seq = u64::try_from(now_ms).unwrap_or(0).saturating_mul(1024);
+        let seq = seq.unwrap_or_else(|| self.last_seq.saturating_add(1).max(time_seq));
+        self.last_seq = self.last_seq.max(seq);
         let g = self.groups.entry(group.into()).or_default();
+        g.purge(now_ms);
+        g.notifications.retain(|n| &*n.id != id);
         g.notifications.push_back(Notification {
             seq,
             id: id.into(),
@@ -93,6 +104,7 @@ impl Registry {
             published_ms: now_ms,
             expires_ms,
         });
+        g.notifications.make_contiguous().sort_by_key(|n| n.seq);
         while g.notifications.len() > max_per_group.max(1) {
             g.notifications.pop_front();
         }
@@ -231,22 +243,22 @@ mod tests {
         reg.catalogs.insert(b"news"[..].into(), c);
         reg.catalogs.insert(b"empty"[..].into(), Catalog::default());
         assert_eq!(
-            reg.publish(b"g", b"n1", b"hello", 10, 100, 5),
+            reg.publish(b"g", b"n1", b"hello", 10, 100, 5, None),
             Published::Stored
         );
         assert_eq!(
-            reg.publish(b"g", b"n1", b"again", 11, 100, 5),
+            reg.publish(b"g", b"n1", b"again", 11, 100, 5, None),
             Published::Duplicate
         );
         assert_eq!(
-            reg.publish(b"h", b"n1", b"x", 12, 100, 5),
+            reg.publish(b"h", b"n1", b"x", 12, 100, 5, None),
             Published::Stored
         );
         let bytes = reg.encode();
         let back = Registry::decode(&bytes).unwrap();
         assert_eq!(back.encode(), bytes);
         assert_eq!(back.items(), 2);
-        assert_eq!((back.notifications(), back.last_seq), (2, 2));
+        assert_eq!((back.notifications(), back.last_seq), (2, 12 * 1024));
         for n in 0..bytes.len() {
             assert!(Registry::decode(&bytes[..n]).is_err(), "prefix {n}");
         }
@@ -266,18 +278,30 @@ mod publish_tests {
     fn bounded_groups_and_monotone_sequence() {
         let mut reg = Registry::default();
         for i in 0..10 {
-            reg.publish(b"g", format!("n{i}").as_bytes(), b"p", i, 1_000, 3);
+            reg.publish(b"g", format!("n{i}").as_bytes(), b"p", 0, 1_000, 3, None);
         }
         let g = &reg.groups[&b"g"[..]];
         let seqs: Vec<u64> = g.notifications.iter().map(|n| n.seq).collect();
         assert_eq!(seqs, vec![8, 9, 10]);
         assert_eq!(reg.purge_notifications(1_000), 3);
         assert!(reg.groups.is_empty(), "empty groups go");
-        reg.publish(b"g", b"n0", b"p", 1_001, 2_000, 3);
+        reg.publish(b"g", b"n0", b"p", 0, 2_000, 3, None);
         assert_eq!(
             reg.groups[&b"g"[..]].notifications[0].seq,
             11,
             "sequence never restarts"
         );
+        // a lost registry restarts from the clock, above anything published earlier
+        let mut fresh = Registry::default();
+        fresh.publish(b"g", b"x", b"p", 5, 2_000, 3, None);
+        assert!(fresh.groups[&b"g"[..]].notifications[0].seq >= 5 * 1024);
+        // a repeat of a live id changes nothing, not even purging
+        reg.publish(b"g", b"old", b"p", 0, 10, 3, None);
+        let before = reg.notifications();
+        assert_eq!(
+            reg.publish(b"g", b"n0", b"p", 20, 2_000, 3, None),
+            Published::Duplicate
+        );
+        assert_eq!(reg.notifications(), before);
     }
 }

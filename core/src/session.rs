@@ -276,7 +276,7 @@ impl Session {
         let mut created = None;
         let sketch = self.impressions.get_or_insert_with(|| {
             let sketch = Impressions::new(width);
-            created = Some(sketch.width);
+            created = Some(sketch.width());
             Box::new(sketch)
         });
         for item in items {

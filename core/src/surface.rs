@@ -7,7 +7,8 @@
 //! Ranking never scans the catalog: candidates come from walking, best score first, the category
 //! index of each of the session's interests (at most top-N of them) and the catalog's global score
 //! index (or the requested CATEGORY's), each until `count` eligible items are found (or a walk cap);
-//! the candidates are ranked exactly and the best kept. An item outside every walked prefix can only
+//! the base list may also step over every item the user has seen or was capped on, so a heavy
+//! viewer still gets unseen items); the candidates are ranked exactly and the best kept. An item outside every walked prefix can only
 //! beat them through several interest categories at once, each with little weight. Cost grows with
 //! `count` and the number of interests, not with the catalog.
 //!
@@ -39,6 +40,16 @@ pub struct Profile<'a> {
 }
 
 impl Profile<'_> {
+    /// How many catalog items this profile can make ineligible at most: items it has seen plus
+    /// distinct items it was shown.
+    pub fn skippable(&self) -> usize {
+        let seen = self.activity.map_or(0, |a| a.seen.count());
+        let shown: u64 = self.impressions.map_or(0, |i| {
+            i.generations.iter().map(|g| u64::from(g.distinct)).sum()
+        });
+        usize::try_from(seen.saturating_add(shown)).unwrap_or(usize::MAX)
+    }
+
     /// Not seen, and under the impression cap.
     pub fn eligible(&self, id: &[u8], max_impressions: Option<u32>) -> bool {
         if self.activity.is_some_and(|a| a.has_seen(id)) {
@@ -111,9 +122,12 @@ pub fn surface(
 
     // Candidates: best-score prefixes of the interest lists and of the base list.
     let mut candidates: Vec<u32> = Vec::new();
-    let mut walk = |list: &mut dyn Iterator<Item = u32>| {
+    // The base list may need to step over every item the user has seen or was capped on before
+    // it finds `count` eligible ones: its walk is allowed that many steps more.
+    let base_cap = WALK_CAP.saturating_add(profile.skippable());
+    let mut walk = |list: &mut dyn Iterator<Item = u32>, cap: usize| {
         let mut found = 0;
-        for slot in list.take(WALK_CAP) {
+        for slot in list.take(cap) {
             if eligible(slot) {
                 candidates.push(slot);
                 found += 1;
@@ -124,11 +138,11 @@ pub fn surface(
         }
     };
     for &(category, _) in &interests {
-        walk(&mut catalog.by_category(category));
+        walk(&mut catalog.by_category(category), WALK_CAP);
     }
     match filter {
-        Some(f) => walk(&mut catalog.by_category(f)),
-        None => walk(&mut catalog.by_score()),
+        Some(f) => walk(&mut catalog.by_category(f), base_cap),
+        None => walk(&mut catalog.by_score(), base_cap),
     }
     candidates.sort_unstable();
     candidates.dedup();
@@ -335,6 +349,26 @@ mod tests {
         }
         let share = explored as f64 / total as f64;
         assert!((0.17..=0.23).contains(&share), "explored share {share}");
+    }
+
+    #[test]
+    fn a_heavy_viewer_still_gets_unseen_items() {
+        let c = catalog();
+        let best: Vec<String> = c
+            .by_score()
+            .take(6_000)
+            .map(|s| String::from_utf8(c.item(s).unwrap().id.to_vec()).unwrap())
+            .collect();
+        let mut a = Activity::new(&SketchParams::default());
+        for (i, s) in best.iter().enumerate() {
+            a.record(s.as_bytes(), &[], i as i64);
+        }
+        let profile = Profile {
+            activity: Some(&a),
+            impressions: None,
+        };
+        let picks = surface(&c, profile, &req(10), 0, &mut StdRng::seed_from_u64(5));
+        assert_eq!(picks.len(), 10);
     }
 
     #[test]

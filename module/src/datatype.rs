@@ -103,6 +103,7 @@ unsafe extern "C" fn aof_rewrite(
         else {
             return;
         };
+        crate::registry::emit_into_rewrite(aof);
         let payload = codec::encode(session);
         let (Ok(cmd), Ok(fmt)) = (CString::new("SESSION.LOAD"), CString::new("sb")) else {
             return;

@@ -4,6 +4,7 @@
 
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use redis_module::raw;
@@ -74,4 +75,92 @@ pub fn try_sizes() -> Option<(usize, usize, usize, usize, usize)> {
         registry.notifications(),
         registry.memory(),
     ))
+}
+
+/// Set in the AOF-rewrite child once the registry went into the new AOF. The child is a fresh
+/// fork of a parent that never sets it, so every rewrite starts with `false`.
+static EMITTED_IN_REWRITE: AtomicBool = AtomicBool::new(false);
+
+/// Writes the registry into an AOF rewrite as the commands that rebuild it (catalog items with
+/// absolute expiry, notifications with their time, expiry and sequence number).
+///
+/// Redis gives modules no rewrite hook for data outside the keyspace, so the registry rides along
+/// with the first session the rewrite visits. With the default `aof-use-rdb-preamble yes` the
+/// rewrite is an RDB and carries the registry as aux data instead; this path matters only with the
+/// preamble off, and a dataset without any session cannot carry the registry there.
+pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
+    if EMITTED_IN_REWRITE.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let registry = lock();
+    for (name, catalog) in &registry.catalogs {
+        for item in catalog.items() {
+            let score = item.score.to_string();
+            let count = item.categories.len().to_string();
+            let expiry = item.expires_ms.map(|e| e.to_string());
+            let mut args: Vec<&[u8]> = vec![b"ADD", name, &item.id, b"SCORE", score.as_bytes()];
+            if !item.categories.is_empty() {
+                args.push(b"CATEGORIES");
+                args.push(count.as_bytes());
+                args.extend(item.categories.iter().map(|&c| catalog.category_name(c)));
+            }
+            if let Some(e) = &expiry {
+                args.push(b"EXPIREAT");
+                args.push(e.as_bytes());
+            }
+            emit(aof, c"SESSION.CATALOG", &args);
+        }
+    }
+    for (group, g) in &registry.groups {
+        for n in &g.notifications {
+            let (expires, at, seq) = (
+                n.expires_ms.to_string(),
+                n.published_ms.to_string(),
+                n.seq.to_string(),
+            );
+            let args: [&[u8]; 11] = [
+                group,
+                &n.id,
+                &n.payload,
+                b"EXPIREAT",
+                expires.as_bytes(),
+                b"MAXLEN",
+                b"100000",
+                b"AT",
+                at.as_bytes(),
+                b"SEQ",
+                seq.as_bytes(),
+            ];
+            emit(aof, c"SESSION.NOTIFYGROUP", &args);
+        }
+    }
+}
+
+fn emit(aof: *mut raw::RedisModuleIO, command: &std::ffi::CStr, args: &[&[u8]]) {
+    // SAFETY: strings created without a context are ours to free; EmitAOF copies what it needs.
+    unsafe {
+        let (Some(create), Some(free), Some(emit)) = (
+            raw::RedisModule_CreateString,
+            raw::RedisModule_FreeString,
+            raw::RedisModule_EmitAOF,
+        ) else {
+            return;
+        };
+        let argv: Vec<*mut raw::RedisModuleString> = args
+            .iter()
+            .map(|a| create(std::ptr::null_mut(), a.as_ptr().cast(), a.len()))
+            .collect();
+        if argv.iter().all(|s| !s.is_null()) {
+            emit(
+                aof,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                argv.as_ptr(),
+                argv.len(),
+            );
+        }
+        for s in argv.into_iter().filter(|s| !s.is_null()) {
+            free(std::ptr::null_mut(), s);
+        }
+    }
 }

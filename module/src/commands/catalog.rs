@@ -44,7 +44,13 @@ pub fn add(inv: &Invocation) -> RedisResult {
     if !trusted && catalog.slot_of(add.item).is_none() && catalog.len() >= limit {
         return Err(errors::catalog_full(limit));
     }
-    let purged = catalog.expired(now, PURGE_BATCH);
+    // The primary purges and replicates its purges as DEL; a replica or the AOF never purges by
+    // its own clock.
+    let purged = if trusted {
+        Vec::new()
+    } else {
+        catalog.expired(now, PURGE_BATCH)
+    };
     for id in &purged {
         catalog.remove(id);
     }
@@ -83,6 +89,11 @@ pub fn del(inv: &Invocation) -> RedisResult {
         return Ok(RedisValue::Integer(0));
     };
     let removed = inv.args[3..].iter().filter(|id| catalog.remove(id)).count();
+    // A catalog exists while it holds items (as a Redis set does), so every saved form of the
+    // registry, the AOF's included, can say what exists.
+    if catalog.is_empty() {
+        registry.catalogs.remove(inv.args[2]);
+    }
     drop(registry);
     if removed > 0 {
         inv.replicate("SESSION.CATALOG", &inv.args[1..]);

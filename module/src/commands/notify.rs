@@ -13,7 +13,7 @@ use session_core::Session;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
-use crate::errors::from_core;
+use crate::errors::{self, from_core};
 use crate::ffi::{self, Key, KeyValue, Reply};
 use crate::registry;
 use crate::stats;
@@ -24,6 +24,9 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
     }
     let n = parse_notify(&inv.args[1..]).map_err(from_core)?;
     let trusted = inv.trusted();
+    if n.seq.is_some() && !trusted {
+        return Err(errors::reserved("SEQ"));
+    }
     let now = effective_time(n.at_ms, ffi::wall_ms(), trusted).map_err(from_core)?;
     let expires = n
         .expire_at_ms
@@ -35,13 +38,17 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
             return Err(from_core(session_core::Error::FieldTooLarge { limit }));
         }
     }
-    let published = registry::lock().publish(n.group, n.id, n.payload, now, expires, max_len);
+    let mut registry = registry::lock();
+    let published = registry.publish(n.group, n.id, n.payload, now, expires, max_len, n.seq);
+    let seq = registry.last_seq;
+    drop(registry);
     if published == Published::Duplicate {
         return Ok(RedisValue::Integer(0));
     }
 
     // Effects: absolute expiry, the bound and the time, so replicas purge and trim identically.
     let (expires, max_len, now_text) = (expires.to_string(), max_len.to_string(), now.to_string());
+    let seq = n.seq.unwrap_or(seq).to_string();
     inv.replicate(
         "SESSION.NOTIFYGROUP",
         &[
@@ -54,6 +61,8 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
             max_len.as_bytes(),
             b"AT",
             now_text.as_bytes(),
+            b"SEQ",
+            seq.as_bytes(),
         ],
     );
     if !inv.loading() {

@@ -1,0 +1,895 @@
+//! `make bench`: every performance target of the spec (section 6), measured side by side with its
+//! baseline in one run against a server this program starts itself. Prints a table, writes
+//! `docs/BENCHMARKS.md` and the scaling chart `docs/bench-scaling.png`.
+//!
+//! `--quick` runs everything at toy sizes (used by `make test` so the benchmark never rots; its
+//! figures mean nothing). Timing never fails anything: the benchmark reports, it does not judge.
+
+mod blast;
+mod chart;
+mod server;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redis::{Cmd, Connection};
+
+use server::Server;
+
+/// Sizes of one run.
+struct Sizes {
+    sessions: u64,
+    ops: u64,
+    latency_ops: usize,
+    touch_scaling: Vec<u64>,
+    surface_scaling: Vec<u64>,
+    big_group: u64,
+}
+
+impl Sizes {
+    fn full() -> Sizes {
+        Sizes {
+            sessions: 10_000,
+            ops: 200_000,
+            latency_ops: 20_000,
+            touch_scaling: vec![10_000, 100_000, 1_000_000],
+            surface_scaling: vec![1_000, 10_000, 100_000],
+            big_group: 1_000_000,
+        }
+    }
+
+    fn quick() -> Sizes {
+        Sizes {
+            sessions: 200,
+            ops: 2_000,
+            latency_ops: 200,
+            touch_scaling: vec![100, 1_000],
+            surface_scaling: vec![100, 1_000],
+            big_group: 1_000,
+        }
+    }
+}
+
+/// One line of the results table.
+struct Row {
+    what: String,
+    module: f64,
+    baseline: f64,
+    baseline_name: String,
+    unit: &'static str,
+    /// The target as text, and whether the measured figure meets it.
+    target: String,
+    met: bool,
+}
+
+const THREADS: usize = 4;
+const DEPTH: usize = 64;
+const CATEGORIES: [&str; 20] = [
+    "news", "sports", "hockey", "golf", "tech", "food", "travel", "music", "film", "books",
+    "science", "health", "cars", "games", "fashion", "art", "garden", "pets", "money", "jobs",
+];
+
+fn cmd(args: &[&str]) -> Cmd {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c
+}
+
+fn run(c: &mut Connection, args: &[&str]) -> redis::Value {
+    cmd(args)
+        .query(c)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Sends `cmds` in pipelines of `depth`.
+fn pipelined(c: &mut Connection, cmds: impl Iterator<Item = Cmd>, depth: usize) {
+    let mut pipe = redis::pipe();
+    let mut n = 0;
+    for command in cmds {
+        pipe.add_command(command);
+        n += 1;
+        if n == depth {
+            let _: redis::Value = pipe.query(c).expect("pipeline");
+            pipe = redis::pipe();
+            n = 0;
+        }
+    }
+    if n > 0 {
+        let _: redis::Value = pipe.query(c).expect("pipeline");
+    }
+}
+
+/// `INFO commandstats` as name -> (calls, usec).
+fn commandstats(c: &mut Connection) -> HashMap<String, (f64, f64)> {
+    let info: String = cmd(&["INFO", "commandstats"]).query(c).expect("INFO");
+    let mut out = HashMap::new();
+    for line in info.lines() {
+        let Some(rest) = line.strip_prefix("cmdstat_") else {
+            continue;
+        };
+        let Some((name, fields)) = rest.split_once(':') else {
+            continue;
+        };
+        let mut calls = 0.0;
+        let mut usec = 0.0;
+        for kv in fields.split(',') {
+            match kv.split_once('=') {
+                Some(("calls", v)) => calls = v.parse().unwrap_or(0.0),
+                Some(("usec", v)) => usec = v.parse().unwrap_or(0.0),
+                _ => {}
+            }
+        }
+        out.insert(name.to_string(), (calls, usec));
+    }
+    out
+}
+
+fn reset_stats(c: &mut Connection) {
+    run(c, &["CONFIG", "RESETSTAT"]);
+}
+
+/// Server microseconds per call of `name` since the last reset.
+fn usec_per_call(c: &mut Connection, name: &str) -> f64 {
+    match commandstats(c).get(name) {
+        Some(&(calls, usec)) if calls > 0.0 => usec / calls,
+        _ => f64::NAN,
+    }
+}
+
+/// Operations per second with `THREADS` clients, each pipelining `DEPTH` operations at a time
+/// (an operation is the group of commands `make` returns: a MULTI block is one operation).
+fn throughput(server: &Server, ops: u64, make: &(dyn Fn(&mut StdRng) -> Vec<Cmd> + Sync)) -> f64 {
+    blast::throughput(server.port(), THREADS, DEPTH, ops, make)
+}
+
+/// p50 and p99 round-trip latency in microseconds, one client, no pipelining.
+fn latency(server: &Server, n: usize, make: &dyn Fn(&mut StdRng) -> Vec<Cmd>) -> (f64, f64) {
+    let mut c = server.conn();
+    let mut rng = StdRng::seed_from_u64(99);
+    let mut samples: Vec<f64> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let cmds = make(&mut rng);
+        let start = Instant::now();
+        if cmds.len() == 1 {
+            let _: redis::Value = cmds[0].query(&mut c).expect("command");
+        } else {
+            let mut pipe = redis::pipe();
+            for command in cmds {
+                pipe.add_command(command);
+            }
+            let _: redis::Value = pipe.query(&mut c).expect("pipeline");
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (at(0.50), at(0.99))
+}
+
+fn item(rng: &mut StdRng, n: u64) -> String {
+    format!("item:{}", rng.gen_range(0..n))
+}
+
+fn two_categories(rng: &mut StdRng) -> (&'static str, &'static str) {
+    (
+        CATEGORIES[rng.gen_range(0..20)],
+        CATEGORIES[rng.gen_range(0..20)],
+    )
+}
+
+/// The spec's reference session: 10 fields of 32 bytes, 100 events over 100 items, 20 categories.
+fn reference_session(key: &str) -> Vec<Cmd> {
+    let value = "v".repeat(32);
+    let mut cmds = Vec::new();
+    let mut set = cmd(&["SESSION.TOUCH", key, "SET", "10"]);
+    for f in 0..10 {
+        set.arg(format!("field_{f:02}")).arg(&value);
+    }
+    cmds.push(set);
+    for i in 0..100 {
+        let (a, b) = (CATEGORIES[i % 20], CATEGORIES[(i * 7 + 3) % 20]);
+        cmds.push(cmd(&[
+            "SESSION.TOUCH",
+            key,
+            "EVENT",
+            &format!("item:{i}"),
+            "CATEGORIES",
+            "2",
+            a,
+            b,
+        ]));
+    }
+    cmds
+}
+
+/// The same data in stock structures, as the published design keeps it.
+fn reference_stock(prefix: &str) -> Vec<Cmd> {
+    let value = "v".repeat(32);
+    let mut cmds = Vec::new();
+    let mut hset = cmd(&["HSET", &format!("{prefix}:data")]);
+    for f in 0..10 {
+        hset.arg(format!("field_{f:02}")).arg(&value);
+    }
+    cmds.push(hset);
+    for i in 0..100 {
+        let it = format!("item:{i}");
+        cmds.push(cmd(&["SADD", &format!("{prefix}:seen"), &it]));
+        cmds.push(cmd(&["PFADD", &format!("{prefix}:items"), &it]));
+        let minute = (i * 7 % 1440).to_string();
+        cmds.push(cmd(&["SETBIT", &format!("{prefix}:minutes"), &minute, "1"]));
+        for c in [CATEGORIES[i % 20], CATEGORIES[(i * 7 + 3) % 20]] {
+            cmds.push(cmd(&["ZINCRBY", &format!("{prefix}:interests"), "1", c]));
+        }
+    }
+    cmds
+}
+
+fn memory_usage(c: &mut Connection, key: &str) -> f64 {
+    let v: Option<i64> = cmd(&["MEMORY", "USAGE", key])
+        .query(c)
+        .expect("MEMORY USAGE");
+    v.unwrap_or(0) as f64
+}
+
+/// The published page-view pattern for session `k`: the commands inside one MULTI block.
+fn page_view_commands(k: u64, it: &str, minute: i64) -> Vec<Cmd> {
+    let p = format!("pv:{k}");
+    let bits = format!("{p}:minutes");
+    let mut get = cmd(&["BITFIELD", &bits]);
+    for back in 1..=5 {
+        get.arg("GET").arg("u1").arg(format!("#{}", minute - back));
+    }
+    vec![
+        cmd(&["PFADD", &format!("{p}:items"), it]),
+        cmd(&["INCR", &format!("{p}:events")]),
+        cmd(&["BITFIELD", &bits, "SET", "u1", &format!("#{minute}"), "1"]),
+        get,
+        cmd(&["PFCOUNT", &format!("{p}:items")]),
+        cmd(&["SADD", &format!("{p}:seen"), it]),
+        cmd(&["HSET", &format!("{p}:data"), "last", it]),
+        cmd(&["EXPIRE", &format!("{p}:data"), "1800"]),
+    ]
+}
+
+const PAGE_VIEW_LUA: &str = r#"
+redis.call('PFADD', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+redis.call('BITFIELD', KEYS[3], 'SET', 'u1', '#' .. ARGV[2], 1)
+local m = tonumber(ARGV[2])
+redis.call('BITFIELD', KEYS[3], 'GET', 'u1', '#' .. (m-1), 'GET', 'u1', '#' .. (m-2), 'GET', 'u1', '#' .. (m-3), 'GET', 'u1', '#' .. (m-4), 'GET', 'u1', '#' .. (m-5))
+redis.call('PFCOUNT', KEYS[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[5], 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[5], 1800)
+return 1
+"#;
+
+fn minute_now() -> i64 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        / 60
+        % 1440) as i64
+        + 10
+}
+
+fn touch_cmd(rng: &mut StdRng, sessions: u64) -> Cmd {
+    let k = rng.gen_range(0..sessions);
+    let (a, b) = two_categories(rng);
+    cmd(&[
+        "SESSION.TOUCH",
+        &format!("s:{k}"),
+        "EVENT",
+        &item(rng, 100),
+        "CATEGORIES",
+        "2",
+        a,
+        b,
+    ])
+}
+
+/// Sessions `s:0..n` with a few fields and events (pipelined).
+fn load_sessions(c: &mut Connection, from: u64, to: u64) {
+    let cmds = (from..to).flat_map(|k| {
+        let key = format!("s:{k}");
+        let mut rng = StdRng::seed_from_u64(k);
+        let mut v = vec![cmd(&[
+            "SESSION.TOUCH",
+            &key,
+            "SET",
+            "2",
+            "user",
+            &k.to_string(),
+            "theme",
+            "dark",
+        ])];
+        for _ in 0..3 {
+            let (a, b) = two_categories(&mut rng);
+            v.push(cmd(&[
+                "SESSION.TOUCH",
+                &key,
+                "EVENT",
+                &item(&mut rng, 100),
+                "CATEGORIES",
+                "2",
+                a,
+                b,
+            ]));
+        }
+        v
+    });
+    pipelined(c, cmds, 1000);
+}
+
+fn load_catalog(c: &mut Connection, name: &str, n: u64) {
+    let mut rng = StdRng::seed_from_u64(7);
+    let cmds = (0..n).map(|i| {
+        let score = format!("{:.4}", rng.gen::<f64>());
+        let cat = CATEGORIES[rng.gen_range(0..20)];
+        cmd(&[
+            "SESSION.CATALOG",
+            "ADD",
+            name,
+            &format!("item:{i}"),
+            "SCORE",
+            &score,
+            "CATEGORIES",
+            "1",
+            cat,
+        ])
+    });
+    pipelined(c, cmds, 1000);
+}
+
+/// Viewers with a planted favourite category: 100 events each.
+fn load_viewers(c: &mut Connection, n: u64, catalog_size: u64) {
+    let cmds = (0..n).flat_map(|u| {
+        let key = format!("viewer:{u}");
+        let mut rng = StdRng::seed_from_u64(1000 + u);
+        let favourite = CATEGORIES[(u % 20) as usize];
+        (0..100).map(move |_| {
+            let cat = if rng.gen_bool(0.6) {
+                favourite
+            } else {
+                CATEGORIES[rng.gen_range(0..20)]
+            };
+            let it = format!("item:{}", rng.gen_range(0..catalog_size));
+            cmd(&["SESSION.TOUCH", &key, "EVENT", &it, "CATEGORIES", "1", cat])
+        })
+    });
+    pipelined(c, cmds, 1000);
+}
+
+fn surface_cmd(rng: &mut StdRng, viewers: u64, catalog: &str) -> Cmd {
+    let u = rng.gen_range(0..viewers);
+    cmd(&[
+        "SESSION.SURFACE",
+        &format!("viewer:{u}"),
+        "FROM",
+        catalog,
+        "COUNT",
+        "10",
+    ])
+}
+
+struct Measured {
+    rows: Vec<Row>,
+    touch_curve: Vec<(u64, f64)>,
+    surface_curve: Vec<(u64, f64)>,
+    notes: Vec<String>,
+}
+
+fn measure(server: &Server, sizes: &Sizes) -> Measured {
+    let mut c = server.conn();
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let n = sizes.sessions;
+
+    // --- dispatch floor and module overhead -------------------------------------------------
+    eprintln!("loading {n} sessions ...");
+    load_sessions(&mut c, 0, n);
+    reset_stats(&mut c);
+    let ping = throughput(server, sizes.ops, &|_| vec![cmd(&["PING"])]);
+    let hset = throughput(server, sizes.ops, &|rng| {
+        let k = rng.gen_range(0..n);
+        vec![cmd(&["HSET", &format!("h:{k}"), &item(rng, 100), "v"])]
+    });
+    let hset_us = usec_per_call(&mut c, "hset");
+    reset_stats(&mut c);
+    let touch = throughput(server, sizes.ops, &|rng| vec![touch_cmd(rng, n)]);
+    let touch_us = usec_per_call(&mut c, "session.touch");
+    let (touch_p50, touch_p99) = latency(server, sizes.latency_ops, &|rng| vec![touch_cmd(rng, n)]);
+    let (hset_p50, hset_p99) = latency(server, sizes.latency_ops, &|rng| {
+        vec![cmd(&[
+            "HSET",
+            &format!("h:{}", rng.gen_range(0..n)),
+            &item(rng, 100),
+            "v",
+        ])]
+    });
+    rows.push(Row {
+        what: "TOUCH ... EVENT ... CATEGORIES 2 throughput (pipelined)".into(),
+        module: touch,
+        baseline: hset,
+        baseline_name: "HSET".into(),
+        unit: "ops/s",
+        target: ">= 0.6x HSET".into(),
+        met: touch >= 0.6 * hset,
+    });
+    rows.push(Row {
+        what: "TOUCH ... EVENT ... CATEGORIES 2 server time".into(),
+        module: touch_us,
+        baseline: hset_us,
+        baseline_name: "HSET".into(),
+        unit: "us/call",
+        target: "<= 3 us".into(),
+        met: touch_us <= 3.0,
+    });
+    rows.push(Row {
+        what: "TOUCH latency p50 / p99 (one client)".into(),
+        module: touch_p50,
+        baseline: hset_p50,
+        baseline_name: "HSET p50".into(),
+        unit: "us",
+        target: format!("(p99 {touch_p99:.0} us vs HSET p99 {hset_p99:.0} us)"),
+        met: true,
+    });
+    notes.push(format!(
+        "PING (dispatch floor): {ping:.0} ops/s pipelined with the same clients."
+    ));
+
+    // --- the published page-view pattern ----------------------------------------------------
+    eprintln!("page-view baselines ...");
+    let minute = minute_now();
+    reset_stats(&mut c);
+    let multi = throughput(server, sizes.ops / 4, &|rng| {
+        let k = rng.gen_range(0..n);
+        let it = item(rng, 100);
+        let mut v = vec![cmd(&["MULTI"])];
+        v.extend(page_view_commands(k, &it, minute));
+        v.push(cmd(&["EXEC"]));
+        v
+    });
+    let stats = commandstats(&mut c);
+    let per = |name: &str| {
+        stats.get(name).map_or(
+            0.0,
+            |&(calls, usec)| if calls > 0.0 { usec / calls } else { 0.0 },
+        )
+    };
+    let exec_us = per("exec");
+    let inner_us: f64 = ["pfadd", "incr", "pfcount", "sadd", "hset", "expire"]
+        .iter()
+        .map(|n| per(n))
+        .sum::<f64>()
+        + 2.0 * per("bitfield");
+    // Redis 7 counts EXEC's own time with or without the queued commands depending on the
+    // version; take whichever accounting covers the whole transaction.
+    let multi_us = if exec_us >= inner_us {
+        exec_us
+    } else {
+        exec_us + inner_us
+    };
+    notes.push(format!(
+        "MULTI transaction server time: EXEC {exec_us:.2} us/call, inner commands {inner_us:.2} us; used {multi_us:.2} us."
+    ));
+    let sha: String = cmd(&["SCRIPT", "LOAD", PAGE_VIEW_LUA])
+        .query(&mut c)
+        .expect("SCRIPT LOAD");
+    reset_stats(&mut c);
+    let lua = throughput(server, sizes.ops / 4, &|rng| {
+        let k = rng.gen_range(0..n);
+        let p = format!("pv:{k}");
+        let it = item(rng, 100);
+        vec![cmd(&[
+            "EVALSHA",
+            &sha,
+            "5",
+            &format!("{p}:items"),
+            &format!("{p}:events"),
+            &format!("{p}:minutes"),
+            &format!("{p}:seen"),
+            &format!("{p}:data"),
+            &it,
+            &minute.to_string(),
+        ])]
+    });
+    let lua_us = usec_per_call(&mut c, "evalsha");
+    rows.push(Row {
+        what: "page view: TOUCH EVENT vs MULTI transaction, throughput".into(),
+        module: touch,
+        baseline: multi,
+        baseline_name: "MULTI (8 commands)".into(),
+        unit: "views/s",
+        target: ">= 3x".into(),
+        met: touch >= 3.0 * multi,
+    });
+    rows.push(Row {
+        what: "page view: TOUCH EVENT vs MULTI transaction, server time".into(),
+        module: touch_us,
+        baseline: multi_us,
+        baseline_name: "MULTI (8 commands)".into(),
+        unit: "us/view",
+        target: "<= 0.5x".into(),
+        met: touch_us <= 0.5 * multi_us,
+    });
+    rows.push(Row {
+        what: "page view: TOUCH EVENT vs Lua script".into(),
+        module: touch_us,
+        baseline: lua_us,
+        baseline_name: format!("EVALSHA ({lua:.0} views/s)"),
+        unit: "us/view",
+        target: "(reference)".into(),
+        met: true,
+    });
+
+    // --- memory -------------------------------------------------------------------------------
+    pipelined(&mut c, reference_session("ref:session").into_iter(), 100);
+    pipelined(&mut c, reference_stock("ref:stock").into_iter(), 100);
+    let module_mem = memory_usage(&mut c, "ref:session");
+    let stock_mem: f64 = ["data", "seen", "items", "minutes", "interests"]
+        .iter()
+        .map(|s| memory_usage(&mut c, &format!("ref:stock:{s}")))
+        .sum();
+    rows.push(Row {
+        what: "reference session memory (MEMORY USAGE)".into(),
+        module: module_mem,
+        baseline: stock_mem,
+        baseline_name: "hash+set+HLL+zset+bitmap".into(),
+        unit: "bytes",
+        target: "<= 2048 and <= 0.5x".into(),
+        met: module_mem <= 2048.0 && module_mem <= 0.5 * stock_mem,
+    });
+
+    // --- scaling: TOUCH as sessions grow ----------------------------------------------------
+    let mut touch_curve = Vec::new();
+    let mut loaded = n;
+    for &size in &sizes.touch_scaling {
+        if size > loaded {
+            eprintln!("loading sessions up to {size} ...");
+            load_sessions(&mut c, loaded, size);
+            loaded = size;
+        }
+        reset_stats(&mut c);
+        throughput(server, sizes.ops, &|rng| vec![touch_cmd(rng, size)]);
+        touch_curve.push((size, usec_per_call(&mut c, "session.touch")));
+    }
+    run(&mut c, &["FLUSHALL"]);
+
+    // --- SURFACE, and its scaling with the catalog --------------------------------------------
+    let viewers = 200;
+    let mut surface_curve = Vec::new();
+    for &size in &sizes.surface_scaling {
+        eprintln!("catalog of {size} items ...");
+        let name = format!("cat{size}");
+        load_catalog(&mut c, &name, size);
+        load_viewers(&mut c, viewers, size);
+        reset_stats(&mut c);
+        let calls = (sizes.ops / 10).max(100);
+        throughput(server, calls, &|rng| vec![surface_cmd(rng, viewers, &name)]);
+        surface_curve.push((size, usec_per_call(&mut c, "session.surface")));
+        run(&mut c, &["SESSION.CATALOG", "DROP", &name]);
+        run(&mut c, &["FLUSHALL"]);
+    }
+    for (size, target) in [(10_000u64, 50.0), (100_000, 200.0)] {
+        if let Some(&(_, us)) = surface_curve.iter().find(|(s, _)| *s == size) {
+            rows.push(Row {
+                what: format!("SURFACE FROM {size}-item catalog, COUNT 10, server time"),
+                module: us,
+                baseline: f64::NAN,
+                baseline_name: "-".into(),
+                unit: "us/call",
+                target: format!("<= {target} us"),
+                met: us <= target,
+            });
+        }
+    }
+    // client-side baseline on the largest catalog
+    let size = *sizes.surface_scaling.last().unwrap_or(&1000);
+    let (module_rt, client_rt, client_us) =
+        surface_vs_client(server, &mut c, size, sizes.latency_ops.min(2000));
+    rows.push(Row {
+        what: format!("SURFACE vs client-side ranking ({size} items), round trip"),
+        module: module_rt,
+        baseline: client_rt,
+        baseline_name: format!("ZREVRANGE+SMISMEMBER+HMGET+HGETALL, {client_us:.1} us server"),
+        unit: "us/call",
+        target: "(reference)".into(),
+        met: true,
+    });
+
+    // --- group notifications ------------------------------------------------------------------
+    eprintln!("groups of 10 and {} members ...", sizes.big_group);
+    let small = 10u64;
+    let join = |from: u64, to: u64, group: &'static str| {
+        (from..to).flat_map(move |k| {
+            let key = format!("m:{k}");
+            [
+                cmd(&["SESSION.TOUCH", &key]),
+                cmd(&["SESSION.ENRICH", &key, "JOIN", "1", group]),
+            ]
+        })
+    };
+    pipelined(&mut c, join(0, small, "small"), 1000);
+    pipelined(&mut c, join(small, small + sizes.big_group, "big"), 1000);
+    let mut notify_us = Vec::new();
+    for group in ["small", "big"] {
+        reset_stats(&mut c);
+        let cmds =
+            (0..2000).map(|i| cmd(&["SESSION.NOTIFYGROUP", group, &format!("n{i}"), "payload"]));
+        pipelined(&mut c, cmds, 100);
+        notify_us.push(usec_per_call(&mut c, "session.notifygroup"));
+    }
+    rows.push(Row {
+        what: format!("NOTIFYGROUP, group of 10 vs {} members", sizes.big_group),
+        module: notify_us[1],
+        baseline: notify_us[0],
+        baseline_name: "same command, 10 members".into(),
+        unit: "us/call",
+        target: "the same".into(),
+        met: notify_us[1] <= 2.0 * notify_us[0] + 1.0,
+    });
+    // fan-out on write: one LPUSH per member
+    let fan = |members: u64, c: &mut Connection| {
+        let start = Instant::now();
+        let cmds = (0..members).map(|k| cmd(&["LPUSH", &format!("inbox:{k}"), "payload"]));
+        pipelined(c, cmds, 1000);
+        start.elapsed().as_secs_f64() * 1e6
+    };
+    reset_stats(&mut c);
+    let fan_small = fan(small, &mut c);
+    let fan_big = fan(sizes.big_group, &mut c);
+    let lpush_us = usec_per_call(&mut c, "lpush");
+    rows.push(Row {
+        what: format!(
+            "one notification to {} members: NOTIFYGROUP vs fan-out",
+            sizes.big_group
+        ),
+        module: notify_us[1],
+        baseline: lpush_us * sizes.big_group as f64,
+        baseline_name: format!(
+            "LPUSH per member ({:.0} ms wall; 10 members {fan_small:.0} us)",
+            fan_big / 1000.0
+        ),
+        unit: "us server",
+        target: "(reference)".into(),
+        met: true,
+    });
+    // INBOX: sessions with pending notifications
+    reset_stats(&mut c);
+    let inbox_calls = sizes.sessions.min(10_000);
+    let cmds = (small..small + inbox_calls.min(sizes.big_group))
+        .map(|k| cmd(&["SESSION.INBOX", &format!("m:{k}"), "COUNT", "10"]));
+    pipelined(&mut c, cmds, 100);
+    let inbox_us = usec_per_call(&mut c, "session.inbox");
+    rows.push(Row {
+        what: "INBOX (10 pending notifications delivered)".into(),
+        module: inbox_us,
+        baseline: f64::NAN,
+        baseline_name: "-".into(),
+        unit: "us/call",
+        target: "<= 10 us".into(),
+        met: inbox_us <= 10.0,
+    });
+
+    Measured {
+        rows,
+        touch_curve,
+        surface_curve,
+        notes,
+    }
+}
+
+/// Round-trip time of SURFACE against ranking in the client from stock structures.
+fn surface_vs_client(
+    server: &Server,
+    c: &mut Connection,
+    size: u64,
+    calls: usize,
+) -> (f64, f64, f64) {
+    let name = "catalog:bench";
+    load_catalog(c, name, size);
+    // the stock form: zset of scores, hash of categories, per-user seen set and interest hash
+    let mut rng = StdRng::seed_from_u64(7);
+    let stock = (0..size).flat_map(|i| {
+        let score = format!("{:.4}", rng.gen::<f64>());
+        let cat = CATEGORIES[rng.gen_range(0..20)];
+        let it = format!("item:{i}");
+        [
+            cmd(&["ZADD", "stock:catalog", &score, &it]),
+            cmd(&["HSET", "stock:itemcat", &it, cat]),
+        ]
+    });
+    pipelined(c, stock, 1000);
+    load_viewers(c, 50, size);
+    for u in 0..50u64 {
+        let favourite = CATEGORIES[(u % 20) as usize];
+        let mut rng = StdRng::seed_from_u64(1000 + u);
+        let mut sadd = cmd(&["SADD", &format!("stock:seen:{u}")]);
+        for _ in 0..100 {
+            sadd.arg(format!("item:{}", rng.gen_range(0..size)));
+        }
+        let _: redis::Value = sadd.query(c).expect("SADD");
+        run(
+            c,
+            &[
+                "HSET",
+                &format!("stock:interests:{u}"),
+                favourite,
+                "0.6",
+                "other",
+                "0.4",
+            ],
+        );
+    }
+    let (module_p50, _) = latency(server, calls, &|rng| {
+        let u = rng.gen_range(0..50);
+        vec![cmd(&[
+            "SESSION.SURFACE",
+            &format!("viewer:{u}"),
+            "FROM",
+            name,
+            "COUNT",
+            "10",
+            "NOMARK",
+        ])]
+    });
+    reset_stats(c);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let u = rng.gen_range(0..50u64);
+        let start = Instant::now();
+        let top: Vec<(String, f64)> =
+            cmd(&["ZREVRANGE", "stock:catalog", "0", "199", "WITHSCORES"])
+                .query(c)
+                .expect("ZREVRANGE");
+        let mut smis = cmd(&["SMISMEMBER", &format!("stock:seen:{u}")]);
+        let mut hmget = cmd(&["HMGET", "stock:itemcat"]);
+        for (it, _) in &top {
+            smis.arg(it);
+            hmget.arg(it);
+        }
+        let seen: Vec<i64> = smis.query(c).expect("SMISMEMBER");
+        let cats: Vec<Option<String>> = hmget.query(c).expect("HMGET");
+        let interests: HashMap<String, f64> = cmd(&["HGETALL", &format!("stock:interests:{u}")])
+            .query(c)
+            .expect("HGETALL");
+        let mut ranked: Vec<(f64, &str)> = top
+            .iter()
+            .zip(seen.iter().zip(cats.iter()))
+            .filter(|(_, (s, _))| **s == 0)
+            .map(|((it, score), (_, cat))| {
+                let affinity = cat
+                    .as_ref()
+                    .and_then(|c| interests.get(c))
+                    .copied()
+                    .unwrap_or(0.0);
+                (affinity + score, it.as_str())
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked.truncate(10);
+        std::hint::black_box(&ranked);
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let stats = commandstats(c);
+    let server_us: f64 = ["zrevrange", "smismember", "hmget", "hgetall"]
+        .iter()
+        .filter_map(|n| stats.get(*n))
+        .map(|&(calls_n, usec)| usec / calls_n.max(1.0) * (calls_n / calls as f64))
+        .sum();
+    samples.sort_by(f64::total_cmp);
+    let client_p50 = samples[samples.len() / 2];
+    run(c, &["SESSION.CATALOG", "DROP", name]);
+    run(c, &["FLUSHALL"]);
+    (module_p50, client_p50, server_us)
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| measure | module | baseline | ratio | target | met |\n|---|---:|---:|---:|---|:-:|\n",
+    );
+    for r in rows {
+        let ratio = if r.baseline.is_nan() || r.baseline == 0.0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}x", r.module / r.baseline)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} {} | {} ({}) | {} | {} | {} |",
+            r.what,
+            fmt_num(r.module),
+            r.unit,
+            fmt_num(r.baseline),
+            r.baseline_name,
+            ratio,
+            r.target,
+            if r.met { "yes" } else { "**no**" }
+        );
+    }
+    out
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let server = Server::start();
+    let version = server.version();
+    let started = Instant::now();
+    let m = measure(&server, &sizes);
+    let elapsed = started.elapsed();
+    let table = table(&m.rows);
+    println!("{table}");
+    for n in &m.notes {
+        println!("- {n}");
+    }
+    println!("TOUCH server time by sessions: {:?}", m.touch_curve);
+    println!("SURFACE server time by catalog size: {:?}", m.surface_curve);
+    if quick {
+        println!(
+            "bench --quick: ran in {:.1}s (figures meaningless at these sizes)",
+            elapsed.as_secs_f64()
+        );
+        return;
+    }
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let png = docs.join("bench-scaling.png");
+    if let Err(e) = chart::draw(&png, &m.touch_curve, &m.surface_curve) {
+        eprintln!("chart not drawn: {e}");
+    }
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(md, "Written by `make bench` (bench/src/main.rs) on {}; Redis {version}; {}; run took {:.0} s.\n", machine(), std::env::var("BENCH_DATE").unwrap_or_else(|_| "the date of the commit".into()), elapsed.as_secs_f64());
+    let _ = writeln!(md, "Every figure is measured in the same run as its baseline, on a server the benchmark starts (no persistence). Throughput: {THREADS} client connections, each pipelining {DEPTH} operations, from pre-encoded requests (bench/src/blast.rs) so the client's CPU stays out of the figure. Server time: `INFO commandstats` usec per call. Latency: one client, no pipelining. The machine is shared and noisy: compare ratios, not absolute numbers, across runs.\n");
+    md.push_str(&table);
+    md.push_str("\nNotes:\n\n");
+    for n in &m.notes {
+        let _ = writeln!(md, "- {n}");
+    }
+    let _ = writeln!(md, "\n## Scaling\n\n![scaling](bench-scaling.png)\n");
+    md.push_str("| sessions | TOUCH us/call |\n|---:|---:|\n");
+    for (s, us) in &m.touch_curve {
+        let _ = writeln!(md, "| {s} | {us:.2} |");
+    }
+    md.push_str("\n| catalog items | SURFACE us/call |\n|---:|---:|\n");
+    for (s, us) in &m.surface_curve {
+        let _ = writeln!(md, "| {s} | {us:.2} |");
+    }
+    md.push_str("\n## Reproduce\n\n```sh\nmake bench            # builds the module and the benchmark, writes this file and the chart\ncargo run --release -p session-bench -- --quick   # toy sizes, seconds\n```\n");
+    std::fs::write(docs.join("BENCHMARKS.md"), md).expect("write docs/BENCHMARKS.md");
+    println!("wrote docs/BENCHMARKS.md and docs/bench-scaling.png");
+    let _ = Duration::from_secs(0);
+}
