@@ -4,7 +4,7 @@
 CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
-.PHONY: all deps build run test unit integration lint fmt clean
+.PHONY: all deps build run test unit integration bench bench-quick lint fmt clean
 
 all: build
 
@@ -25,6 +25,15 @@ integration: build
 
 test: build
 	$(CARGO) test --release --workspace -- --test-threads 4
+	$(CARGO) run --release -q -p session-bench -- --quick
+
+# Every performance target of the spec against its baselines; writes docs/BENCHMARKS.md and
+# docs/bench-scaling.png (a few minutes; never part of pass/fail).
+bench: build
+	$(CARGO) run --release -p session-bench
+
+bench-quick: build
+	$(CARGO) run --release -q -p session-bench -- --quick
 
 lint:
 	$(CARGO) fmt --all -- --check
