@@ -7,6 +7,7 @@ use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::{raw, Context, ContextFlags, RedisError, RedisResult, Status};
+use smallvec::SmallVec;
 
 use crate::errors;
 use crate::ffi::{self, api};
@@ -16,7 +17,7 @@ use crate::stats;
 pub struct Invocation<'a> {
     pub ctx: *mut raw::RedisModuleCtx,
     pub argv: &'a [*mut raw::RedisModuleString],
-    pub args: Vec<&'a [u8]>,
+    pub args: SmallVec<[&'a [u8]; 16]>,
 }
 
 impl Invocation<'_> {
@@ -159,11 +160,33 @@ pub fn register(ctx: *mut raw::RedisModuleCtx, spec: &Spec) -> Result<(), RedisE
         }
     };
     if status == raw::REDISMODULE_OK as c_int {
-        Ok(())
+        describe(ctx, spec)
     } else {
         Err(RedisError::String(format!(
             "ERR could not register {}",
             spec.name
         )))
     }
+}
+
+/// Attaches `COMMAND DOCS`/`COMMAND INFO` to a registered command. A command without an entry
+/// in `docs::DOCS` still works; the gap is logged (and a test requires every command to have one).
+fn describe(ctx: *mut raw::RedisModuleCtx, spec: &Spec) -> Result<(), RedisError> {
+    let full = match spec.parent {
+        Some(parent) => format!("{parent}|{}", spec.name),
+        None => spec.name.to_string(),
+    };
+    let get = api!(RedisModule_GetCommand)?;
+    let name = CString::new(full.as_str()).map_err(|_| RedisError::Str("ERR bad command name"))?;
+    // SAFETY: called from OnLoad; the command was just registered.
+    let command = unsafe { get(ctx, name.as_ptr()) };
+    if command.is_null() {
+        return Err(RedisError::String(format!(
+            "ERR cannot find {full} after registering it"
+        )));
+    }
+    if let Err(e) = crate::docs::describe(command, &full) {
+        redis_module::logging::log_warning(format!("session: {e}"));
+    }
+    Ok(())
 }

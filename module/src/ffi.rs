@@ -17,7 +17,7 @@ macro_rules! api {
         // SAFETY: the pointers are written once by RedisModule_Init before any command runs.
         match unsafe { raw::$name } {
             Some(f) => Ok(f),
-            None => Err(errors::missing_api(stringify!($name))),
+            None => Err($crate::errors::missing_api(stringify!($name))),
         }
     };
 }
@@ -206,6 +206,16 @@ impl Drop for OwnedString {
             unsafe { free(self.ctx, self.ptr) };
         }
     }
+}
+
+/// The shared string `AT`, created once (replicated touches append it to almost every call).
+pub fn keyword_at() -> *mut raw::RedisModuleString {
+    static AT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| match unsafe { raw::RedisModule_CreateString } {
+        // SAFETY: a string without a context lives until freed, which it never is.
+        Some(create) => (unsafe { create(std::ptr::null_mut(), c"AT".as_ptr(), 2) }) as usize,
+        None => 0,
+    }) as *mut raw::RedisModuleString
 }
 
 /// Replicates `command` with arguments that are Redis strings: the call's own arguments are

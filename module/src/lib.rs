@@ -5,6 +5,7 @@ mod command;
 mod commands;
 mod config;
 mod datatype;
+mod docs;
 mod errors;
 mod ffi;
 mod registry;

@@ -6,6 +6,7 @@ use redis_module::{RedisError, RedisResult, RedisValue};
 use session_core::args::{params_args, parse_touch};
 use session_core::session::effective_time;
 use session_core::{Session, SketchParams, Touch, TouchOutcome};
+use smallvec::SmallVec;
 
 use crate::command::Invocation;
 use crate::config;
@@ -66,8 +67,9 @@ pub fn touch(inv: &Invocation) -> RedisResult {
 }
 
 /// Replicates the touch as its effects: the call's own arguments (by reference) plus whatever
-/// it left to this server's configuration or clock: `IDLE`, `MAXAGE`, `PARAMS` when this touch
-/// created the sketches, and `AT`. Replicas and the AOF then rebuild exactly this value.
+/// it left to this server's configuration or clock: `IDLE` and `MAXAGE` when it created the
+/// session, `PARAMS` when it created the sketches, and `AT`. Replicas and the AOF then rebuild
+/// exactly this value. The common case adds two strings, one of them a shared constant.
 fn replicate_effect(
     inv: &Invocation,
     touch: &Touch,
@@ -76,35 +78,42 @@ fn replicate_effect(
     now: i64,
 ) {
     let ctx = inv.ctx;
-    let mut extra: Vec<Option<OwnedString>> = Vec::with_capacity(12);
-    let word = |w: &str| OwnedString::new(ctx, w.as_bytes());
-    if touch.idle_s.is_none() {
-        extra.push(word("IDLE"));
+    // A session keeps the IDLE and MAXAGE it was created with, so only a creating touch has to
+    // spell out what it took from this server's configuration.
+    let mut extra: Vec<Option<OwnedString>> = Vec::new();
+    if facts.is_new && touch.idle_s.is_none() {
+        extra.push(OwnedString::new(ctx, b"IDLE"));
         extra.push(OwnedString::from_i64(ctx, i64::from(facts.idle_s)));
     }
-    if touch.maxage_s.is_none() {
-        extra.push(word("MAXAGE"));
+    if facts.is_new && touch.maxage_s.is_none() {
+        extra.push(OwnedString::new(ctx, b"MAXAGE"));
         extra.push(OwnedString::from_i64(ctx, i64::from(facts.maxage_s)));
     }
     if let Some(p) = created {
         // `created` is only set from the configuration when the touch named no PARAMS.
-        extra.push(word("PARAMS"));
+        extra.push(OwnedString::new(ctx, b"PARAMS"));
         for value in params_args(p) {
             extra.push(OwnedString::new(ctx, value.as_bytes()));
         }
     }
-    if touch.at_ms.is_none() {
-        extra.push(word("AT"));
-        extra.push(OwnedString::from_i64(ctx, now));
-    }
-    let mut argv: Vec<*mut raw::RedisModuleString> =
-        Vec::with_capacity(inv.argv.len() + extra.len());
+    let at = match touch.at_ms {
+        Some(_) => None,
+        None => match OwnedString::from_i64(ctx, now) {
+            Some(s) => Some(s),
+            None => return, // out of memory creating a string: Redis is failing anyway
+        },
+    };
+    let mut argv: SmallVec<[*mut raw::RedisModuleString; 24]> = SmallVec::new();
     argv.extend_from_slice(&inv.argv[1..]);
     for s in &extra {
         match s {
             Some(s) => argv.push(s.ptr()),
-            None => return, // out of memory creating a string: Redis is failing anyway
+            None => return,
         }
+    }
+    if let Some(at) = &at {
+        argv.push(ffi::keyword_at());
+        argv.push(at.ptr());
     }
     ffi::replicate_strings(ctx, c"SESSION.TOUCH", &argv);
 }

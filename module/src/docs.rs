@@ -1,0 +1,534 @@
+//! What `COMMAND DOCS` and `COMMAND INFO` say about every command: summary, complexity, arity,
+//! key specs (so cluster clients route by key and ACL key patterns apply) and the argument tree.
+//! Registered through `RedisModule_SetCommandInfo` right after each command is created.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::ptr;
+
+use redis_module::commands::{get_redis_key_spec, BeginSearch, FindKeys, KeySpec, KeySpecFlags};
+use redis_module::{raw, RedisError};
+
+use crate::ffi::api;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Key,
+    Str,
+    Int,
+    Double,
+    Time,
+    Token,
+    Block,
+}
+
+/// One argument of a command's documented syntax.
+pub struct Arg {
+    name: &'static str,
+    kind: Kind,
+    token: Option<&'static str>,
+    optional: bool,
+    multiple: bool,
+    sub: &'static [Arg],
+}
+
+const fn arg(name: &'static str, kind: Kind) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional: false,
+        multiple: false,
+        sub: &[],
+    }
+}
+const fn key(name: &'static str) -> Arg {
+    arg(name, Kind::Key)
+}
+const fn string(name: &'static str) -> Arg {
+    arg(name, Kind::Str)
+}
+const fn int(name: &'static str) -> Arg {
+    arg(name, Kind::Int)
+}
+/// `[TOKEN value]`
+const fn option(token: &'static str, name: &'static str, kind: Kind) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: Some(token),
+        optional: true,
+        multiple: false,
+        sub: &[],
+    }
+}
+/// `[TOKEN]`
+const fn flag(token: &'static str) -> Arg {
+    Arg {
+        name: token,
+        kind: Kind::Token,
+        token: Some(token),
+        optional: true,
+        multiple: false,
+        sub: &[],
+    }
+}
+/// `[TOKEN ...sub]`
+const fn block(
+    token: &'static str,
+    name: &'static str,
+    optional: bool,
+    sub: &'static [Arg],
+) -> Arg {
+    Arg {
+        name,
+        kind: Kind::Block,
+        token: Some(token),
+        optional,
+        multiple: false,
+        sub,
+    }
+}
+/// `value [value ...]`
+const fn many(name: &'static str, kind: Kind) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional: false,
+        multiple: true,
+        sub: &[],
+    }
+}
+/// `(a b) [(a b) ...]`
+const fn many_blocks(name: &'static str, sub: &'static [Arg]) -> Arg {
+    Arg {
+        name,
+        kind: Kind::Block,
+        token: None,
+        optional: false,
+        multiple: true,
+        sub,
+    }
+}
+
+/// How a command touches its key (the first argument), if it has one.
+#[derive(Clone, Copy)]
+pub enum Keys {
+    None,
+    Read,
+    Update,
+    Overwrite,
+}
+
+pub struct Doc {
+    pub name: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    arity: c_int,
+    keys: Keys,
+    args: &'static [Arg],
+}
+
+const SINCE: &str = "0.1.0";
+
+const TOUCH_ARGS: &[Arg] = &[
+    key("key"),
+    option("IDLE", "seconds", Kind::Int),
+    option("MAXAGE", "seconds", Kind::Int),
+    flag("XX"),
+    option("USER", "principal", Kind::Str),
+    block(
+        "SET",
+        "set",
+        true,
+        &[
+            int("count"),
+            many_blocks("field-value", &[string("field"), string("value")]),
+        ],
+    ),
+    block(
+        "DEL",
+        "del",
+        true,
+        &[int("count"), many("field", Kind::Str)],
+    ),
+    block(
+        "EVENT",
+        "event",
+        true,
+        &[
+            string("item"),
+            block(
+                "CATEGORIES",
+                "categories",
+                true,
+                &[int("count"), many("category", Kind::Str)],
+            ),
+        ],
+    ),
+    option("AT", "unix-time-milliseconds", Kind::Time),
+    block(
+        "PARAMS",
+        "params",
+        true,
+        &[
+            int("seen-capacity"),
+            arg("seen-error-rate", Kind::Double),
+            int("hll-precision"),
+            int("top-n"),
+            int("half-life"),
+        ],
+    ),
+];
+
+const ENRICH_ARGS: &[Arg] = &[
+    key("key"),
+    option("ATTRS", "json-object", Kind::Str),
+    block(
+        "JOIN",
+        "join",
+        true,
+        &[int("count"), many("group", Kind::Str)],
+    ),
+    block(
+        "LEAVE",
+        "leave",
+        true,
+        &[int("count"), many("group", Kind::Str)],
+    ),
+    option("AT", "unix-time-milliseconds", Kind::Time),
+    block(
+        "THRESHOLDS",
+        "thresholds",
+        true,
+        &[
+            arg("engaged", Kind::Double),
+            int("dormant-after"),
+            int("returning-gap"),
+            arg("interest-weight", Kind::Double),
+        ],
+    ),
+];
+
+const SURFACE_ARGS: &[Arg] = &[
+    key("key"),
+    Arg {
+        name: "source",
+        kind: Kind::Block,
+        token: None,
+        optional: false,
+        multiple: false,
+        sub: &[
+            Arg {
+                token: Some("FROM"),
+                ..string("catalog")
+            },
+            block(
+                "ITEMS",
+                "items",
+                false,
+                &[int("count"), many("item", Kind::Str)],
+            ),
+        ],
+    },
+    option("COUNT", "count", Kind::Int),
+    option("CATEGORY", "category", Kind::Str),
+    option("EXPLORE", "ratio", Kind::Double),
+    option("MAXIMPRESSIONS", "count", Kind::Int),
+    flag("NOMARK"),
+    flag("WITHSCORES"),
+];
+
+/// Every command's documentation, by full name (`session.catalog|add` for subcommands).
+pub const DOCS: &[Doc] = &[
+    Doc {
+        name: "session.touch",
+        summary: "Creates or refreshes a session: slides its expiry, writes fields, records an activity event",
+        complexity: "O(F) for a session of F fields, plus O(L) for an EVENT on an L-layer seen filter",
+        arity: -2,
+        keys: Keys::Update,
+        args: TOUCH_ARGS,
+    },
+    Doc {
+        name: "session.get",
+        summary: "Reads a session's fields without renewing its expiry",
+        complexity: "O(F) for a session of F fields",
+        arity: -2,
+        keys: Keys::Read,
+        args: &[key("key"), Arg { optional: true, ..many("field", Kind::Str) }],
+    },
+    Doc {
+        name: "session.seen",
+        summary: "Tells for each item whether the session has (probably) seen it; 0 is certain",
+        complexity: "O(N) for N items",
+        arity: -3,
+        keys: Keys::Read,
+        args: &[key("key"), many("item", Kind::Str)],
+    },
+    Doc {
+        name: "session.info",
+        summary: "Returns the whole session, sketches included, as one JSON document",
+        complexity: "O(size of the session)",
+        arity: 2,
+        keys: Keys::Read,
+        args: &[key("key")],
+    },
+    Doc {
+        name: "session.enrich",
+        summary: "Computes and stores the session's calculated data (interests, engagement, segments, attrs, groups)",
+        complexity: "O(N + A) for N interests and an attrs document of size A",
+        arity: -2,
+        keys: Keys::Update,
+        args: ENRICH_ARGS,
+    },
+    Doc {
+        name: "session.surface",
+        summary: "Returns content the session has not seen, best first, and records the impressions",
+        complexity: "O(C * (I + 1)) for COUNT C and I interests, independent of the catalog's size",
+        arity: -4,
+        keys: Keys::Update,
+        args: SURFACE_ARGS,
+    },
+    Doc {
+        name: "session.impress",
+        summary: "Records one impression of each item for frequency capping",
+        complexity: "O(N) for N items",
+        arity: -4,
+        keys: Keys::Update,
+        args: &[key("key"), int("count"), many("item", Kind::Str), option("WIDTH", "width", Kind::Int)],
+    },
+    Doc {
+        name: "session.inbox",
+        summary: "Returns the session's pending group notifications, oldest first, and marks them delivered",
+        complexity: "O(G * M) for G groups of at most M live notifications",
+        arity: -2,
+        keys: Keys::Update,
+        args: &[key("key"), option("COUNT", "count", Kind::Int), flag("PEEK"), option("AT", "unix-time-milliseconds", Kind::Time)],
+    },
+    Doc {
+        name: "session.notifygroup",
+        summary: "Publishes one notification to every member of a group, once, whatever the group's size",
+        complexity: "O(M) for at most M live notifications per group; O(1) in the number of members",
+        arity: -4,
+        keys: Keys::None,
+        args: &[
+            string("group"),
+            string("id"),
+            string("payload"),
+            option("TTL", "seconds", Kind::Int),
+            option("EXPIREAT", "unix-time-milliseconds", Kind::Time),
+            option("MAXLEN", "count", Kind::Int),
+            option("AT", "unix-time-milliseconds", Kind::Time),
+            option("SEQ", "sequence", Kind::Int),
+        ],
+    },
+    Doc {
+        name: "session.load",
+        summary: "Stores a session from its saved form (what the AOF rewrite writes)",
+        complexity: "O(size of the payload)",
+        arity: 3,
+        keys: Keys::Overwrite,
+        args: &[key("key"), string("payload")],
+    },
+    Doc {
+        name: "session.catalog",
+        summary: "Maintains the registry's content catalogs",
+        complexity: "Depends on the subcommand",
+        arity: -2,
+        keys: Keys::None,
+        args: &[],
+    },
+    Doc {
+        name: "session.catalog|add",
+        summary: "Adds an item to a catalog, or replaces it",
+        complexity: "O(C * log(N)) for C categories and a catalog of N items",
+        arity: -4,
+        keys: Keys::None,
+        args: &[
+            string("catalog"),
+            string("item"),
+            option("SCORE", "score", Kind::Double),
+            block("CATEGORIES", "categories", true, &[int("count"), many("category", Kind::Str)]),
+            option("TTL", "seconds", Kind::Int),
+            option("EXPIREAT", "unix-time-milliseconds", Kind::Time),
+        ],
+    },
+    Doc {
+        name: "session.catalog|del",
+        summary: "Removes items from a catalog (an emptied catalog disappears)",
+        complexity: "O(K * C * log(N)) for K items",
+        arity: -4,
+        keys: Keys::None,
+        args: &[string("catalog"), many("item", Kind::Str)],
+    },
+    Doc {
+        name: "session.catalog|drop",
+        summary: "Removes a whole catalog",
+        complexity: "O(N) for a catalog of N items",
+        arity: 3,
+        keys: Keys::None,
+        args: &[string("catalog")],
+    },
+    Doc {
+        name: "session.catalog|info",
+        summary: "Reports a catalog's items, categories and memory",
+        complexity: "O(N) for a catalog of N items",
+        arity: 3,
+        keys: Keys::None,
+        args: &[string("catalog")],
+    },
+    Doc {
+        name: "session.catalog|list",
+        summary: "Lists the catalogs' names",
+        complexity: "O(K) for K catalogs",
+        arity: 2,
+        keys: Keys::None,
+        args: &[],
+    },
+];
+
+/// Keeps the C strings of one registration alive until Redis has copied them.
+#[derive(Default)]
+struct Strings(Vec<CString>);
+
+impl Strings {
+    fn add(&mut self, s: &str) -> *const std::os::raw::c_char {
+        match CString::new(s) {
+            Ok(c) => {
+                let p = c.as_ptr();
+                self.0.push(c);
+                p
+            }
+            Err(_) => ptr::null(),
+        }
+    }
+}
+
+fn kind(k: Kind) -> raw::RedisModuleCommandArgType {
+    match k {
+        Kind::Key => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+        Kind::Str => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+        Kind::Int => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+        Kind::Double => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_DOUBLE,
+        Kind::Time => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_UNIX_TIME,
+        Kind::Token => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
+        Kind::Block => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
+    }
+}
+
+/// Builds the zero-terminated raw argument array for `args` (nested arrays kept in `arena`).
+fn raw_args(
+    args: &[Arg],
+    strings: &mut Strings,
+    arena: &mut Vec<Vec<raw::RedisModuleCommandArg>>,
+) -> *mut raw::RedisModuleCommandArg {
+    let mut out: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(args.len() + 1);
+    for a in args {
+        let subargs = if a.sub.is_empty() {
+            ptr::null_mut()
+        } else {
+            raw_args(a.sub, strings, arena)
+        };
+        let mut flags = 0;
+        if a.optional {
+            flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int;
+        }
+        if a.multiple {
+            flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE as c_int;
+        }
+        // A block whose alternatives are all optional blocks is a choice (FROM | ITEMS).
+        let choice = a.kind == Kind::Block && a.token.is_none() && !a.multiple;
+        out.push(raw::RedisModuleCommandArg {
+            name: strings.add(a.name),
+            type_: if choice {
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF
+            } else {
+                kind(a.kind)
+            },
+            key_spec_index: if a.kind == Kind::Key { 0 } else { -1 },
+            token: a.token.map_or(ptr::null(), |t| strings.add(t)),
+            summary: ptr::null(),
+            since: ptr::null(),
+            flags,
+            deprecated_since: ptr::null(),
+            subargs,
+            display_text: ptr::null(),
+        });
+    }
+    // SAFETY: an all-zero argument is the array's terminator.
+    out.push(unsafe { std::mem::MaybeUninit::zeroed().assume_init() });
+    let p = out.as_mut_ptr();
+    arena.push(out);
+    p
+}
+
+fn key_specs(keys: Keys) -> Vec<KeySpec> {
+    let flags = match keys {
+        Keys::None => return Vec::new(),
+        Keys::Read => KeySpecFlags::READ_ONLY | KeySpecFlags::ACCESS,
+        Keys::Update => KeySpecFlags::READ_WRITE | KeySpecFlags::ACCESS | KeySpecFlags::UPDATE,
+        Keys::Overwrite => KeySpecFlags::OVERWRITE | KeySpecFlags::UPDATE,
+    };
+    vec![KeySpec::new(
+        None,
+        flags,
+        BeginSearch::new_index(1),
+        FindKeys::new_range(0, 1, 0),
+    )]
+}
+
+static VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommandInfoVersion {
+    version: 1,
+    sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+    sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+    sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+};
+
+/// Attaches the documentation of `full_name` to the registered `command`.
+pub fn describe(command: *mut raw::RedisModuleCommand, full_name: &str) -> Result<(), RedisError> {
+    let Some(doc) = DOCS.iter().find(|d| d.name == full_name) else {
+        return Err(RedisError::String(format!(
+            "ERR no documentation for {full_name}"
+        )));
+    };
+    let set_info = api!(RedisModule_SetCommandInfo)?;
+    let mut strings = Strings::default();
+    let mut arena = Vec::new();
+    let args = if doc.args.is_empty() {
+        ptr::null_mut()
+    } else {
+        raw_args(doc.args, &mut strings, &mut arena)
+    };
+    let specs = key_specs(doc.keys);
+    let mut raw_specs = if specs.is_empty() {
+        Vec::new()
+    } else {
+        get_redis_key_spec(specs)
+    };
+    let info = raw::RedisModuleCommandInfo {
+        version: &VERSION,
+        summary: strings.add(doc.summary),
+        complexity: strings.add(doc.complexity),
+        since: strings.add(SINCE),
+        history: ptr::null_mut(),
+        tips: ptr::null(),
+        arity: doc.arity,
+        key_specs: if raw_specs.is_empty() {
+            ptr::null_mut()
+        } else {
+            raw_specs.as_mut_ptr()
+        },
+        args,
+    };
+    // SAFETY: every pointer in `info` lives until this call returns; Redis copies what it keeps.
+    let status = unsafe { set_info(command, &info) };
+    drop((strings, arena, raw_specs));
+    if status == raw::REDISMODULE_OK as c_int {
+        Ok(())
+    } else {
+        Err(RedisError::String(format!(
+            "ERR Redis refused the documentation of {full_name}"
+        )))
+    }
+}
