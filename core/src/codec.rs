@@ -207,8 +207,7 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
     };
     let idle_s = lifetime(r.u64()?)?;
     let maxage_s = lifetime(r.u64()?)?;
-    let range = -(1i64 << 52)..(1i64 << 52);
-    if !range.contains(&created_ms) || !range.contains(&last_seen_ms) {
+    if !is_time(created_ms) || !is_time(last_seen_ms) {
         return Err(Error::Corrupt("time out of range"));
     }
     Ok(Session {
@@ -270,6 +269,11 @@ fn read_impressions(r: &mut Reader, version: u8) -> Result<Impressions> {
     Ok(imp)
 }
 
+/// A time a command can produce: `AT` and the clock both lie in 0..=MAX_AT_MS.
+fn is_time(ms: i64) -> bool {
+    (0..=crate::args::MAX_AT_MS).contains(&ms)
+}
+
 fn put_activity(out: &mut Vec<u8>, a: &Activity) {
     put_u64(out, u64::from(a.top_n));
     put_u64(out, u64::from(a.half_life_s));
@@ -324,6 +328,9 @@ fn read_activity_v1(r: &mut Reader) -> Result<Activity> {
     a.events = r.u64()?;
     a.first_event_ms = r.i64()?;
     a.last_event_ms = r.i64()?;
+    if !is_time(a.first_event_ms) || !is_time(a.last_event_ms) {
+        return Err(Error::Corrupt("activity time out of range"));
+    }
     Ok(a)
 }
 
@@ -344,6 +351,15 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
     let last_event_ms = r.i64()?;
     let longest_gap_ms = r.i64()?;
     let last_minute = r.i64()?;
+    // Every time a command can produce lies in 0..=MAX_AT_MS: anything else was not written by
+    // this module, and would make later arithmetic (gaps, minute shifts, decay) overflow.
+    if !is_time(first_event_ms)
+        || !is_time(last_event_ms)
+        || !is_time(longest_gap_ms)
+        || !is_time(last_minute.saturating_mul(60_000))
+    {
+        return Err(Error::Corrupt("activity time out of range"));
+    }
     let minutes = r.u64_le()?;
     let mut hours = [0u32; 24];
     for h in &mut hours {
@@ -404,6 +420,9 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
     }
 
     let as_of_ms = r.i64()?;
+    if !is_time(as_of_ms) {
+        return Err(Error::Corrupt("interest time out of range"));
+    }
     let n = r.len_prefix()?;
     if n > usize::from(top_n) {
         return Err(Error::Corrupt("more interests than top-n"));
