@@ -18,6 +18,7 @@ pub mod registry;
 pub mod session;
 pub mod sketch;
 pub mod surface;
+pub mod users;
 mod wire;
 
 pub use activity::{Activity, SketchParams};
