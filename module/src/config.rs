@@ -108,6 +108,14 @@ pub fn thresholds() -> Thresholds {
     }
 }
 
+/// `session.max-sessions-per-user`: sessions one user may hold (per database); registering one
+/// more evicts the least recently seen. 0 = unlimited.
+pub static MAX_SESSIONS_PER_USER: AtomicI64 = AtomicI64::new(0);
+
+pub fn max_sessions_per_user() -> usize {
+    get(&MAX_SESSIONS_PER_USER).max(0) as usize
+}
+
 pub fn max_groups() -> usize {
     get(&MAX_GROUPS).max(0) as usize
 }

@@ -43,7 +43,7 @@ pub static SESSION_TYPE: RedisType = RedisType::new(
         copy2: None,
         free_effort2: None,
         mem_usage2: None,
-        unlink2: None,
+        unlink2: Some(crate::events::unlink),
     },
 );
 

@@ -36,3 +36,11 @@ pub fn reserved(what: &str) -> RedisError {
         "ERR {what} is reserved for replication and the AOF"
     ))
 }
+
+pub fn target_exists() -> RedisError {
+    RedisError::Str("ERR target exists")
+}
+
+pub fn subscribe_failed(what: &str) -> RedisError {
+    RedisError::String(format!("ERR could not subscribe to {what}"))
+}

@@ -7,6 +7,7 @@ mod config;
 mod datatype;
 mod docs;
 mod errors;
+mod events;
 mod ffi;
 mod registry;
 mod stats;
@@ -31,6 +32,11 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
             ctx.log_warning(&e.to_string());
             return Status::Err;
         }
+    }
+    // The per-user index follows the keyspace through keyspace and server events.
+    if let Err(e) = events::subscribe(ctx.ctx) {
+        ctx.log_warning(&e.to_string());
+        return Status::Err;
     }
     // Replace the crate's default INFO callback with the module's `INFO session` section.
     if let Some(register) = unsafe { raw::RedisModule_RegisterInfoFunc } {
@@ -63,6 +69,7 @@ redis_module! {
             ["notify-ttl", &config::NOTIFY_TTL, 86_400, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-notifications", &config::MAX_NOTIFICATIONS, 100, 1, 100_000, ConfigurationFlags::DEFAULT, None],
             ["max-groups", &config::MAX_GROUPS, 64, 0, 100_000, ConfigurationFlags::DEFAULT, None],
+            ["max-sessions-per-user", &config::MAX_SESSIONS_PER_USER, 0, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],
         string: [

@@ -7,8 +7,10 @@ mod notify;
 mod read;
 mod surface;
 mod touch;
+mod users;
 
 pub use notify::pending_count;
+pub use users::enforce_limit;
 
 use crate::command::{entry, Spec};
 
@@ -75,6 +77,34 @@ pub fn table() -> Vec<Spec> {
             step: 0,
         },
         keyed("session.load", entry!(load::load), "write deny-oom"),
+        // The per-user index is not in the keyspace: SESSIONS and REVOKE name no key.
+        Spec {
+            name: "session.sessions",
+            parent: None,
+            entry: Some(entry!(users::sessions)),
+            flags: "readonly",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
+        Spec {
+            name: "session.revoke",
+            parent: None,
+            entry: Some(entry!(users::revoke)),
+            flags: "write",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
+        Spec {
+            name: "session.rotate",
+            parent: None,
+            entry: Some(entry!(users::rotate)),
+            flags: "write fast",
+            first_key: 1,
+            last_key: 2,
+            step: 1,
+        },
         Spec {
             name: "session.catalog",
             parent: None,

@@ -8,6 +8,7 @@ use session_core::session::effective_time;
 use session_core::{Session, SketchParams, Touch, TouchOutcome};
 use smallvec::SmallVec;
 
+use super::users;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
@@ -51,14 +52,20 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     };
     key.set_abs_expire(outcome.deadline_ms)?;
     let mut facts = facts;
+    let mut index_user = None;
     if let KeyValue::Ours(session) = key.value::<Session>(session_type())? {
         facts.pending = crate::commands::pending_count(session, now);
+        index_user = users::index_user(touch.user, session);
     }
 
     // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
     // an AOF replay builds the same value whatever its own configuration and clock.
     replicate_effect(inv, &touch, &facts, outcome.created_activity.as_ref(), now);
     ffi::notify(inv.ctx, c"session.touch", inv.argv[1]);
+    // The per-user index, and the per-user maximum (whose evictions replicate after the touch).
+    if let Some(user) = index_user {
+        users::touched(inv, &user);
+    }
 
     stats::add(&stats::SESSIONS_CREATED, u64::from(facts.is_new));
     stats::add(&stats::EVENTS, u64::from(touch.event.is_some()));

@@ -1,0 +1,245 @@
+//! Sessions by user: `SESSION.SESSIONS user`, `SESSION.REVOKE user`, `SESSION.ROTATE key newkey`,
+//! and what `SESSION.TOUCH ... USER` does to the per-user index (listing, per-user maximum).
+//!
+//! The index (`events::index`) only says where to look: every key it lists is checked against the
+//! session it holds before it is replied or deleted, and entries found stale are dropped. Deletions
+//! go through `DEL` (replicated as `DEL` of each key, with its keyspace notification) and the
+//! rotation through `RENAME` (replicated as `RENAME`), so replicas and the AOF apply exactly what
+//! the primary did, and the same keyspace events keep their indexes in step.
+
+use std::borrow::Cow;
+use std::ffi::CStr;
+use std::os::raw::c_int;
+
+use redis_module::raw;
+use redis_module::{RedisError, RedisResult, RedisValue};
+use session_core::users::{evictions, Gone};
+use session_core::Session;
+
+use crate::command::Invocation;
+use crate::config;
+use crate::datatype::session_type;
+use crate::errors;
+use crate::events::{self, deleting_as, selected_db};
+use crate::ffi::{api, Key, KeyValue, OwnedString, Reply};
+
+/// `SESSION.SESSIONS user`: the user's live session keys (sorted), in the current database.
+pub fn sessions(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    let user = inv.args[1];
+    let db = selected_db(inv.ctx);
+    let live = live_sessions(inv.ctx, db, user)?;
+    let r = Reply::new(inv.ctx);
+    r.array(live.len());
+    for (key, _) in &live {
+        r.bulk(key);
+    }
+    Ok(RedisValue::NoReply)
+}
+
+/// `SESSION.REVOKE user`: deletes every session of the user ("log out everywhere"); replies how
+/// many. Each deletion is a `DEL` (replicated, notified, published on `session:deleted` with
+/// reason `revoked`).
+pub fn revoke(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    let user = inv.args[1];
+    let db = selected_db(inv.ctx);
+    let live = live_sessions(inv.ctx, db, user)?;
+    let mut deleted = 0;
+    for (key, _) in &live {
+        deleted += delete(inv.ctx, key, Gone::Revoked)?;
+    }
+    Ok(RedisValue::Integer(deleted))
+}
+
+/// `SESSION.ROTATE key newkey`: moves the session to a new key with all its state, its expiry and
+/// its index entry (against session fixation). Refuses to overwrite any existing key. Nil when
+/// there is no session at `key`. Replicated as `RENAME key newkey`.
+pub fn rotate(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    {
+        let mut source = Key::open(inv.ctx, inv.argv[1], false)?;
+        if let KeyValue::Empty = source.value::<Session>(session_type())? {
+            return Ok(RedisValue::Null);
+        }
+    }
+    if inv.args[1] == inv.args[2] {
+        return Err(errors::target_exists());
+    }
+    {
+        let mut target = Key::open(inv.ctx, inv.argv[2], false)?;
+        match target.value::<Session>(session_type()) {
+            Ok(KeyValue::Empty) => {}
+            Ok(KeyValue::Ours(_)) | Err(_) => return Err(errors::target_exists()),
+        }
+    }
+    // Both keys are closed: RENAME moves the value itself (O(1), expiry included), fires
+    // rename_from/rename_to (which move the index entry) and is replicated as it is.
+    let reply = call(inv.ctx, c"RENAME", &[inv.argv[1], inv.argv[2]])?;
+    if reply.is_error() {
+        return Err(errors::write_failed());
+    }
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// After `SESSION.TOUCH` left a session of `user` at `key`: lists it under `user` (moving it from
+/// another user), then applies the per-user maximum unless the touch comes from the primary or
+/// the AOF (their evictions follow as `DEL`). Never fails: the touch is already applied.
+pub fn touched(inv: &Invocation, user: &[u8]) {
+    let db = selected_db(inv.ctx);
+    let key = inv.args[1];
+    let count = {
+        let mut ix = events::index();
+        ix.register(db, key, user);
+        ix.count(db, user)
+    };
+    let max = config::max_sessions_per_user();
+    if max > 0 && count > max && !inv.trusted() && events::may_evict(inv.ctx) {
+        enforce_limit(inv.ctx, db, key, user);
+    }
+}
+
+/// The user whose index entry a touch must check: the one it names, or (only when a per-user
+/// maximum is set, which a touch without USER must still apply) the one the session holds.
+pub fn index_user<'a>(given: Option<&'a [u8]>, session: &Session) -> Option<Cow<'a, [u8]>> {
+    match given {
+        Some(user) => Some(Cow::Borrowed(user)),
+        None if config::max_sessions_per_user() > 0 => {
+            session.user.as_deref().map(|u| Cow::Owned(u.to_vec()))
+        }
+        None => None,
+    }
+}
+
+/// Evicts the least recently seen sessions of `user` (never `keep`) until the user holds at most
+/// `session.max-sessions-per-user`. Each eviction is a `DEL` (reason `limit`).
+pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: &[u8]) {
+    let max = config::max_sessions_per_user();
+    if max == 0 {
+        return;
+    }
+    let Ok(live) = live_sessions(ctx, db, user) else {
+        return;
+    };
+    if live.len() <= max {
+        return;
+    }
+    let kept = live.iter().any(|(k, _)| **k == *keep);
+    let others: Seen = live.into_iter().filter(|(k, _)| **k != *keep).collect();
+    // `evictions` leaves room for the kept session; without it, the user may keep one more.
+    let victims = evictions(others, if kept { max } else { max + 1 });
+    for key in victims {
+        if let Err(e) = delete(ctx, &key, Gone::Limit) {
+            redis_module::logging::log_warning(format!(
+                "session: could not evict a session over the per-user maximum: {e}"
+            ));
+        }
+    }
+}
+
+/// Session keys with their last-seen time (ms).
+type Seen = Vec<(Box<[u8]>, i64)>;
+
+/// The keys listed under `user` that really hold a session of `user` now, with their last-seen
+/// time; entries found stale are dropped from the index. Reading a key the server finds expired
+/// deletes it (on a primary), which also drops it.
+fn live_sessions(ctx: *mut raw::RedisModuleCtx, db: i32, user: &[u8]) -> Result<Seen, RedisError> {
+    let listed = events::index().sessions(db, user);
+    let mut live = Vec::with_capacity(listed.len());
+    let mut stale = Vec::new();
+    for key in listed {
+        let name = OwnedString::new(ctx, &key).ok_or_else(errors::write_failed)?;
+        let last_seen = {
+            let mut k = Key::open(ctx, name.ptr(), false)?;
+            match k.value::<Session>(session_type()) {
+                Ok(KeyValue::Ours(s)) if s.user.as_deref() == Some(user) => Some(s.last_seen_ms),
+                _ => None,
+            }
+        };
+        match last_seen {
+            Some(t) => live.push((key, t)),
+            None => stale.push(key),
+        }
+    }
+    if !stale.is_empty() {
+        let mut ix = events::index();
+        for key in stale {
+            ix.unregister_if(db, &key, user);
+        }
+    }
+    Ok(live)
+}
+
+/// Deletes `key` as `DEL` would (notified, replicated as `DEL`), with `why` as the reason its
+/// `session:deleted` message gives. Returns 1 when a key was deleted.
+fn delete(ctx: *mut raw::RedisModuleCtx, key: &[u8], why: Gone) -> Result<i64, RedisError> {
+    let name = OwnedString::new(ctx, key).ok_or_else(errors::write_failed)?;
+    let reply = deleting_as(why, || call(ctx, c"DEL", &[name.ptr()]))?;
+    Ok(reply.integer())
+}
+
+/// A reply of `RedisModule_Call`, freed on drop.
+struct CallReply(*mut raw::RedisModuleCallReply);
+
+impl CallReply {
+    fn kind(&self) -> c_int {
+        match unsafe { raw::RedisModule_CallReplyType } {
+            // SAFETY: a live reply.
+            Some(ty) => unsafe { ty(self.0) },
+            None => raw::REDISMODULE_REPLY_ERROR as c_int,
+        }
+    }
+
+    fn is_error(&self) -> bool {
+        self.kind() == raw::REDISMODULE_REPLY_ERROR as c_int
+    }
+
+    fn integer(&self) -> i64 {
+        let int = unsafe { raw::RedisModule_CallReplyInteger };
+        match int {
+            // SAFETY: a live integer reply.
+            Some(int) if self.kind() == raw::REDISMODULE_REPLY_INTEGER as c_int => unsafe {
+                int(self.0)
+            },
+            _ => 0,
+        }
+    }
+}
+
+impl Drop for CallReply {
+    fn drop(&mut self) {
+        if let Some(free) = unsafe { raw::RedisModule_FreeCallReply } {
+            // SAFETY: returned by RedisModule_Call, freed once.
+            unsafe { free(self.0) };
+        }
+    }
+}
+
+/// Runs a Redis command on two or one key arguments, replicated as it is (the `!` flag), with
+/// its own keyspace notifications.
+fn call(
+    ctx: *mut raw::RedisModuleCtx,
+    command: &CStr,
+    args: &[*mut raw::RedisModuleString],
+) -> Result<CallReply, RedisError> {
+    let call = api!(RedisModule_Call)?;
+    // SAFETY: the format names exactly the strings passed; Redis copies what it keeps.
+    let reply = unsafe {
+        match args {
+            [a] => call(ctx, command.as_ptr(), c"!s".as_ptr(), *a),
+            [a, b] => call(ctx, command.as_ptr(), c"!ss".as_ptr(), *a, *b),
+            _ => std::ptr::null_mut(),
+        }
+    };
+    if reply.is_null() {
+        Err(errors::write_failed())
+    } else {
+        Ok(CallReply(reply))
+    }
+}
