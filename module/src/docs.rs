@@ -119,6 +119,8 @@ pub enum Keys {
     Read,
     Update,
     Overwrite,
+    /// A source that is moved away (first argument) and a new key (second).
+    Move,
 }
 
 pub struct Doc {
@@ -332,6 +334,30 @@ pub const DOCS: &[Doc] = &[
         args: &[key("key"), string("payload")],
     },
     Doc {
+        name: "session.sessions",
+        summary: "Lists a user's live sessions (this node's, in Redis Cluster)",
+        complexity: "O(S) for S sessions of the user",
+        arity: 2,
+        keys: Keys::None,
+        args: &[string("user")],
+    },
+    Doc {
+        name: "session.revoke",
+        summary: "Deletes every session of a user (log out everywhere) and replies the count",
+        complexity: "O(S) for S sessions of the user",
+        arity: 2,
+        keys: Keys::None,
+        args: &[string("user")],
+    },
+    Doc {
+        name: "session.rotate",
+        summary: "Moves a session to a new key with all its state (against session fixation)",
+        complexity: "O(1)",
+        arity: 3,
+        keys: Keys::Move,
+        args: &[key("key"), key("newkey")],
+    },
+    Doc {
         name: "session.catalog",
         summary: "Maintains the registry's content catalogs",
         complexity: "Depends on the subcommand",
@@ -446,7 +472,15 @@ fn raw_args(
             } else {
                 kind(a.kind)
             },
-            key_spec_index: if a.kind == Kind::Key { 0 } else { -1 },
+            key_spec_index: if a.kind == Kind::Key {
+                if a.name == "newkey" {
+                    1
+                } else {
+                    0
+                }
+            } else {
+                -1
+            },
             token: a.token.map_or(ptr::null(), |t| strings.add(t)),
             summary: ptr::null(),
             since: ptr::null(),
@@ -469,6 +503,22 @@ fn key_specs(keys: Keys) -> Vec<KeySpec> {
         Keys::Read => KeySpecFlags::READ_ONLY | KeySpecFlags::ACCESS,
         Keys::Update => KeySpecFlags::READ_WRITE | KeySpecFlags::ACCESS | KeySpecFlags::UPDATE,
         Keys::Overwrite => KeySpecFlags::OVERWRITE | KeySpecFlags::UPDATE,
+        Keys::Move => {
+            return vec![
+                KeySpec::new(
+                    None,
+                    KeySpecFlags::READ_WRITE | KeySpecFlags::ACCESS | KeySpecFlags::DELETE,
+                    BeginSearch::new_index(1),
+                    FindKeys::new_range(0, 1, 0),
+                ),
+                KeySpec::new(
+                    None,
+                    KeySpecFlags::OVERWRITE | KeySpecFlags::INSERT,
+                    BeginSearch::new_index(2),
+                    FindKeys::new_range(0, 1, 0),
+                ),
+            ]
+        }
     };
     vec![KeySpec::new(
         None,

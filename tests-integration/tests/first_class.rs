@@ -19,6 +19,9 @@ const COMMANDS: &[(&str, i64, bool)] = &[
     ("session.notifygroup", -4, false),
     ("session.load", 3, true),
     ("session.catalog", -2, false),
+    ("session.sessions", 2, false),
+    ("session.revoke", 2, false),
+    ("session.rotate", 3, false),
 ];
 
 const SUBCOMMANDS: &[&str] = &["add", "del", "drop", "info", "list"];
@@ -69,6 +72,14 @@ fn every_command_is_documented_with_arity_and_key_specs() {
             assert_eq!(keys, vec![b"the-key".to_vec()], "{name}: key spec");
         }
     }
+    let keys: Vec<Vec<u8>> = command(&["COMMAND", "GETKEYS", "session.rotate", "old", "new"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        keys,
+        vec![b"old".to_vec(), b"new".to_vec()],
+        "ROTATE names both keys"
+    );
     for sub in SUBCOMMANDS {
         let full = format!("session.catalog|{sub}");
         let Value::Array(docs) = ok(&mut c, &["COMMAND", "DOCS", &full]) else {
