@@ -25,7 +25,7 @@
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use redis_module::raw;
@@ -197,7 +197,7 @@ fn keyspace_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: *mut raw::Re
     let arrives = matches!(event, b"rename_to" | b"move_to" | b"copy_to" | b"restore");
     let leaves = matches!(event, b"rename_from" | b"move_from");
     // Fast path: most events concern keys that held no session.
-    if !arrives && unlinked().is_empty() {
+    if !arrives && !leaves && unlinked().is_empty() {
         return;
     }
     let db = selected_db(ctx);
@@ -224,6 +224,31 @@ fn keyspace_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: *mut raw::Re
     }
     if arrives {
         arrived(ctx, db, key);
+    }
+    restore_client_db(ctx, event, db);
+}
+
+/// The database of the last `move_from` (the source of a MOVE), or -1.
+static MOVED_FROM: AtomicI32 = AtomicI32::new(-1);
+
+/// Valkey 8.1 runs keyspace callbacks on the client executing the command and selects the
+/// event's database on it without restoring it (fixed upstream in valkey-io/valkey#4024), so a
+/// `MOVE` would leave that client on the destination database. The source is known from the
+/// `move_from` that precedes `move_to`: select it back. (On Redis the callback's client is a
+/// temporary one and this changes nothing.)
+fn restore_client_db(ctx: *mut raw::RedisModuleCtx, event: &[u8], db: i32) {
+    match event {
+        b"move_from" => MOVED_FROM.store(db, Ordering::Relaxed),
+        b"move_to" => {
+            let source = MOVED_FROM.swap(-1, Ordering::Relaxed);
+            if source >= 0 && source != db {
+                if let Some(select) = unsafe { raw::RedisModule_SelectDb } {
+                    // SAFETY: a valid context; the database exists (the key came from it).
+                    unsafe { select(ctx, source) };
+                }
+            }
+        }
+        _ => {}
     }
 }
 
