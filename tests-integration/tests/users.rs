@@ -529,6 +529,7 @@ fn reload_and_restart_rebuild_the_index() {
         let users: Vec<String> = (0..5).map(|i| format!("user-{i}")).collect();
         let before: Vec<Vec<String>> = users.iter().map(|u| sessions(&mut c, u)).collect();
         assert!(before.iter().map(Vec::len).sum::<usize>() > 10);
+        let dataset = digest(&mut c);
 
         ok(&mut c, &["DEBUG", "RELOAD"]);
         let after: Vec<Vec<String>> = users.iter().map(|u| sessions(&mut c, u)).collect();
@@ -542,6 +543,11 @@ fn reload_and_restart_rebuild_the_index() {
         let mut c = server.conn();
         let after: Vec<Vec<String>> = users.iter().map(|u| sessions(&mut c, u)).collect();
         assert_eq!(after, before, "{label}: restart");
+        assert_eq!(
+            digest(&mut c),
+            dataset,
+            "{label}: the same dataset after the restart"
+        );
         ok(&mut c, &["SELECT", "2"]);
         assert_eq!(sessions(&mut c, "user-0"), ["k:db2"], "{label}");
     }
