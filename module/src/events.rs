@@ -526,3 +526,14 @@ pub fn subscribe(ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
     }
     Ok(())
 }
+
+/// (sessions, users) in the per-user index when it is free; None while it is locked (INFO can
+/// be asked for during a crash report).
+pub fn try_index_sizes() -> Option<(usize, usize)> {
+    let index = match INDEX.try_lock() {
+        Ok(i) => i,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    Some((index.len(), index.users()))
+}

@@ -31,6 +31,7 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
         // During a crash report the registry lock may be held by the crashing command: skip it.
         let (catalogs, items, groups, notifications, memory) =
             registry::try_sizes().unwrap_or_default();
+        let (indexed_sessions, indexed_users) = crate::events::try_index_sizes().unwrap_or_default();
         raw::add_info_section(ctx, None);
         let counters = [
             ("commands", get(&COMMANDS)),
@@ -46,6 +47,8 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
             ("groups", groups as u64),
             ("live_notifications", notifications as u64),
             ("registry_memory_bytes", memory as u64),
+            ("indexed_sessions", indexed_sessions as u64),
+            ("indexed_users", indexed_users as u64),
         ];
         for (name, value) in counters {
             raw::add_info_field_unsigned_long_long(ctx, name, value);

@@ -31,10 +31,16 @@ pub fn load(inv: &Invocation) -> RedisResult {
         }
     }
     let deadline = session.deadline_ms();
+    let user = session.user.clone();
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     key.value::<Session>(session_type())?; // WRONGTYPE on a key of another type
     key.set_value(session_type(), session)?;
     key.set_abs_expire(deadline)?;
+    drop(key);
+    if let Some(user) = &user {
+        let db = crate::events::selected_db(inv.ctx);
+        crate::events::index().register(db, inv.args[1], user);
+    }
     inv.context().replicate_verbatim();
     ffi::notify(inv.ctx, c"session.load", inv.argv[1]);
     Ok(RedisValue::SimpleStringStatic("OK"))
