@@ -434,7 +434,7 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         if !weight.is_finite() || weight < 0.0 || entries.iter().any(|e| e.category == category) {
             return Err(Error::Corrupt("invalid interest"));
         }
-        entries.push(Interest { category, weight });
+        entries.push(Interest::new(&category, weight));
     }
 
     Ok(Activity {

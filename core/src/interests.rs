@@ -13,8 +13,25 @@ use crate::memory::alloc_size;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interest {
+    /// Hash of `category`: a lookup compares these, so it reads the entries' own cache lines and
+    /// dereferences only the matching name (per event, one memory access instead of N).
+    pub hash: u64,
     pub category: Box<[u8]>,
     pub weight: f64,
+}
+
+impl Interest {
+    pub fn new(category: &[u8], weight: f64) -> Self {
+        Interest {
+            hash: category_hash(category),
+            category: category.into(),
+            weight,
+        }
+    }
+}
+
+fn category_hash(category: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(category, 0x1e7e_5e55_ca7e_6021)
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,22 +76,22 @@ impl Interests {
     }
 
     fn add(&mut self, category: &[u8], increment: f64, top_n: usize) {
-        if let Some(e) = self.entries.iter_mut().find(|e| &*e.category == category) {
+        let hash = category_hash(category);
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.hash == hash && &*e.category == category)
+        {
             e.weight += increment;
             return;
         }
         if self.entries.len() < top_n {
             self.entries.reserve_exact(1);
-            self.entries.push(Interest {
-                category: category.into(),
-                weight: increment,
-            });
+            self.entries.push(Interest::new(category, increment));
             return;
         }
         if let Some(weakest) = self.weakest() {
-            let e = &mut self.entries[weakest];
-            e.category = category.into();
-            e.weight = increment;
+            self.entries[weakest] = Interest::new(category, increment);
         }
     }
 
