@@ -368,9 +368,7 @@ fn every_command_then_clean_shutdown() {
 
     // everything goes, then a clean shutdown
     ok(&mut c, &["FLUSHALL"]);
-    for name in ["leakcat"] {
-        ok(&mut c, &["SESSION.CATALOG", "DROP", name]);
-    }
+    ok(&mut c, &["SESSION.CATALOG", "DROP", "leakcat"]);
     shutdown(server, c);
 }
 
