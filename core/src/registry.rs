@@ -55,6 +55,19 @@ impl Registry {
         self.groups.values().map(|g| g.notifications.len()).sum()
     }
 
+    /// Drops everything expired at `now_ms`: notifications (and groups left empty) and catalog
+    /// items (and catalogs left empty). Returns how many went.
+    pub fn purge(&mut self, now_ms: i64) -> usize {
+        let mut purged = self.purge_notifications(now_ms);
+        self.catalogs.retain(|_, catalog| {
+            for id in catalog.expired(now_ms, usize::MAX) {
+                purged += usize::from(catalog.remove(&id));
+            }
+            !catalog.is_empty()
+        });
+        purged
+    }
+
     /// Drops expired notifications everywhere, and groups left empty. Returns how many went.
     pub fn purge_notifications(&mut self, now_ms: i64) -> usize {
         let mut purged = 0;
@@ -273,6 +286,26 @@ mod tests {
 #[cfg(test)]
 mod publish_tests {
     use super::*;
+
+    #[test]
+    fn purge_drops_every_expired_thing() {
+        let mut reg = Registry::default();
+        reg.publish(b"g1", b"a", b"p", 0, 10, 5, None);
+        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None);
+        let mut c = Catalog::default();
+        c.add(b"old", 1.0, &[], Some(10));
+        c.add(b"new", 1.0, &[], None);
+        reg.catalogs.insert(b"c"[..].into(), c);
+        let mut gone = Catalog::default();
+        gone.add(b"x", 1.0, &[], Some(5));
+        reg.catalogs.insert(b"gone"[..].into(), gone);
+        assert_eq!(reg.purge(10), 3);
+        assert_eq!(
+            (reg.groups.len(), reg.catalogs.len(), reg.items()),
+            (1, 1, 1)
+        );
+        assert_eq!(reg.purge(10), 0);
+    }
 
     #[test]
     fn bounded_groups_and_monotone_sequence() {

@@ -358,6 +358,14 @@ pub const DOCS: &[Doc] = &[
         args: &[key("key"), key("newkey")],
     },
     Doc {
+        name: "session.purge",
+        summary: "Drops expired notifications and catalog items from the registry (the primary runs it every second)",
+        complexity: "O(N) for N notifications and expiring items",
+        arity: -1,
+        keys: Keys::None,
+        args: &[option("AT", "unix-time-milliseconds", Kind::Time)],
+    },
+    Doc {
         name: "session.catalog",
         summary: "Maintains the registry's content catalogs",
         complexity: "Depends on the subcommand",

@@ -38,6 +38,11 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&e.to_string());
         return Status::Err;
     }
+    // The primary drops expired notifications and catalog items once a second.
+    if let Err(e) = commands::schedule_purge(ctx.ctx) {
+        ctx.log_warning(&e.to_string());
+        return Status::Err;
+    }
     // Replace the crate's default INFO callback with the module's `INFO session` section.
     if let Some(register) = unsafe { raw::RedisModule_RegisterInfoFunc } {
         unsafe { register(ctx.ctx, Some(stats::info)) };

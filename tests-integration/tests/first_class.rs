@@ -22,6 +22,7 @@ const COMMANDS: &[(&str, i64, bool)] = &[
     ("session.sessions", 2, false),
     ("session.revoke", 2, false),
     ("session.rotate", 3, false),
+    ("session.purge", -1, false),
 ];
 
 const SUBCOMMANDS: &[&str] = &["add", "del", "drop", "info", "list"];

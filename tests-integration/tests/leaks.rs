@@ -232,7 +232,6 @@ fn used_memory_returns_to_its_baseline() {
 /// (`session_live_notifications`), the registry (and every RDB's aux data) keeps them, and a
 /// server that publishes to many short-lived groups grows without bound.
 #[test]
-#[ignore = "bug: expired notifications and their groups are never purged unless the same group is published again"]
 fn expired_groups_are_dropped() {
     let server = Server::start(&[]);
     let mut c = server.conn();

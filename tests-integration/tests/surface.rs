@@ -1434,7 +1434,9 @@ fn catalog_items_expire_and_are_purged() {
         surface(&mut c, NOBODY, CATALOG, &["COUNT", "1"]),
         ["keep:20"]
     );
-    assert_eq!(catalog_info(&mut c, CATALOG)["items"], 23, "not purged yet");
+    // not purged yet, or already by the primary's once-a-second purge
+    let items = catalog_info(&mut c, CATALOG)["items"].clone();
+    assert!((20..=23).contains(&items), "items {items}");
     add(&mut c, &["later", "SCORE", "0.5"]);
     assert_eq!(
         catalog_info(&mut c, CATALOG)["items"],
@@ -1661,8 +1663,8 @@ fn replica_gets_the_registry_and_the_surface_effects() {
     );
 }
 
-/// An item that expired on the primary without being purged there yet (no later ADD) must not
-/// be purged by the replica on its own: the primary's purges reach it as DEL commands.
+/// An item that expired must not be purged by the replica on its own: the primary's purges
+/// (by a later ADD, as DEL, or by its once-a-second SESSION.PURGE) reach it through replication.
 #[test]
 fn replica_purges_only_what_the_primary_purged() {
     let primary = Server::start(&[]);
@@ -1688,7 +1690,11 @@ fn replica_purges_only_what_the_primary_purged() {
     ok(&mut p, &["SESSION.CATALOG", "ADD", CATALOG, "other"]);
     asleep.join().expect("DEBUG SLEEP");
     wait_for_replica(&mut p);
-    assert_eq!(catalog_info(&mut p, CATALOG)["items"], 2, "nothing purged");
+    // The primary may have purged `brief` by now (its once-a-second purge, replicated as
+    // SESSION.PURGE AT <its time>); the replica holds exactly what the primary holds either way.
+    let items = catalog_info(&mut p, CATALOG)["items"].clone();
+    assert!(items == 2 || items == 1, "items {items}");
+    wait_for_replica(&mut p);
     assert_same_catalogs(&mut p, &mut replica.conn());
 }
 

@@ -4,12 +4,14 @@ mod catalog;
 mod enrich;
 mod load;
 mod notify;
+mod purge;
 mod read;
 mod surface;
 mod touch;
 mod users;
 
 pub use notify::pending_count;
+pub use purge::schedule as schedule_purge;
 pub use users::enforce_limit;
 
 use crate::command::{entry, Spec};
@@ -104,6 +106,15 @@ pub fn table() -> Vec<Spec> {
             first_key: 1,
             last_key: 2,
             step: 1,
+        },
+        Spec {
+            name: "session.purge",
+            parent: None,
+            entry: Some(entry!(purge::purge)),
+            flags: "write",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
         },
         Spec {
             name: "session.catalog",
