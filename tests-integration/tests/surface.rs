@@ -1435,7 +1435,7 @@ fn catalog_items_expire_and_are_purged() {
         ["keep:20"]
     );
     // not purged yet, or already by the primary's once-a-second purge
-    let items = catalog_info(&mut c, CATALOG)["items"].clone();
+    let items = catalog_info(&mut c, CATALOG)["items"];
     assert!((20..=23).contains(&items), "items {items}");
     add(&mut c, &["later", "SCORE", "0.5"]);
     assert_eq!(
@@ -1692,7 +1692,7 @@ fn replica_purges_only_what_the_primary_purged() {
     wait_for_replica(&mut p);
     // The primary may have purged `brief` by now (its once-a-second purge, replicated as
     // SESSION.PURGE AT <its time>); the replica holds exactly what the primary holds either way.
-    let items = catalog_info(&mut p, CATALOG)["items"].clone();
+    let items = catalog_info(&mut p, CATALOG)["items"];
     assert!(items == 2 || items == 1, "items {items}");
     wait_for_replica(&mut p);
     assert_same_catalogs(&mut p, &mut replica.conn());
