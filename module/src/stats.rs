@@ -31,7 +31,8 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
         // During a crash report the registry lock may be held by the crashing command: skip it.
         let (catalogs, items, groups, notifications, memory) =
             registry::try_sizes().unwrap_or_default();
-        let (indexed_sessions, indexed_users) = crate::events::try_index_sizes().unwrap_or_default();
+        let (indexed_sessions, indexed_users) =
+            crate::events::try_index_sizes().unwrap_or_default();
         raw::add_info_section(ctx, None);
         let counters = [
             ("commands", get(&COMMANDS)),
