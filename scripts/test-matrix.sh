@@ -42,7 +42,7 @@ for name in "${servers[@]}"; do
   [ "${#skip_args[@]}" -eq 0 ] || echo "   skipped here: $(skips_for "$name" | tr '\n' ' ')"
   log="$logdir/$name.log"
   start=$SECONDS
-  REDIS_SERVER="$bin" "$CARGO" test --release -p session-integration -- \
+  REDIS_SERVER="$bin" "$CARGO" test --release --no-fail-fast -p session-integration -- \
     --test-threads "$THREADS" "${skip_args[@]}" >"$log" 2>&1
   rc=$?
   took=$((SECONDS - start))

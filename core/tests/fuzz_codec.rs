@@ -511,8 +511,16 @@ fn content(r: &Registry) -> Content {
     (catalogs, groups, r.last_seq)
 }
 
+/// `PROPTEST_CASES` when set (`make test-slow`), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(500), ..ProptestConfig::default() })]
 
     #[test]
     fn sessions_round_trip(s in session()) {
