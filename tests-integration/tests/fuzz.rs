@@ -119,7 +119,7 @@ fn valid_result(args: &[Vec<u8>], reply: &Value) -> bool {
         "SESSION.INFO" | "SESSION.ENRICH" => *reply == Value::Nil || json_object(reply),
         "SESSION.SURFACE" => matches!(reply, Value::Array(items)
             if items.iter().all(|v| is_bulk(v) || matches!(v, Value::Double(_)))),
-        "SESSION.IMPRESS" | "SESSION.REVOKE" => is_int_in(reply, 0, i64::MAX),
+        "SESSION.IMPRESS" | "SESSION.REVOKE" | "SESSION.PURGE" => is_int_in(reply, 0, i64::MAX),
         "SESSION.NOTIFYGROUP" => is_int_in(reply, 0, 1),
         "SESSION.INBOX" => matches!(reply, Value::Array(items) if items.iter().all(|m| {
             map_pairs(m).is_some_and(|p| {
@@ -243,6 +243,8 @@ struct Gen<'a> {
     saved: &'a [Vec<u8>],
     /// Optional commands this server's module has (SESSIONS, REVOKE, ROTATE).
     users: bool,
+    /// SESSION.PURGE exists.
+    purge: bool,
 }
 
 impl Gen<'_> {
@@ -611,6 +613,14 @@ impl Gen<'_> {
             76..=81 => self.notify(),
             82..=91 => self.catalog(),
             92..=95 => self.load(),
+            96 if self.purge => {
+                let mut a = vec![b"SESSION.PURGE".to_vec()];
+                if self.rng.gen_bool(0.5) {
+                    a.push(b"AT".to_vec());
+                    a.push(self.at());
+                }
+                a
+            }
             _ if self.users => match self.rng.gen_range(0..3) {
                 0 => vec![b"SESSION.SESSIONS".to_vec(), self.word("u", 6)],
                 1 => vec![b"SESSION.REVOKE".to_vec(), self.word("u", 6)],
@@ -763,11 +773,13 @@ fn random_and_malformed_commands_never_crash_the_server() {
     ok(&mut c2, &["SET", "str", "v"]);
     ok(&mut c2, &["HSET", "hash", "f", "v"]);
     let users = has_command(&mut c2, "session.sessions");
+    let purge = has_command(&mut c2, "session.purge");
     let mut rng = seeded_rng(0x5e55_f022);
     let mut gen = Gen {
         rng: &mut rng,
         saved: &saved,
         users,
+        purge,
     };
 
     let (mut results, mut errors) = (0usize, 0usize);
