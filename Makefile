@@ -24,8 +24,10 @@ unit:
 integration: build
 	$(CARGO) test --release -p session-integration -- --test-threads 4
 
+# The module crate has no tests of its own and its test harness cannot start outside Redis (its
+# global allocator is Redis's: "the Redis Allocator isn't available", SIGABRT), so it is left out.
 test: build
-	$(CARGO) test --release --workspace -- --test-threads 4
+	$(CARGO) test --release --workspace --exclude session-store -- --test-threads 4
 	$(CARGO) run --release -q -p session-bench -- --quick
 
 # Every performance target of the spec against its baselines; writes docs/BENCHMARKS.md and
