@@ -47,9 +47,8 @@ for name in "${servers[@]}"; do
   rc=$?
   took=$((SECONDS - start))
   grep -E '^test result:' "$log" | sed 's/^/   /'
-  passed=$(grep -E '^test result:' "$log" | sed -n 's/.* \([0-9]*\) passed.*/\1/p' | paste -sd+ | bc)
-  failed=$(grep -E '^test result:' "$log" | sed -n 's/.* \([0-9]*\) failed.*/\1/p' | paste -sd+ | bc)
-  ignored=$(grep -E '^test result:' "$log" | sed -n 's/.* \([0-9]*\) ignored.*/\1/p' | paste -sd+ | bc)
+  sum() { grep -E '^test result:' "$log" | sed -n "s/.* \([0-9]*\) $1.*/\1/p" | awk '{ s += $1 } END { print s + 0 }'; }
+  passed=$(sum passed) failed=$(sum failed) ignored=$(sum ignored)
   passed=${passed:-0} failed=${failed:-0} ignored=${ignored:-0}
   if [ "$rc" -ne 0 ]; then
     status=1
