@@ -26,8 +26,13 @@ skips_for() {
 
 bash scripts/servers.sh install || exit 1
 "$CARGO" build --release -p session-store || exit 1
-"$CARGO" test --release -p session-integration --no-run -q 2>/dev/null ||
-  "$CARGO" test --release -p session-integration --no-run || exit 1
+# The integration test targets, selected within the whole workspace (less the module crate) as
+# `make test` selects them, so that cargo unifies features alike and reuses its build.
+targets=()
+for f in tests-integration/tests/*.rs; do targets+=(--test "$(basename "$f" .rs)"); done
+select=(--release --workspace --exclude session-store "${targets[@]}")
+"$CARGO" test "${select[@]}" --no-run -q 2>/dev/null ||
+  "$CARGO" test "${select[@]}" --no-run || exit 1
 
 logdir="target/test-matrix"
 mkdir -p "$logdir"
@@ -42,7 +47,7 @@ for name in "${servers[@]}"; do
   [ "${#skip_args[@]}" -eq 0 ] || echo "   skipped here: $(skips_for "$name" | tr '\n' ' ')"
   log="$logdir/$name.log"
   start=$SECONDS
-  REDIS_SERVER="$bin" "$CARGO" test --release --no-fail-fast -p session-integration -- \
+  REDIS_SERVER="$bin" "$CARGO" test "${select[@]}" --no-fail-fast -- \
     --test-threads "$THREADS" "${skip_args[@]}" >"$log" 2>&1
   rc=$?
   took=$((SECONDS - start))
