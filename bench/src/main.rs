@@ -27,6 +27,8 @@ struct Sizes {
     touch_scaling: Vec<u64>,
     surface_scaling: Vec<u64>,
     big_group: u64,
+    /// Only the TOUCH rows (module overhead and page view): a quick loop for optimization work.
+    touch_only: bool,
 }
 
 impl Sizes {
@@ -38,6 +40,7 @@ impl Sizes {
             touch_scaling: vec![10_000, 100_000, 1_000_000],
             surface_scaling: vec![1_000, 10_000, 100_000],
             big_group: 1_000_000,
+            touch_only: false,
         }
     }
 
@@ -49,6 +52,7 @@ impl Sizes {
             touch_scaling: vec![100, 1_000],
             surface_scaling: vec![100, 1_000],
             big_group: 1_000,
+            touch_only: false,
         }
     }
 }
@@ -529,6 +533,15 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
         met: true,
     });
 
+    if sizes.touch_only {
+        return Measured {
+            rows,
+            touch_curve: Vec::new(),
+            surface_curve: Vec::new(),
+            notes,
+        };
+    }
+
     // --- memory -------------------------------------------------------------------------------
     pipelined(&mut c, reference_session("ref:session").into_iter(), 100);
     pipelined(&mut c, reference_stock("ref:stock").into_iter(), 100);
@@ -845,7 +858,9 @@ fn machine() -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    // `--touch`: the TOUCH and page-view rows only, printed and not written to docs/.
+    sizes.touch_only = args.iter().any(|a| a == "--touch");
     let server = Server::start();
     let version = server.version();
     let started = Instant::now();
@@ -858,6 +873,10 @@ fn main() {
     }
     println!("TOUCH server time by sessions: {:?}", m.touch_curve);
     println!("SURFACE server time by catalog size: {:?}", m.surface_curve);
+    if sizes.touch_only {
+        println!("bench --touch: ran in {:.1}s", elapsed.as_secs_f64());
+        return;
+    }
     if quick {
         println!(
             "bench --quick: ran in {:.1}s (figures meaningless at these sizes)",

@@ -94,6 +94,15 @@ impl Activity {
 
     /// Records a view of `item` at `t_ms`; returns whether the item was (probably) seen before.
     pub fn record(&mut self, item: &[u8], categories: &[&[u8]], t_ms: i64) -> bool {
+        // The sketches live in their own allocations: request all of their lines first, so the
+        // misses overlap, then update.
+        let seen = seen_hashes(item);
+        let distinct = distinct_hash(item);
+        self.seen.prefetch(seen);
+        self.distinct.prefetch(distinct);
+        if !categories.is_empty() {
+            self.interests.prefetch();
+        }
         let minute = t_ms.div_euclid(MINUTE_MS);
         if self.events == 0 {
             self.first_event_ms = t_ms;
@@ -122,7 +131,7 @@ impl Activity {
         self.events = self.events.saturating_add(1);
         let hour = t_ms.div_euclid(HOUR_MS).rem_euclid(24) as usize;
         self.hours[hour] = self.hours[hour].saturating_add(1);
-        self.distinct.insert_hash(distinct_hash(item));
+        self.distinct.insert_hash(distinct);
         if !categories.is_empty() {
             self.interests.record(
                 categories,
@@ -131,7 +140,7 @@ impl Activity {
                 usize::from(self.top_n),
             );
         }
-        self.seen.insert_hashes(seen_hashes(item))
+        self.seen.insert_hashes(seen)
     }
 
     /// Whether `item` was (probably) seen; false is certain.

@@ -156,13 +156,13 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
         } else if is(token, "DEL") {
             once(!t.del.is_empty())?;
             let n = args.next_count("DEL", 1)?;
-            t.del = args.take(n)?.to_vec();
+            t.del = args.take(n)?;
         } else if is(token, "EVENT") {
             once(t.event.is_some())?;
             t.event = Some(args.next_arg()?);
             if args.eat("CATEGORIES") {
                 let n = args.next_count("CATEGORIES", 1)?;
-                t.categories = args.take(n)?.to_vec();
+                t.categories = args.take(n)?;
             }
         } else if is(token, "PARAMS") {
             once(t.params.is_some())?;
@@ -528,7 +528,7 @@ mod tests {
         assert!(t.xx);
         assert_eq!(t.user, Some(&b"u1"[..]));
         assert_eq!(t.set, vec![(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"2"[..])]);
-        assert_eq!(t.del, vec![&b"c"[..]]);
+        assert_eq!(t.del, &[&b"c"[..]]);
         assert_eq!(t.at_ms, Some(5));
     }
 

@@ -17,7 +17,7 @@ use crate::fields::Fields;
 use crate::impressions::{Generation, Impressions, DEPTH, GENERATIONS, MAX_WIDTH, MIN_WIDTH};
 use crate::interests::{Interest, Interests};
 use crate::session::{Session, MAX_LIFETIME_S};
-use crate::sketch::bloom::{Layer, ScalableBloom};
+use crate::sketch::bloom::ScalableBloom;
 use crate::sketch::hll::{HyperLogLog, Registers};
 use crate::wire::{put_bytes, put_i64, put_u64, Reader};
 
@@ -289,12 +289,13 @@ fn put_activity(out: &mut Vec<u8>, a: &Activity) {
     // seen filter
     put_u64(out, a.seen.initial_capacity);
     out.extend_from_slice(&a.seen.error.to_le_bytes());
-    put_u64(out, a.seen.layers.len() as u64);
-    for layer in &a.seen.layers {
+    put_u64(out, a.seen.layers().len() as u64);
+    for layer in a.seen.layers() {
         put_u64(out, layer.count);
         put_u64(out, u64::from(layer.hashes));
-        put_u64(out, layer.bits.len() as u64);
-        for w in layer.bits.iter() {
+        let bits = a.seen.layer_bits(layer);
+        put_u64(out, bits.len() as u64);
+        for w in bits {
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
@@ -373,7 +374,7 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         return Err(Error::Corrupt("too many filter layers"));
     }
     let mut layers = Vec::with_capacity(layer_count);
-    for i in 0..layer_count {
+    for _ in 0..layer_count {
         let count = r.u64()?;
         let hashes =
             u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("hash count out of range"))?;
@@ -381,19 +382,10 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         if words > r.remaining() / 8 {
             return Err(Error::Corrupt("filter longer than payload"));
         }
-        let bits: Box<[u64]> = (0..words).map(|_| r.u64_le()).collect::<Result<_>>()?;
-        layers.push(Layer {
-            capacity: initial_capacity.checked_shl(i as u32).unwrap_or(u64::MAX),
-            count,
-            hashes,
-            bits,
-        });
+        let bits: Vec<u64> = (0..words).map(|_| r.u64_le()).collect::<Result<_>>()?;
+        layers.push((count, hashes, bits));
     }
-    let seen = ScalableBloom {
-        initial_capacity,
-        error,
-        layers,
-    };
+    let seen = ScalableBloom::from_layers(initial_capacity, error, layers);
     if !seen.is_consistent() {
         return Err(Error::Corrupt("inconsistent seen filter"));
     }
@@ -514,7 +506,7 @@ mod tests {
             let item = format!("page{}", i % 25);
             let event = Touch {
                 event: Some(item.as_bytes()),
-                categories: vec![b"news", if i % 3 == 0 { b"golf" } else { b"hockey" }],
+                categories: &[b"news", if i % 3 == 0 { b"golf" } else { b"hockey" }],
                 ..Touch::default()
             };
             s.apply_touch(&event, 1_700_000_005_000 + i * 70_000, false, &params);
@@ -551,7 +543,7 @@ mod tests {
             big.apply_touch(&event, 1_700_000_005_000, false, &params);
         }
         let a = big.activity.as_ref().unwrap();
-        assert!(!a.distinct.is_sparse() && a.seen.layers.len() > 3);
+        assert!(!a.distinct.is_sparse() && a.seen.layers().len() > 3);
         assert_eq!(decode(&encode(&big)), Ok(big));
     }
 

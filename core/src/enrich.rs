@@ -270,7 +270,7 @@ mod tests {
         for (item, cats, t) in events {
             let touch = Touch {
                 event: Some(item.as_bytes()),
-                categories: cats.to_vec(),
+                categories: cats,
                 ..Touch::default()
             };
             s.apply_touch(&touch, *t, false, &SketchParams::default());

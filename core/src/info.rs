@@ -63,7 +63,7 @@ fn activity_info(a: &Activity, now_ms: i64) -> Value {
                 "kind": "scalable-bloom",
                 "error_rate": a.seen.error,
                 "initial_capacity": a.seen.initial_capacity,
-                "layers": a.seen.layers.len(),
+                "layers": a.seen.layers().len(),
                 "items": a.seen.count(),
                 "bits": a.seen.bits(),
                 "bytes": a.seen.heap_size(),

@@ -50,6 +50,11 @@ pub fn decay(dt_ms: i64, half_life_ms: i64) -> f64 {
 }
 
 impl Interests {
+    /// Asks for the cache lines `record` will read (see `crate::prefetch`).
+    pub fn prefetch(&self) {
+        crate::prefetch::slice(&self.entries, 8);
+    }
+
     /// Records one event's categories at `t_ms`.
     pub fn record(&mut self, categories: &[&[u8]], t_ms: i64, half_life_ms: i64, top_n: usize) {
         let increment = if t_ms >= self.as_of_ms || self.entries.is_empty() {

@@ -14,6 +14,7 @@ pub mod info;
 pub mod interests;
 pub mod memory;
 pub mod notify;
+pub mod prefetch;
 pub mod registry;
 pub mod session;
 pub mod sketch;

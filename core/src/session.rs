@@ -67,9 +67,9 @@ pub struct Touch<'a> {
     pub xx: bool,
     pub user: Option<&'a [u8]>,
     pub set: Vec<(&'a [u8], &'a [u8])>,
-    pub del: Vec<&'a [u8]>,
+    pub del: &'a [&'a [u8]],
     pub event: Option<&'a [u8]>,
-    pub categories: Vec<&'a [u8]>,
+    pub categories: &'a [&'a [u8]],
     /// Sketch sizing for a session whose activity starts with this touch (replication form).
     pub params: Option<SketchParams>,
     pub at_ms: Option<i64>,
@@ -213,7 +213,7 @@ impl Session {
         for (name, value) in &touch.set {
             self.fields.set(name, value);
         }
-        for name in &touch.del {
+        for name in touch.del {
             self.fields.del(name);
         }
         if !touch.set.is_empty() || !touch.del.is_empty() {
@@ -227,7 +227,7 @@ impl Session {
                 created_activity = Some(params);
                 Box::new(Activity::new(&params))
             });
-            seen_before = activity.record(item, &touch.categories, now_ms);
+            seen_before = activity.record(item, touch.categories, now_ms);
         }
         self.last_seen_ms = self.last_seen_ms.max(now_ms);
         TouchOutcome {
@@ -351,13 +351,13 @@ mod tests {
         );
         let swap = Touch {
             set: vec![(b"c", b"3"), (b"c", b"4")],
-            del: vec![b"a", b"a"],
+            del: &[b"a", b"a"],
             ..touch()
         };
         s.check_touch(&swap, &settings).unwrap();
         let set_then_del = Touch {
             set: vec![(b"c", b"3"), (b"d", b"4")],
-            del: vec![b"c", b"d"],
+            del: &[b"c", b"d"],
             ..touch()
         };
         s.check_touch(&set_then_del, &settings).unwrap();
@@ -377,7 +377,7 @@ mod tests {
         .unwrap();
         s.check_touch(
             &Touch {
-                del: vec![b"a"],
+                del: &[b"a"],
                 ..touch()
             },
             &lower,
@@ -415,7 +415,7 @@ mod tests {
         let mut s = Session::new(0, 10, 100);
         let t = Touch {
             set: vec![(b"a", b"1")],
-            del: vec![b"a"],
+            del: &[b"a"],
             ..touch()
         };
         s.apply_touch(&t, 0, true, &SketchParams::default());

@@ -120,17 +120,19 @@ fn build(start: i64, idle: u32, maxage: u32, sketch: &SketchParams, ops: &[Op]) 
                 event,
             } => {
                 now += dt;
+                let del: Vec<&[u8]> = del.iter().map(Vec::as_slice).collect();
+                let categories: Vec<&[u8]> = event
+                    .as_ref()
+                    .map(|(_, c)| c.iter().map(Vec::as_slice).collect())
+                    .unwrap_or_default();
                 let t = Touch {
                     idle_s: *idle,
                     maxage_s: *maxage,
                     user: user.as_deref(),
                     set: set.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
-                    del: del.iter().map(Vec::as_slice).collect(),
+                    del: &del,
                     event: event.as_ref().map(|(i, _)| &i[..]),
-                    categories: event
-                        .as_ref()
-                        .map(|(_, c)| c.iter().map(Vec::as_slice).collect())
-                        .unwrap_or_default(),
+                    categories: &categories,
                     ..Touch::default()
                 };
                 s.apply_touch(&t, now, false, sketch);
@@ -305,7 +307,7 @@ fn exercise(s: &Session) {
         let touch = Touch {
             set: vec![(b"f", b"v")],
             event: Some(item),
-            categories: vec![b"news", b"n1"],
+            categories: &[b"news", b"n1"],
             ..Touch::default()
         };
         w.apply_touch(&touch, t, false, &SketchParams::default());
@@ -546,7 +548,14 @@ proptest! {
             apply_damage(&mut bytes, d);
         }
         if let Ok(decoded) = decode(&bytes) {
-            prop_assert_eq!(encode(&decoded), bytes, "accepted a non-canonical form");
+            if bytes[0] == ENCODING_VERSION {
+                prop_assert_eq!(encode(&decoded), bytes, "accepted a non-canonical form");
+            } else {
+                // The damage made a valid payload of an older version (e.g. 3 -> 2 on a session
+                // without version-3 sections): it re-encodes in the current version, same value.
+                let again = decode(&encode(&decoded));
+                prop_assert_eq!(again.as_ref(), Ok(&decoded));
+            }
             exercise(&decoded);
         }
     }

@@ -38,9 +38,14 @@ impl Invocation<'_> {
         self.context().get_flags().contains(ContextFlags::LOADING)
     }
 
-    /// Replicates `command` with `args` (bytes) to replicas and the AOF.
+    /// Replicates `command` with `args` (bytes) to replicas and the AOF. While nothing can
+    /// receive it, only counts the change (see `crate::propagation`).
     pub fn replicate(&self, command: &str, args: &[&[u8]]) {
-        self.context().replicate(command, args);
+        if crate::propagation::needed() {
+            self.context().replicate(command, args);
+        } else {
+            crate::ffi::count_change(self.ctx);
+        }
     }
 }
 

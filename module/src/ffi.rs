@@ -240,6 +240,16 @@ pub fn replicate_strings(
     }
 }
 
+/// Counts one change for Redis's `save` rules without building a replicated form: used instead
+/// of a replicate call while nothing can receive propagation (`crate::propagation`), where
+/// Redis drops this verbatim propagation unread.
+pub fn count_change(ctx: *mut raw::RedisModuleCtx) {
+    if let Some(verbatim) = unsafe { raw::RedisModule_ReplicateVerbatim } {
+        // SAFETY: called from a command with its context.
+        unsafe { verbatim(ctx) };
+    }
+}
+
 /// Publishes `message` on Pub/Sub `channel` (binary-safe).
 pub fn publish(ctx: *mut raw::RedisModuleCtx, channel: &[u8], message: &[u8]) {
     // SAFETY: strings created on ctx are freed with it (auto memory is not needed for two).

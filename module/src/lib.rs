@@ -9,6 +9,7 @@ mod docs;
 mod errors;
 mod events;
 mod ffi;
+mod propagation;
 mod registry;
 mod stats;
 
@@ -38,6 +39,8 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&e.to_string());
         return Status::Err;
     }
+    // Writes skip building their replicated form while nothing can receive it.
+    propagation::watch(ctx.ctx);
     // The primary drops expired notifications and catalog items once a second.
     if let Err(e) = commands::schedule_purge(ctx.ctx) {
         ctx.log_warning(&e.to_string());

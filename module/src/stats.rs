@@ -50,6 +50,11 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
             ("registry_memory_bytes", memory as u64),
             ("indexed_sessions", indexed_sessions as u64),
             ("indexed_users", indexed_users as u64),
+            // 1 while an AOF, a backlog or a replica may receive propagation (`propagation.rs`)
+            (
+                "propagation_needed",
+                u64::from(crate::propagation::needed()),
+            ),
         ];
         for (name, value) in counters {
             raw::add_info_field_unsigned_long_long(ctx, name, value);

@@ -5,69 +5,101 @@
 //! the compound false-positive rate stays under the configured `p` however far the filter grows.
 //! A Bloom filter never forgets: no false negatives, so "not seen" is certain.
 
+use smallvec::SmallVec;
+
 use crate::memory::alloc_size;
+use crate::prefetch;
 
 /// Layer error tightening ratio.
 const TIGHTENING: f64 = 0.5;
 /// Most layers a filter may have (capacity doubles each time: 2^40 items is far beyond any session).
 pub const MAX_LAYERS: usize = 40;
+/// Most hash functions a layer uses.
+const MAX_HASHES: usize = 30;
 
+/// One layer's bookkeeping; its bits are `words` words of the filter's shared bit array, starting
+/// at word `start`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
     pub capacity: u64,
     pub count: u64,
     pub hashes: u32,
-    pub bits: Box<[u64]>,
+    start: usize,
+    words: usize,
+}
+
+/// Bit positions of an item in a layer of `m` bits: `(h1 + i * (h2 | 1)) mod 2^64 mod m` for
+/// `i < k` (double hashing; the wrap-around at 2^64 is part of the saved filters' definition).
+/// Computed incrementally with three divisions instead of `k`: the value modulo `m` advances by
+/// `step mod m`, and every wrap at 2^64 takes `2^64 mod m` off it.
+fn positions(h: (u64, u64), m: u64, k: usize, out: &mut [u64; MAX_HASHES]) {
+    let step = h.1 | 1;
+    let s = step % m;
+    let wrap = (u64::MAX % m + 1) % m;
+    let mut x = h.0;
+    let mut q = h.0 % m;
+    for slot in out.iter_mut().take(k) {
+        *slot = q;
+        let (next, wrapped) = x.overflowing_add(step);
+        x = next;
+        q += s;
+        if q >= m {
+            q -= m;
+        }
+        if wrapped {
+            q = if q >= wrap { q - wrap } else { q + m - wrap };
+        }
+    }
 }
 
 impl Layer {
-    /// A layer for `capacity` items at false-positive rate `error`.
-    fn new(capacity: u64, error: f64) -> Layer {
-        let ln2 = std::f64::consts::LN_2;
-        let bits = (-(capacity as f64) * error.ln() / (ln2 * ln2))
-            .ceil()
-            .max(64.0);
-        let words = (bits / 64.0).ceil() as usize;
-        let m = (words * 64) as f64;
-        let hashes = ((m / capacity as f64) * ln2).round().clamp(1.0, 30.0) as u32;
-        Layer {
-            capacity,
-            count: 0,
-            hashes,
-            bits: vec![0u64; words].into_boxed_slice(),
-        }
+    fn bits<'a>(&self, words: &'a [u64]) -> &'a [u64] {
+        &words[self.start..self.start + self.words]
     }
 
-    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = usize> + '_ {
-        let m = (self.bits.len() * 64) as u64;
-        let step = h2 | 1;
-        (0..u64::from(self.hashes))
-            .map(move |i| (h1.wrapping_add(i.wrapping_mul(step)) % m) as usize)
+    fn m(&self) -> u64 {
+        self.words as u64 * 64
     }
 
-    fn contains(&self, h: (u64, u64)) -> bool {
-        self.positions(h)
-            .all(|p| self.bits[p / 64] & (1 << (p % 64)) != 0)
+    fn k(&self) -> usize {
+        (self.hashes as usize).min(MAX_HASHES)
     }
 
-    fn insert(&mut self, h: (u64, u64)) {
-        let m = (self.bits.len() * 64) as u64;
-        let step = h.1 | 1;
-        for i in 0..u64::from(self.hashes) {
-            let p = (h.0.wrapping_add(i.wrapping_mul(step)) % m) as usize;
-            self.bits[p / 64] |= 1 << (p % 64);
-        }
-        self.count += 1;
+    fn contains(&self, words: &[u64], h: (u64, u64)) -> bool {
+        let bits = self.bits(words);
+        let mut at = [0u64; MAX_HASHES];
+        positions(h, self.m(), self.k(), &mut at);
+        at[..self.k()]
+            .iter()
+            .all(|&p| bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
     }
 }
 
+/// Shape of a new layer for `capacity` items at false-positive rate `error`: (words, hashes).
+fn layer_shape(capacity: u64, error: f64) -> (usize, u32) {
+    let ln2 = std::f64::consts::LN_2;
+    let bits = (-(capacity as f64) * error.ln() / (ln2 * ln2))
+        .ceil()
+        .max(64.0);
+    let words = (bits / 64.0).ceil() as usize;
+    let m = (words * 64) as f64;
+    let hashes = ((m / capacity as f64) * ln2)
+        .round()
+        .clamp(1.0, MAX_HASHES as f64) as u32;
+    (words, hashes)
+}
+
+/// A scalable Bloom filter. All layers' bits live in one array (one allocation, so an insert
+/// touches the filter's bits behind a single pointer), and the first two layers' bookkeeping is
+/// kept inline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScalableBloom {
     /// Capacity of the first layer.
     pub initial_capacity: u64,
     /// Compound false-positive bound.
     pub error: f64,
-    pub layers: Vec<Layer>,
+    layers: SmallVec<[Layer; 2]>,
+    words: Vec<u64>,
 }
 
 impl ScalableBloom {
@@ -76,8 +108,45 @@ impl ScalableBloom {
         ScalableBloom {
             initial_capacity: initial_capacity.max(1),
             error,
-            layers: Vec::new(),
+            layers: SmallVec::new(),
+            words: Vec::new(),
         }
+    }
+
+    /// A filter from saved layers `(count, hashes, bits)`, oldest first (the codec's
+    /// constructor; check the result with `is_consistent`).
+    pub fn from_layers(
+        initial_capacity: u64,
+        error: f64,
+        saved: Vec<(u64, u32, Vec<u64>)>,
+    ) -> Self {
+        let total = saved.iter().map(|(_, _, b)| b.len()).sum();
+        let mut f = ScalableBloom {
+            initial_capacity,
+            error,
+            layers: SmallVec::with_capacity(saved.len()),
+            words: Vec::with_capacity(total),
+        };
+        for (i, (count, hashes, bits)) in saved.into_iter().enumerate() {
+            f.layers.push(Layer {
+                capacity: initial_capacity.checked_shl(i as u32).unwrap_or(u64::MAX),
+                count,
+                hashes,
+                start: f.words.len(),
+                words: bits.len(),
+            });
+            f.words.extend_from_slice(&bits);
+        }
+        f
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The bits of layer `layer`.
+    pub fn layer_bits(&self, layer: &Layer) -> &[u64] {
+        layer.bits(&self.words)
     }
 
     fn layer_error(&self, index: usize) -> f64 {
@@ -85,25 +154,84 @@ impl ScalableBloom {
     }
 
     pub fn contains_hashes(&self, h: (u64, u64)) -> bool {
-        self.layers.iter().any(|l| l.contains(h))
+        self.layers.iter().any(|l| l.contains(&self.words, h))
+    }
+
+    /// Asks the memory system for the cache lines an insert of `h` will read, so that they
+    /// arrive together instead of one after another.
+    pub fn prefetch(&self, h: (u64, u64)) {
+        if let Some(last) = self.layers.last() {
+            let bits = last.bits(&self.words);
+            let mut at = [0u64; MAX_HASHES];
+            positions(h, last.m(), last.k(), &mut at);
+            for &p in &at[..last.k()] {
+                prefetch::line(&bits[(p / 64) as usize]);
+            }
+        }
     }
 
     /// Adds an item by its hashes; returns whether it was (probably) present before.
     pub fn insert_hashes(&mut self, h: (u64, u64)) -> bool {
-        if self.contains_hashes(h) {
+        let n = self.layers.len();
+        if n > 1
+            && self.layers[..n - 1]
+                .iter()
+                .any(|l| l.contains(&self.words, h))
+        {
             return true;
         }
-        let full = self.layers.last().is_none_or(|l| l.count >= l.capacity);
-        if full && self.layers.len() < MAX_LAYERS {
-            let index = self.layers.len();
-            let capacity = self.initial_capacity.saturating_mul(1 << index);
-            self.layers.reserve_exact(1);
-            self.layers
-                .push(Layer::new(capacity, self.layer_error(index)));
+        let mut at = [0u64; MAX_HASHES];
+        if let Some(last) = self.layers.last() {
+            let k = last.k();
+            positions(h, last.m(), k, &mut at);
+            let bits = last.bits(&self.words);
+            if at[..k]
+                .iter()
+                .all(|&p| bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
+            {
+                return true;
+            }
+            if last.count < last.capacity {
+                let (start, count) = (last.start, k);
+                let bits = &mut self.words[start..start + last.words];
+                for &p in &at[..count] {
+                    bits[(p / 64) as usize] |= 1 << (p % 64);
+                }
+                if let Some(last) = self.layers.last_mut() {
+                    last.count += 1;
+                }
+                return false;
+            }
+            if n >= MAX_LAYERS {
+                // No room to grow: the newest layer takes the item beyond its capacity.
+                let bits = &mut self.words[last.start..last.start + last.words];
+                for &p in &at[..k] {
+                    bits[(p / 64) as usize] |= 1 << (p % 64);
+                }
+                if let Some(last) = self.layers.last_mut() {
+                    last.count += 1;
+                }
+                return false;
+            }
         }
-        if let Some(layer) = self.layers.last_mut() {
-            layer.insert(h);
+        let index = n;
+        let capacity = self.initial_capacity.saturating_mul(1 << index);
+        let (words, hashes) = layer_shape(capacity, self.layer_error(index));
+        let layer = Layer {
+            capacity,
+            count: 1,
+            hashes,
+            start: self.words.len(),
+            words,
+        };
+        self.words.reserve_exact(words);
+        self.words.resize(layer.start + words, 0);
+        positions(h, layer.m(), layer.k(), &mut at);
+        let bits = &mut self.words[layer.start..];
+        for &p in &at[..layer.k()] {
+            bits[(p / 64) as usize] |= 1 << (p % 64);
         }
+        self.layers.push(layer);
         false
     }
 
@@ -113,30 +241,35 @@ impl ScalableBloom {
     }
 
     pub fn bits(&self) -> u64 {
-        self.layers.iter().map(|l| l.bits.len() as u64 * 64).sum()
+        self.words.len() as u64 * 64
     }
 
     pub fn heap_size(&self) -> usize {
-        alloc_size(self.layers.capacity() * std::mem::size_of::<Layer>())
-            + self
-                .layers
-                .iter()
-                .map(|l| alloc_size(l.bits.len() * 8))
-                .sum::<usize>()
+        let layers = if self.layers.spilled() {
+            alloc_size(self.layers.capacity() * std::mem::size_of::<Layer>())
+        } else {
+            0
+        };
+        layers + alloc_size(self.words.capacity() * 8)
     }
 
     /// Checks the invariants a decoded filter must hold (the codec calls this).
     pub fn is_consistent(&self) -> bool {
+        let mut next = 0;
         self.initial_capacity >= 1
             && self.error > 0.0
             && self.error < 0.5
             && self.layers.len() <= MAX_LAYERS
             && self.layers.iter().enumerate().all(|(i, l)| {
-                l.capacity == self.initial_capacity.saturating_mul(1 << i)
+                let ok = l.capacity == self.initial_capacity.saturating_mul(1 << i)
                     && l.count <= l.capacity
-                    && (1..=30).contains(&l.hashes)
-                    && !l.bits.is_empty()
+                    && (1..=MAX_HASHES as u32).contains(&l.hashes)
+                    && l.words > 0
+                    && l.start == next;
+                next += l.words;
+                ok
             })
+            && next == self.words.len()
     }
 }
 
@@ -147,6 +280,32 @@ mod tests {
 
     fn item(prefix: &str, i: u64) -> Vec<u8> {
         format!("{prefix}{i}").into_bytes()
+    }
+
+    #[test]
+    fn incremental_positions_match_the_defining_formula() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for words in [1u64, 3, 23, 24, 46, 64, 1000, 4096] {
+            let m = words * 64;
+            for _ in 0..2_000 {
+                let mut h = (next(), next());
+                if words == 3 {
+                    h.0 = u64::MAX - (h.0 % 5); // wrap on the very first step
+                }
+                let mut at = [0u64; MAX_HASHES];
+                positions(h, m, MAX_HASHES, &mut at);
+                for (i, &p) in at.iter().enumerate() {
+                    let expected = h.0.wrapping_add((i as u64).wrapping_mul(h.1 | 1)) % m;
+                    assert_eq!(p, expected, "m {m}, h {h:?}, i {i}");
+                }
+            }
+        }
     }
 
     #[test]

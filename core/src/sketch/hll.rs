@@ -82,6 +82,14 @@ impl HyperLogLog {
         (index, rank)
     }
 
+    /// Asks for the cache lines an insert of `hash` will read (see `crate::prefetch`).
+    pub fn prefetch(&self, hash: u64) {
+        match &self.registers {
+            Registers::Dense(regs) => crate::prefetch::line(&regs[self.split(hash).0]),
+            Registers::Sparse(list) => crate::prefetch::slice(list, 8),
+        }
+    }
+
     /// Adds an item by its hash; returns whether a register changed.
     pub fn insert_hash(&mut self, hash: u64) -> bool {
         let (index, rank) = self.split(hash);

@@ -50,6 +50,7 @@ fn run(ctx: &Context, now: i64) -> usize {
 
 unsafe extern "C" fn tick(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
+        crate::propagation::refresh(ctx);
         let context = Context::new(ctx);
         let flags = context.get_flags();
         // Only a writable primary decides; replicas and loading servers follow the stream.

@@ -85,6 +85,10 @@ fn replicate_effect(
     now: i64,
 ) {
     let ctx = inv.ctx;
+    if !crate::propagation::needed() {
+        ffi::count_change(ctx);
+        return;
+    }
     // A session keeps the IDLE and MAXAGE it was created with, so only a creating touch has to
     // spell out what it took from this server's configuration.
     let mut extra: Vec<Option<OwnedString>> = Vec::new();
