@@ -25,11 +25,12 @@ fn count_replies(buf: &[u8], pos: &mut usize) -> usize {
     n
 }
 
+/// The index of the `\r` ending the line that starts at `from` (RESP lines hold no `\r` of
+/// their own; bulk payloads are skipped by length, never scanned).
 fn line_end(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map(|i| from + i)
+    let rest = buf.get(from..)?;
+    let i = memchr::memchr(b'\r', rest)?;
+    (rest.get(i + 1) == Some(&b'\n')).then_some(from + i)
 }
 
 /// The end of the reply starting at `at`, when it is complete.

@@ -534,6 +534,7 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
     });
 
     if sizes.touch_only {
+        rows.extend(with_replica(server, sizes, &mut notes));
         return Measured {
             rows,
             touch_curve: Vec::new(),
@@ -690,6 +691,8 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
         target: "<= 10 us".into(),
         met: inbox_us <= 10.0,
     });
+    // Last: once a replica has attached, the server keeps a backlog and propagates from then on.
+    rows.extend(with_replica(server, sizes, &mut notes));
 
     Measured {
         rows,
@@ -700,6 +703,66 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
 }
 
 /// Round-trip time of SURFACE against ranking in the client from stock structures.
+/// TOUCH against HSET again with a replica attached, so that both propagate every write (a
+/// server with no replica, backlog or AOF lets the module skip building its replicated effect,
+/// see module/src/propagation.rs; production primaries usually have a replica).
+fn with_replica(server: &Server, sizes: &Sizes, notes: &mut Vec<String>) -> Vec<Row> {
+    let mut c = server.conn();
+    let n = sizes.sessions;
+    run(&mut c, &["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+    let replica = Server::start();
+    let mut r = replica.conn();
+    run(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &server.port().to_string()],
+    );
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut r)
+            .unwrap_or_default();
+        if info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica did not sync");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    eprintln!("with a replica attached ...");
+    reset_stats(&mut c);
+    let hset = throughput(server, sizes.ops, &|rng| {
+        let k = rng.gen_range(0..n);
+        vec![cmd(&["HSET", &format!("h:{k}"), &item(rng, 100), "v"])]
+    });
+    let hset_us = usec_per_call(&mut c, "hset");
+    reset_stats(&mut c);
+    let touch = throughput(server, sizes.ops, &|rng| vec![touch_cmd(rng, n)]);
+    let touch_us = usec_per_call(&mut c, "session.touch");
+    notes.push(format!(
+        "With a replica attached: HSET {hset:.0} ops/s, {hset_us:.2} us/call; TOUCH {touch:.0} ops/s, {touch_us:.2} us/call."
+    ));
+    vec![
+        Row {
+            what: "with a replica attached: TOUCH throughput".into(),
+            module: touch,
+            baseline: hset,
+            baseline_name: "HSET".into(),
+            unit: "ops/s",
+            target: "(>= 0.6x HSET)".into(),
+            met: touch >= 0.6 * hset,
+        },
+        Row {
+            what: "with a replica attached: TOUCH server time".into(),
+            module: touch_us,
+            baseline: hset_us,
+            baseline_name: "HSET".into(),
+            unit: "us/call",
+            target: "(<= 3 us)".into(),
+            met: touch_us <= 3.0,
+        },
+    ]
+}
+
 fn surface_vs_client(
     server: &Server,
     c: &mut Connection,

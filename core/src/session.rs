@@ -135,6 +135,14 @@ impl Session {
     }
 
     /// Refuses a touch that would break a limit, before anything changes.
+    /// Asks for the activity block's cache lines ahead of an event (see `crate::prefetch`), so
+    /// that they load while the touch is checked.
+    pub fn prefetch_activity(&self) {
+        if let Some(a) = &self.activity {
+            crate::prefetch::slice(std::slice::from_ref(&**a), 8);
+        }
+    }
+
     pub fn check_touch(&self, touch: &Touch, settings: &Settings) -> Result<()> {
         let too_big = |b: &[u8]| b.len() > settings.max_field_size;
         let names = touch.set.iter().flat_map(|(n, v)| [*n, *v]);
