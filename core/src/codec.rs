@@ -423,7 +423,7 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
     for _ in 0..n {
         let category: Box<[u8]> = r.prefixed()?.into();
         let weight = r.f64_le()?;
-        if !weight.is_finite() || weight < 0.0 || entries.iter().any(|e| e.category == category) {
+        if !weight.is_finite() || weight < 0.0 || entries.iter().any(|e| *e.category == *category) {
             return Err(Error::Corrupt("invalid interest"));
         }
         entries.push(Interest::new(&category, weight));

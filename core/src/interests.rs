@@ -9,14 +9,18 @@
 //! Space-Saving, where the newcomer inherits the evicted weight, lets such a burst climb above
 //! the real favourite; the unit tests pin that this policy does not.)
 
+use smallvec::SmallVec;
+
 use crate::memory::alloc_size;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interest {
     /// Hash of `category`: a lookup compares these, so it reads the entries' own cache lines and
-    /// dereferences only the matching name (per event, one memory access instead of N).
+    /// compares only the matching name.
     pub hash: u64,
-    pub category: Box<[u8]>,
+    /// Names up to 16 bytes live inside the entry (no allocation of their own, so a lookup stays
+    /// within the entries' cache lines); longer ones spill to the heap.
+    pub category: SmallVec<[u8; 16]>,
     pub weight: f64,
 }
 
@@ -149,7 +153,8 @@ impl Interests {
             + self
                 .entries
                 .iter()
-                .map(|e| alloc_size(e.category.len()))
+                .filter(|e| e.category.spilled())
+                .map(|e| alloc_size(e.category.capacity()))
                 .sum::<usize>()
     }
 }
