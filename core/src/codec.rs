@@ -142,7 +142,7 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 } else {
                     read_activity(&mut payload)?
                 };
-                s.activity = Some(Box::new(activity));
+                s.activity = Some(activity);
             }
             (TAG_CALCULATED, Some(s)) if version >= 2 => {
                 let computed_ms = payload.i64()?;

@@ -47,8 +47,8 @@ pub struct Session {
     pub maxage_s: u32,
     pub user: Option<Box<[u8]>>,
     pub fields: Fields,
-    /// Allocated at the first event.
-    pub activity: Option<Box<Activity>>,
+    /// Created at the first event; inline, so that an event needs no pointer hop to reach it.
+    pub activity: Option<Activity>,
     /// What the last ENRICH computed; allocated at the first ENRICH.
     pub calculated: Option<Box<Calculated>>,
     /// Explicit group memberships (ENRICH ... JOIN / LEAVE), sorted.
@@ -139,7 +139,7 @@ impl Session {
     /// that they load while the touch is checked.
     pub fn prefetch_activity(&self) {
         if let Some(a) = &self.activity {
-            crate::prefetch::slice(std::slice::from_ref(&**a), 8);
+            crate::prefetch::slice(std::slice::from_ref(a), 8);
         }
     }
 
@@ -233,7 +233,7 @@ impl Session {
             let activity = self.activity.get_or_insert_with(|| {
                 let params = touch.params.unwrap_or(*sketch);
                 created_activity = Some(params);
-                Box::new(Activity::new(&params))
+                Activity::new(&params)
             });
             seen_before = activity.record(item, touch.categories, now_ms);
         }

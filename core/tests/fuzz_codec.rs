@@ -272,7 +272,7 @@ fn exercise(s: &Session) {
         );
     }
     let profile = Profile {
-        activity: s.activity.as_deref(),
+        activity: s.activity.as_ref(),
         impressions: s.impressions.as_deref(),
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);

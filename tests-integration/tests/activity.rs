@@ -516,8 +516,11 @@ fn a_burst_of_categories_stays_bounded() {
     assert!(doc["interests"].as_array().expect("an array").len() as i64 <= top_n);
 }
 
+/// A session without events allocates no sketch. It carries the activity header inline (about
+/// 370 bytes, the price of reaching an event's state without a pointer hop; docs/PERFORMANCE.md),
+/// so it stays under 700 bytes all told.
 #[test]
-fn a_session_without_events_stays_small() {
+fn a_session_without_events_allocates_no_sketches() {
     let server = Server::start(&[]);
     let mut c = server.conn();
     touch(&mut c, "s", &[] as &[&str]);
@@ -526,7 +529,7 @@ fn a_session_without_events_stays_small() {
     assert_eq!(info["activity"], Json::Null, "{info}");
     let bytes = memory_usage(&mut c, "s");
     println!("a session without events: MEMORY USAGE {bytes}");
-    assert!(bytes < 300, "MEMORY USAGE {bytes}");
+    assert!(bytes < 700, "MEMORY USAGE {bytes}");
     // its first event allocates the activity
     event(&mut c, "s", "page", &["news"], None);
     assert_eq!(session_info(&mut c, "s")["activity"]["events"], 1);

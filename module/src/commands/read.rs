@@ -42,7 +42,7 @@ pub fn seen(inv: &Invocation) -> RedisResult {
     }
     let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
     let activity = match key.value::<Session>(session_type())? {
-        KeyValue::Ours(session) => session.activity.as_deref(),
+        KeyValue::Ours(session) => session.activity.as_ref(),
         KeyValue::Empty => None,
     };
     let items = &inv.args[2..];

@@ -28,7 +28,7 @@ pub fn surface(inv: &Invocation) -> RedisResult {
         KeyValue::Empty => None,
     };
     let profile = Profile {
-        activity: session.as_ref().and_then(|s| s.activity.as_deref()),
+        activity: session.as_ref().and_then(|s| s.activity.as_ref()),
         impressions: session.as_ref().and_then(|s| s.impressions.as_deref()),
     };
 
