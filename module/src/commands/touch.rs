@@ -36,9 +36,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     let (outcome, facts) = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => {
-            if touch.event.is_some() {
-                session.prefetch_activity();
-            }
+            session.prefetch();
             session.check_touch(&touch, &settings).map_err(from_core)?;
             let outcome = session.apply_touch(&touch, now, false, &settings.sketch);
             (outcome, Facts::of(session, false))
