@@ -33,16 +33,30 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
     (rest.get(i + 1) == Some(&b'\n')).then_some(from + i)
 }
 
+/// A RESP length or integer (digits with an optional sign), parsed without allocation.
+fn parse_int(digits: &[u8]) -> Option<i64> {
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if negative { -v } else { v })
+}
+
 /// The end of the reply starting at `at`, when it is complete.
 fn skip(buf: &[u8], at: usize) -> Option<usize> {
     let kind = *buf.get(at)?;
     let eol = line_end(buf, at + 1)?;
-    let number = || {
-        std::str::from_utf8(&buf[at + 1..eol])
-            .ok()?
-            .parse::<i64>()
-            .ok()
-    };
+    let number = || parse_int(&buf[at + 1..eol]);
     match kind {
         b'+' | b'-' | b':' => Some(eol + 2),
         b'$' => {
@@ -133,6 +147,16 @@ pub fn throughput(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_resp_integers() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-1"), Some(-1));
+        assert_eq!(parse_int(b"1234567890123"), Some(1_234_567_890_123));
+        assert_eq!(parse_int(b""), None);
+        assert_eq!(parse_int(b"-"), None);
+        assert_eq!(parse_int(b"1x"), None);
+    }
 
     #[test]
     fn counts_complete_replies_only() {

@@ -98,7 +98,7 @@ impl Activity {
         // misses overlap, then update.
         let seen = seen_hashes(item);
         let distinct = distinct_hash(item);
-        self.seen.prefetch(seen);
+        let probe = self.seen.probe(seen);
         self.distinct.prefetch(distinct);
         if !categories.is_empty() {
             self.interests.prefetch();
@@ -140,7 +140,7 @@ impl Activity {
                 usize::from(self.top_n),
             );
         }
-        self.seen.insert_hashes(seen)
+        self.seen.insert_probed(&probe)
     }
 
     /// Whether `item` was (probably) seen; false is certain.

@@ -12,11 +12,44 @@ use session_core::registry::{Registry, REGISTRY_VERSION};
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
 
+/// Whether the registry holds any group, as of the last guard released: lets the hot path
+/// (TOUCH's `pending` count) skip the lock on a server without notifications.
+static HAS_GROUPS: AtomicBool = AtomicBool::new(false);
+
+/// The registry, locked for the duration of one command.
+pub struct Guard(MutexGuard<'static, Registry>);
+
+impl std::ops::Deref for Guard {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Registry {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        HAS_GROUPS.store(!self.0.groups.is_empty(), Ordering::Relaxed);
+    }
+}
+
 /// The registry, for the duration of one command.
-pub fn lock() -> MutexGuard<'static, Registry> {
-    REGISTRY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+pub fn lock() -> Guard {
+    Guard(
+        REGISTRY
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
+}
+
+/// False when the registry certainly holds no group (every change goes through `lock`).
+pub fn has_groups() -> bool {
+    HAS_GROUPS.load(Ordering::Relaxed)
 }
 
 /// Saves the registry before the keyspace (every RDB carries it, empty or not, so that loading

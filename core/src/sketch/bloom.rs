@@ -24,8 +24,10 @@ pub struct Layer {
     pub capacity: u64,
     pub count: u64,
     pub hashes: u32,
-    start: usize,
-    words: usize,
+    /// Word offset and length in the shared array (32 bits: a layer of 2^32 words would be
+    /// 32 GiB, far beyond any session limit).
+    start: u32,
+    words: u32,
 }
 
 /// Bit positions of an item in a layer of `m` bits: `(h1 + i * (h2 | 1)) mod 2^64 mod m` for
@@ -54,11 +56,12 @@ fn positions(h: (u64, u64), m: u64, k: usize, out: &mut [u64; MAX_HASHES]) {
 
 impl Layer {
     fn bits<'a>(&self, words: &'a [u64]) -> &'a [u64] {
-        &words[self.start..self.start + self.words]
+        let start = self.start as usize;
+        &words[start..start + self.words as usize]
     }
 
     fn m(&self) -> u64 {
-        self.words as u64 * 64
+        u64::from(self.words) * 64
     }
 
     fn k(&self) -> usize {
@@ -87,6 +90,14 @@ fn layer_shape(capacity: u64, error: f64) -> (usize, u32) {
         .round()
         .clamp(1.0, MAX_HASHES as f64) as u32;
     (words, hashes)
+}
+
+/// An item's bit positions in a filter's newest layer (`ScalableBloom::probe`).
+pub struct Probe {
+    h: (u64, u64),
+    /// Index of the layer `at` was computed for (the layer count when there was none).
+    layer: usize,
+    at: [u64; MAX_HASHES],
 }
 
 /// A scalable Bloom filter. All layers' bits live in one array (one allocation, so an insert
@@ -132,8 +143,9 @@ impl ScalableBloom {
                 capacity: initial_capacity.checked_shl(i as u32).unwrap_or(u64::MAX),
                 count,
                 hashes,
-                start: f.words.len(),
-                words: bits.len(),
+                // Saturated offsets fail `is_consistent`.
+                start: u32::try_from(f.words.len()).unwrap_or(u32::MAX),
+                words: u32::try_from(bits.len()).unwrap_or(u32::MAX),
             });
             f.words.extend_from_slice(&bits);
         }
@@ -157,21 +169,36 @@ impl ScalableBloom {
         self.layers.iter().any(|l| l.contains(&self.words, h))
     }
 
-    /// Asks the memory system for the cache lines an insert of `h` will read, so that they
-    /// arrive together instead of one after another.
-    pub fn prefetch(&self, h: (u64, u64)) {
+    /// The newest layer's bit positions for `h`, with their cache lines requested from memory
+    /// (see `crate::prefetch`), for `insert_probed`: an insert computes them once and the lines
+    /// load while the rest of the event is recorded.
+    pub fn probe(&self, h: (u64, u64)) -> Probe {
+        let mut probe = Probe {
+            h,
+            layer: self.layers.len(),
+            at: [0; MAX_HASHES],
+        };
         if let Some(last) = self.layers.last() {
+            probe.layer = self.layers.len() - 1;
             let bits = last.bits(&self.words);
-            let mut at = [0u64; MAX_HASHES];
-            positions(h, last.m(), last.k(), &mut at);
-            for &p in &at[..last.k()] {
+            positions(h, last.m(), last.k(), &mut probe.at);
+            for &p in &probe.at[..last.k()] {
                 prefetch::line(&bits[(p / 64) as usize]);
             }
         }
+        probe
     }
 
     /// Adds an item by its hashes; returns whether it was (probably) present before.
     pub fn insert_hashes(&mut self, h: (u64, u64)) -> bool {
+        let probe = self.probe(h);
+        self.insert_probed(&probe)
+    }
+
+    /// `insert_hashes` with the newest layer's positions from `probe` (taken from this filter,
+    /// unchanged since).
+    pub fn insert_probed(&mut self, probe: &Probe) -> bool {
+        let h = probe.h;
         let n = self.layers.len();
         if n > 1
             && self.layers[..n - 1]
@@ -180,31 +207,25 @@ impl ScalableBloom {
         {
             return true;
         }
-        let mut at = [0u64; MAX_HASHES];
+        let mut at = probe.at;
         if let Some(last) = self.layers.last() {
             let k = last.k();
-            positions(h, last.m(), k, &mut at);
-            let bits = last.bits(&self.words);
+            if probe.layer != n - 1 {
+                positions(h, last.m(), k, &mut at);
+            }
+            let (start, words) = (last.start as usize, last.words as usize);
+            // Full and room to grow: the item goes to a new layer below. At the last layer
+            // allowed, the newest layer takes it beyond its capacity.
+            let stays =
+                last.count < last.capacity || n >= MAX_LAYERS || self.next_layer(n).is_none();
+            let bits = &mut self.words[start..start + words];
             if at[..k]
                 .iter()
                 .all(|&p| bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
             {
                 return true;
             }
-            if last.count < last.capacity {
-                let (start, count) = (last.start, k);
-                let bits = &mut self.words[start..start + last.words];
-                for &p in &at[..count] {
-                    bits[(p / 64) as usize] |= 1 << (p % 64);
-                }
-                if let Some(last) = self.layers.last_mut() {
-                    last.count += 1;
-                }
-                return false;
-            }
-            if n >= MAX_LAYERS {
-                // No room to grow: the newest layer takes the item beyond its capacity.
-                let bits = &mut self.words[last.start..last.start + last.words];
+            if stays {
                 for &p in &at[..k] {
                     bits[(p / 64) as usize] |= 1 << (p % 64);
                 }
@@ -214,25 +235,34 @@ impl ScalableBloom {
                 return false;
             }
         }
-        let index = n;
-        let capacity = self.initial_capacity.saturating_mul(1 << index);
-        let (words, hashes) = layer_shape(capacity, self.layer_error(index));
-        let layer = Layer {
-            capacity,
-            count: 1,
-            hashes,
-            start: self.words.len(),
-            words,
+        let Some(mut layer) = self.next_layer(n) else {
+            return false; // unreachable: checked above (a first layer always fits)
         };
+        layer.count = 1;
+        let (start, words) = (layer.start as usize, layer.words as usize);
         self.words.reserve_exact(words);
-        self.words.resize(layer.start + words, 0);
+        self.words.resize(start + words, 0);
         positions(h, layer.m(), layer.k(), &mut at);
-        let bits = &mut self.words[layer.start..];
+        let bits = &mut self.words[start..];
         for &p in &at[..layer.k()] {
             bits[(p / 64) as usize] |= 1 << (p % 64);
         }
         self.layers.push(layer);
         false
+    }
+
+    /// The empty layer that would follow `index` existing ones; None when its offsets would not
+    /// fit in 32 bits (tens of GiB: never, in practice).
+    fn next_layer(&self, index: usize) -> Option<Layer> {
+        let capacity = self.initial_capacity.saturating_mul(1 << index);
+        let (words, hashes) = layer_shape(capacity, self.layer_error(index));
+        Some(Layer {
+            capacity,
+            count: 0,
+            hashes,
+            start: u32::try_from(self.words.len()).ok()?,
+            words: u32::try_from(words).ok()?,
+        })
     }
 
     /// Items inserted (each counted once, as the filter judged novelty).
@@ -265,8 +295,8 @@ impl ScalableBloom {
                     && l.count <= l.capacity
                     && (1..=MAX_HASHES as u32).contains(&l.hashes)
                     && l.words > 0
-                    && l.start == next;
-                next += l.words;
+                    && l.start as usize == next;
+                next += l.words as usize;
                 ok
             })
             && next == self.words.len()

@@ -29,6 +29,9 @@ pub struct HyperLogLog {
     /// the order registers changed in), and the number of zero registers.
     sum: u128,
     zeros: u32,
+    /// The estimate from the two above, recomputed when a register changes (most events repeat
+    /// an item and change none).
+    estimate: u64,
 }
 
 impl HyperLogLog {
@@ -45,6 +48,7 @@ impl HyperLogLog {
             registers,
             sum: u128::from(m) << 64,
             zeros: m,
+            estimate: 0,
         };
         let ranks: Vec<u8> = match &h.registers {
             Registers::Sparse(list) => list.iter().map(|e| (e & 0xf) as u8).collect(),
@@ -53,6 +57,7 @@ impl HyperLogLog {
         for r in ranks {
             h.account(0, r);
         }
+        h.estimate = h.compute_estimate();
         h
     }
 
@@ -67,6 +72,12 @@ impl HyperLogLog {
         if old == 0 && new != 0 {
             self.zeros = self.zeros.saturating_sub(1);
         }
+    }
+
+    /// A register went from `old` to `new`: derived sums and estimate follow.
+    fn changed(&mut self, old: u8, new: u8) {
+        self.account(old, new);
+        self.estimate = self.compute_estimate();
     }
 
     fn m(&self) -> usize {
@@ -99,7 +110,7 @@ impl HyperLogLog {
                 let old = regs[index];
                 if old < rank {
                     regs[index] = rank;
-                    self.account(old, rank);
+                    self.changed(old, rank);
                     true
                 } else {
                     false
@@ -113,13 +124,13 @@ impl HyperLogLog {
                     Ok(i) => {
                         let old = (list[i] & 0xf) as u8;
                         list[i] = entry;
-                        self.account(old, rank);
+                        self.changed(old, rank);
                         true
                     }
                     Err(i) => {
                         list.insert(i, entry);
                         let full = list.len() * 2 >= m;
-                        self.account(0, rank);
+                        self.changed(0, rank);
                         if full {
                             self.densify();
                         }
@@ -140,8 +151,13 @@ impl HyperLogLog {
         }
     }
 
-    /// The cardinality estimate, rounded. O(1): the register sums are kept current.
+    /// The cardinality estimate, rounded (kept current as registers change).
     pub fn estimate(&self) -> u64 {
+        self.estimate
+    }
+
+    /// The estimate from the register sums: O(1).
+    fn compute_estimate(&self) -> u64 {
         let m = self.m() as f64;
         let sum = self.sum as f64 / 18_446_744_073_709_551_616.0; // 2^64
         let zeros = self.zeros;

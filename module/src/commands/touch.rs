@@ -34,30 +34,30 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     };
 
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let index_user;
     let (outcome, facts) = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => {
             session.prefetch();
             session.check_touch(&touch, &settings).map_err(from_core)?;
             let outcome = session.apply_touch(&touch, now, false, &settings.sketch);
-            (outcome, Facts::of(session, false))
+            let mut facts = Facts::of(session, false);
+            facts.pending = crate::commands::pending_count(session, now);
+            index_user = users::index_user(touch.user, session);
+            (outcome, facts)
         }
         KeyValue::Empty if touch.xx => return Ok(RedisValue::Null),
         KeyValue::Empty => {
             let mut session = Session::for_touch(&touch, now, &settings);
             session.check_touch(&touch, &settings).map_err(from_core)?;
             let outcome = session.apply_touch(&touch, now, true, &settings.sketch);
-            let facts = Facts::of(&session, true);
+            let mut facts = Facts::of(&session, true);
+            facts.pending = crate::commands::pending_count(&session, now);
+            index_user = users::index_user(touch.user, &session);
             key.set_value(session_type(), session)?;
             (outcome, facts)
         }
     };
     key.set_abs_expire(outcome.deadline_ms)?;
-    let mut facts = facts;
-    let mut index_user = None;
-    if let KeyValue::Ours(session) = key.value::<Session>(session_type())? {
-        facts.pending = crate::commands::pending_count(session, now);
-        index_user = users::index_user(touch.user, session);
-    }
 
     // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
     // an AOF replay builds the same value whatever its own configuration and clock.
