@@ -1010,7 +1010,7 @@ fn main() {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(md, "Written by `make bench` (bench/src/main.rs) on {}; Redis {version}; {}; run took {:.0} s.\n", machine(), std::env::var("BENCH_DATE").unwrap_or_else(|_| "the date of the commit".into()), elapsed.as_secs_f64());
-    let _ = writeln!(md, "Every figure is measured in the same run as its baseline, on a server the benchmark starts (no persistence). Throughput: {THREADS} client connections, each pipelining {DEPTH} operations, from pre-encoded requests (bench/src/blast.rs) so the client's CPU stays out of the figure. Server time: `INFO commandstats` usec per call. Latency: one client, no pipelining. The machine is shared and noisy: compare ratios, not absolute numbers, across runs.\n");
+    let _ = writeln!(md, "Every figure is measured in the same run as its baseline, on a server the benchmark starts (no persistence). Throughput: {THREADS} client connections, each pipelining {DEPTH} operations, from pre-encoded requests (bench/src/blast.rs) so the client's CPU stays out of the figure. TOUCH, HSET and the MULTI page view run in {ROUNDS} alternating rounds and report their median round, so that outside load hits module and baselines alike. Server time: `INFO commandstats` usec per call. Latency: one client, no pipelining. The server has no replica, backlog or AOF except in the last rows (a replica attached), where both TOUCH and HSET propagate every write. The machine is shared and noisy: compare ratios, not absolute numbers, across runs.\n");
     md.push_str(&table);
     md.push_str("\nNotes:\n\n");
     for n in &m.notes {
@@ -1026,7 +1026,7 @@ fn main() {
     for (s, us) in &m.surface_curve {
         let _ = writeln!(md, "| {s} | {us:.2} |");
     }
-    md.push_str("\n## Reproduce\n\n```sh\nmake bench            # builds the module and the benchmark, writes this file and the chart\ncargo run --release -p session-bench -- --quick   # toy sizes, seconds\n```\n");
+    md.push_str("\n## Reproduce\n\n```sh\nmake bench            # builds the module and the benchmark, writes this file and the chart\ncargo run --release -p session-bench -- --quick   # toy sizes, seconds\ncargo run --release -p session-bench -- --touch   # only the TOUCH and page-view rows, printed (~20 s)\n```\n\nInstruction counts (repeatable on a noisy machine) and profiles: docs/PERFORMANCE.md, Method.\n");
     std::fs::write(docs.join("BENCHMARKS.md"), md).expect("write docs/BENCHMARKS.md");
     println!("wrote docs/BENCHMARKS.md and docs/bench-scaling.png");
 }
