@@ -31,7 +31,9 @@ pub fn load(inv: &Invocation) -> RedisResult {
         }
     }
     let deadline = session.deadline_ms();
-    let user = session.user.clone();
+    // A Vec, not the session's Option<Box<[u8]>>: dropping a `None` box slice lets the optimizer
+    // test its (unwritten) length first, which valgrind reports as a use of uninitialised memory.
+    let user: Option<Vec<u8>> = session.user.as_deref().map(<[u8]>::to_vec);
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     key.value::<Session>(session_type())?; // WRONGTYPE on a key of another type
     key.set_value(session_type(), session)?;
