@@ -40,18 +40,15 @@ pub fn touch(inv: &Invocation) -> RedisResult {
             session.prefetch();
             session.check_touch(&touch, &settings).map_err(from_core)?;
             let outcome = session.apply_touch(&touch, now, false, &settings.sketch);
-            let mut facts = Facts::of(session, false);
-            facts.pending = crate::commands::pending_count(session, now);
             index_user = users::index_user(touch.user, session);
-            (outcome, facts)
+            (outcome, Facts::of(session, false, now))
         }
         KeyValue::Empty if touch.xx => return Ok(RedisValue::Null),
         KeyValue::Empty => {
             let mut session = Session::for_touch(&touch, now, &settings);
             session.check_touch(&touch, &settings).map_err(from_core)?;
             let outcome = session.apply_touch(&touch, now, true, &settings.sketch);
-            let mut facts = Facts::of(&session, true);
-            facts.pending = crate::commands::pending_count(&session, now);
+            let facts = Facts::of(&session, true, now);
             index_user = users::index_user(touch.user, &session);
             key.set_value(session_type(), session)?;
             (outcome, facts)
@@ -141,14 +138,14 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(session: &Session, is_new: bool) -> Facts {
+    fn of(session: &Session, is_new: bool, now: i64) -> Facts {
         Facts {
             is_new,
             idle_s: session.idle_s,
             maxage_s: session.maxage_s,
             events: session.events(),
             unique: session.unique(),
-            pending: 0,
+            pending: crate::commands::pending_count(session, now),
         }
     }
 }
