@@ -76,17 +76,21 @@ pub fn refresh(ctx: *mut raw::RedisModuleCtx) {
 /// Some(true) when the AOF is on, a backlog exists or a replica is connected; None when INFO
 /// could not say.
 fn listeners(ctx: *mut raw::RedisModuleCtx) -> Option<bool> {
-    let aof = info_field(ctx, c"persistence", c"aof_enabled")?;
-    let backlog = info_field(ctx, c"replication", c"repl_backlog_active")?;
-    let replicas = info_field(ctx, c"replication", c"connected_slaves")?;
+    let [aof] = info_fields(ctx, c"persistence", [c"aof_enabled"])?;
+    let [backlog, replicas] = info_fields(
+        ctx,
+        c"replication",
+        [c"repl_backlog_active", c"connected_slaves"],
+    )?;
     Some(aof != 0 || backlog != 0 || replicas != 0)
 }
 
-fn info_field(
+/// Unsigned `fields` of one INFO `section` (read once); None when any is missing.
+fn info_fields<const N: usize>(
     ctx: *mut raw::RedisModuleCtx,
     section: &std::ffi::CStr,
-    field: &std::ffi::CStr,
-) -> Option<u64> {
+    fields: [&std::ffi::CStr; N],
+) -> Option<[u64; N]> {
     // SAFETY: main thread, valid context; the info data is freed before returning.
     unsafe {
         let get = raw::RedisModule_GetServerInfo?;
@@ -96,9 +100,14 @@ fn info_field(
         if data.is_null() {
             return None;
         }
-        let mut err: c_int = 0;
-        let value = read(data, field.as_ptr(), &mut err);
+        let mut values = [0u64; N];
+        let mut ok = true;
+        for (value, field) in values.iter_mut().zip(fields) {
+            let mut err: c_int = 0;
+            *value = read(data, field.as_ptr(), &mut err);
+            ok &= err == 0;
+        }
         free(ctx, data);
-        (err == 0).then_some(value)
+        ok.then_some(values)
     }
 }
