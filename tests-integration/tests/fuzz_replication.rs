@@ -248,19 +248,6 @@ fn saved_forms(c: &mut Connection) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Every key with its exact absolute expiry.
-fn expiries(c: &mut Connection) -> Vec<(Vec<u8>, i64)> {
-    let mut out: Vec<(Vec<u8>, i64)> = keys(c)
-        .into_iter()
-        .map(|k| {
-            let t: i64 = command(&[&b"PEXPIRETIME"[..], &k]).query(c).unwrap();
-            (k, t)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// The registry as a client sees it: catalogs with their INFO, and `INFO session`'s registry
 /// sizes.
 fn registry_view(c: &mut Connection) -> (Value, Vec<Value>, Vec<String>) {

@@ -5,20 +5,7 @@ mod common;
 
 use common::dump::ModuleDump;
 use common::*;
-use redis::{Connection, Value};
-
-/// Every key with its exact absolute expiry.
-fn expiries(c: &mut Connection) -> Vec<(Vec<u8>, i64)> {
-    let mut out: Vec<(Vec<u8>, i64)> = keys(c)
-        .into_iter()
-        .map(|k| {
-            let t: i64 = command(&[&b"PEXPIRETIME"[..], &k]).query(c).unwrap();
-            (k, t)
-        })
-        .collect();
-    out.sort();
-    out
-}
+use redis::Value;
 
 #[test]
 fn replica_holds_exactly_the_primary_sessions() {

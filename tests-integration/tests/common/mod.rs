@@ -561,6 +561,21 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Every key with its exact absolute expiry (`PEXPIRETIME`), sorted.
+pub fn expiries(c: &mut Connection) -> Vec<(Vec<u8>, i64)> {
+    let mut out: Vec<(Vec<u8>, i64)> = keys(c)
+        .into_iter()
+        .map(|k| {
+            let t: i64 = command(&[&b"PEXPIRETIME"[..], &k])
+                .query(c)
+                .expect("PEXPIRETIME");
+            (k, t)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The set of keys in the current database.
 pub fn keys(conn: &mut Connection) -> HashSet<Vec<u8>> {
     redis::cmd("KEYS").arg("*").query(conn).expect("KEYS")
