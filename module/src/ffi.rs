@@ -5,6 +5,7 @@
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_long};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 use redis_module::RedisError;
@@ -325,5 +326,106 @@ impl Reply {
     pub fn entry_int(&self, name: &str, v: i64) {
         self.bulk(name.as_bytes());
         self.int(v);
+    }
+
+    /// A fixed map name: replayed from its encoding by Redis when `encode_names` made one (one
+    /// reply-buffer append), else written as a bulk string (three). The bytes are the same.
+    pub fn name(&self, name: Name) {
+        let encoded = ENCODED[name as usize].load(Ordering::Relaxed);
+        match unsafe { raw::RedisModule_ReplyWithCallReply } {
+            Some(f) if !encoded.is_null() => unsafe {
+                f(self.ctx, encoded);
+            },
+            _ => self.bulk(name.text().to_bytes()),
+        }
+    }
+
+    /// A fixed name and an integer value inside a map.
+    pub fn named_int(&self, name: Name, v: i64) {
+        self.name(name);
+        self.int(v);
+    }
+}
+
+/// The fixed names of the TOUCH reply map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name {
+    New,
+    Events,
+    Unique,
+    SeenBefore,
+    IdleMs,
+    TtlMs,
+    Pending,
+}
+
+impl Name {
+    pub const ALL: [Name; 7] = [
+        Name::New,
+        Name::Events,
+        Name::Unique,
+        Name::SeenBefore,
+        Name::IdleMs,
+        Name::TtlMs,
+        Name::Pending,
+    ];
+
+    pub const fn text(self) -> &'static CStr {
+        match self {
+            Name::New => c"new",
+            Name::Events => c"events",
+            Name::Unique => c"unique",
+            Name::SeenBefore => c"seen_before",
+            Name::IdleMs => c"idle_ms",
+            Name::TtlMs => c"ttl_ms",
+            Name::Pending => c"pending",
+        }
+    }
+}
+
+/// Each name's bulk-string encoding as Redis wrote it (the reply of `ECHO name`), kept for the
+/// module's lifetime; null until `encode_names` ran, or when it could not verify one.
+static ENCODED: [AtomicPtr<raw::RedisModuleCallReply>; Name::ALL.len()] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; Name::ALL.len()];
+
+/// Has Redis encode each reply name once, at load: `RM_ReplyWithCallReply` then copies that
+/// encoding into a reply with one append, where a bulk string costs three (header, bytes, CRLF).
+/// Each encoding is kept only if it is byte for byte the bulk string the fallback would write.
+pub fn encode_names(ctx: *mut raw::RedisModuleCtx) {
+    let (Some(call), Some(proto), Some(free)) = (unsafe {
+        (
+            raw::RedisModule_Call,
+            raw::RedisModule_CallReplyProto,
+            raw::RedisModule_FreeCallReply,
+        )
+    }) else {
+        return;
+    };
+    for name in Name::ALL {
+        let text = name.text();
+        let reply = unsafe { call(ctx, c"ECHO".as_ptr(), c"c".as_ptr(), text.as_ptr()) };
+        if reply.is_null() {
+            continue;
+        }
+        let mut len = 0usize;
+        let ptr = unsafe { proto(reply, &mut len) };
+        let expected = format!(
+            "${}\r\n{}\r\n",
+            text.to_bytes().len(),
+            text.to_string_lossy()
+        );
+        let got = if ptr.is_null() {
+            &[][..]
+        } else {
+            unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }
+        };
+        if got == expected.as_bytes() {
+            let old = ENCODED[name as usize].swap(reply, Ordering::Relaxed);
+            if !old.is_null() {
+                unsafe { free(old) };
+            }
+        } else {
+            unsafe { free(reply) };
+        }
     }
 }

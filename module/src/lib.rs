@@ -39,6 +39,8 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&e.to_string());
         return Status::Err;
     }
+    // The TOUCH reply's names, encoded once by Redis and replayed.
+    ffi::encode_names(ctx.ctx);
     // Writes skip building their replicated form while nothing can receive it.
     propagation::watch(ctx.ctx);
     // The primary drops expired notifications and catalog items once a second.

@@ -13,7 +13,7 @@ use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
 use crate::errors::{self, from_core};
-use crate::ffi::{self, Key, KeyValue, OwnedString, Reply};
+use crate::ffi::{self, Key, KeyValue, Name, OwnedString, Reply};
 use crate::stats;
 
 pub fn touch(inv: &Invocation) -> RedisResult {
@@ -153,11 +153,11 @@ impl Facts {
 fn reply(inv: &Invocation, outcome: &TouchOutcome, facts: &Facts, wall: i64) {
     let r = Reply::new(inv.ctx);
     r.map(7);
-    r.entry_int("new", i64::from(facts.is_new));
-    r.entry_int("events", facts.events as i64);
-    r.entry_int("unique", facts.unique as i64);
-    r.entry_int("seen_before", i64::from(outcome.seen_before));
-    r.entry_int("idle_ms", outcome.idle_ms);
-    r.entry_int("ttl_ms", (outcome.deadline_ms - wall).max(0));
-    r.entry_int("pending", facts.pending as i64);
+    r.named_int(Name::New, i64::from(facts.is_new));
+    r.named_int(Name::Events, facts.events as i64);
+    r.named_int(Name::Unique, facts.unique as i64);
+    r.named_int(Name::SeenBefore, i64::from(outcome.seen_before));
+    r.named_int(Name::IdleMs, outcome.idle_ms);
+    r.named_int(Name::TtlMs, (outcome.deadline_ms - wall).max(0));
+    r.named_int(Name::Pending, facts.pending as i64);
 }
