@@ -5,7 +5,7 @@ CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
 .PHONY: all deps build run test unit integration bench bench-quick lint fmt clean \
-	servers test-matrix fuzz-core test-slow leaks leaks-quick
+	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor
 
 all: build
 
@@ -26,16 +26,20 @@ integration: build
 
 # The module crate has no tests of its own and its test harness cannot start outside Redis (its
 # global allocator is Redis's: "the Redis Allocator isn't available", SIGABRT), so it is left out.
-test: build
-	$(CARGO) test --release --workspace --exclude session-store -- --test-threads 4
+test: build bench-floor
+	$(CARGO) test --release --workspace --exclude session-store --exclude session-bench-floor -- --test-threads 4
 	$(CARGO) run --release -q -p session-bench -- --quick
+
+# The benchmark's API-floor probe (bench/floor; loaded beside the module by the benchmark only).
+bench-floor:
+	$(CARGO) build --release -p session-bench-floor
 
 # Every performance target of the spec against its baselines; writes docs/BENCHMARKS.md and
 # docs/bench-scaling.png (a few minutes; never part of pass/fail).
-bench: build
+bench: build bench-floor
 	$(CARGO) run --release -p session-bench
 
-bench-quick: build
+bench-quick: build bench-floor
 	$(CARGO) run --release -q -p session-bench -- --quick
 
 # Reliability (docs/RELIABILITY.md). The servers: Redis 7.0 (Debian), Redis 8.2 and Valkey 9.1

@@ -314,11 +314,16 @@ fn minute_now() -> i64 {
 }
 
 fn touch_cmd(rng: &mut StdRng, sessions: u64) -> Cmd {
+    touch_like(rng, sessions, "SESSION.TOUCH", "s")
+}
+
+/// TOUCH's arguments under another command name and key prefix (the API floor).
+fn touch_like(rng: &mut StdRng, sessions: u64, name: &str, prefix: &str) -> Cmd {
     let k = rng.gen_range(0..sessions);
     let (a, b) = two_categories(rng);
     cmd(&[
-        "SESSION.TOUCH",
-        &format!("s:{k}"),
+        name,
+        &format!("{prefix}:{k}"),
         "EVENT",
         &item(rng, 100),
         "CATEGORIES",
@@ -445,12 +450,23 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
         v.push(cmd(&["EXEC"]));
         v
     };
-    // the transaction's keys exist before the first round, as the sessions do
+    // The API floor (bench/floor): TOUCH's arguments and reply, no session work.
+    let floor_op = |rng: &mut StdRng| vec![touch_like(rng, n, "FLOOR.TOUCH", "f")];
+    let with_floor = server.has_floor();
+    // the transaction's and the floor's keys exist before the first round, as the sessions do
     throughput(server, sizes.ops / 8, &multi_op);
+    if with_floor {
+        throughput(server, sizes.ops / 4, &floor_op);
+    }
     let ping = throughput(server, sizes.ops, &|_| vec![cmd(&["PING"])]);
-    let (mut hsets, mut touches, mut multis) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut hset_stats, mut touch_stats, mut multi_stats) =
-        (HashMap::new(), HashMap::new(), HashMap::new());
+    let (mut hsets, mut touches, mut multis, mut floors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut hset_stats, mut touch_stats, mut multi_stats, mut floor_stats) = (
+        HashMap::new(),
+        HashMap::new(),
+        HashMap::new(),
+        HashMap::new(),
+    );
     let per_round = (sizes.ops / ROUNDS).max(1);
     for _ in 0..ROUNDS {
         let s0 = commandstats(&mut c);
@@ -463,6 +479,11 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
         add_delta(&mut hset_stats, &s0, &s1);
         add_delta(&mut touch_stats, &s1, &s2);
         add_delta(&mut multi_stats, &s2, &s3);
+        if with_floor {
+            floors.push(throughput(server, per_round, &floor_op));
+            let s4 = commandstats(&mut c);
+            add_delta(&mut floor_stats, &s3, &s4);
+        }
     }
     let (hset, touch, multi) = (median(hsets), median(touches), median(multis));
     let hset_us = per_call(&hset_stats, "hset");
@@ -503,6 +524,34 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
         target: format!("(p99 {touch_p99:.0} us vs HSET p99 {hset_p99:.0} us)"),
         met: true,
     });
+    if with_floor {
+        let floor = median(floors);
+        let floor_us = per_call(&floor_stats, "floor.touch");
+        rows.push(Row {
+            what: "API floor: FLOOR.TOUCH, TOUCH's arguments and reply with no session work (bench/floor), throughput".into(),
+            module: floor,
+            baseline: hset,
+            baseline_name: "HSET".into(),
+            unit: "ops/s",
+            target: "(reference: the best ratio any TOUCH could reach through the module API)".into(),
+            met: true,
+        });
+        rows.push(Row {
+            what: "TOUCH throughput against the API floor".into(),
+            module: touch,
+            baseline: floor,
+            baseline_name: "FLOOR.TOUCH".into(),
+            unit: "ops/s",
+            target: "(reference)".into(),
+            met: true,
+        });
+        notes.push(format!(
+            "API floor (bench/floor, `FLOOR.TOUCH`): opens the key for writing, changes its value, sets its absolute expiry, notifies, marks the call for replication and writes TOUCH's 7-entry reply, with TOUCH's 8 arguments; {floor:.0} ops/s, {floor_us:.2} us/call server time ({:.2}x HSET's throughput). TOUCH: {touch:.0} ops/s, {touch_us:.2} us/call.",
+            floor / hset
+        ));
+    } else {
+        notes.push("API floor not measured: build it with `cargo build --release -p session-bench-floor` (make bench does).".into());
+    }
     notes.push(format!(
         "PING (dispatch floor): {ping:.0} ops/s pipelined with the same clients."
     ));

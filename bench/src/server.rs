@@ -10,6 +10,7 @@ pub struct Server {
     child: Child,
     port: u16,
     dir: PathBuf,
+    floor: bool,
 }
 
 fn module_path() -> PathBuf {
@@ -20,7 +21,23 @@ fn module_path() -> PathBuf {
         })
 }
 
+/// The API-floor probe (bench/floor), loaded beside the module when it is built.
+fn floor_path() -> Option<PathBuf> {
+    let path = std::env::var_os("SESSION_FLOOR_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/release/libsession_bench_floor.so")
+        });
+    path.exists().then_some(path)
+}
+
 impl Server {
+    /// True when this server has `FLOOR.TOUCH` (bench/floor) loaded.
+    pub fn has_floor(&self) -> bool {
+        self.floor
+    }
+
     pub fn start() -> Server {
         let module = module_path();
         assert!(
@@ -37,7 +54,9 @@ impl Server {
             let dir =
                 std::env::temp_dir().join(format!("session-bench-{}-{port}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("temp dir");
-            let child = Command::new(&binary)
+            let floor = floor_path();
+            let mut command = Command::new(&binary);
+            command
                 .args([
                     "--port",
                     &port.to_string(),
@@ -51,12 +70,21 @@ impl Server {
                 .arg("--dir")
                 .arg(&dir)
                 .arg("--loadmodule")
-                .arg(&module)
+                .arg(&module);
+            if let Some(floor) = &floor {
+                command.arg("--loadmodule").arg(floor);
+            }
+            let child = command
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start redis-server");
-            let mut server = Server { child, port, dir };
+            let mut server = Server {
+                child,
+                port,
+                dir,
+                floor: floor.is_some(),
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))

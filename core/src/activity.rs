@@ -92,6 +92,17 @@ impl Activity {
         i64::from(self.half_life_s) * 1000
     }
 
+    /// Asks for the cache lines that recording `item` will touch (the filter's bit words, the
+    /// HyperLogLog register, the interests), so that they load while the caller does other work
+    /// (see `crate::prefetch`). `record` asks again; lines already here cost nothing.
+    pub fn prefetch_event(&self, item: &[u8], with_categories: bool) {
+        self.seen.prefetch_hashes(seen_hashes(item));
+        self.distinct.prefetch(distinct_hash(item));
+        if with_categories {
+            self.interests.prefetch();
+        }
+    }
+
     /// Records a view of `item` at `t_ms`; returns whether the item was (probably) seen before.
     pub fn record(&mut self, item: &[u8], categories: &[&[u8]], t_ms: i64) -> bool {
         // The sketches live in their own allocations: request all of their lines first, so the

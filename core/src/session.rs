@@ -141,6 +141,23 @@ impl Session {
         crate::prefetch::slice(std::slice::from_ref(self), 16);
     }
 
+    /// Asks for the cache lines that `touch`'s event will touch in the activity sketches (see
+    /// `Activity::prefetch_event`). Reads the struct: call it after `prefetch`.
+    pub fn prefetch_event(&self, touch: &Touch) {
+        if let (Some(item), Some(activity)) = (touch.event, self.activity.as_ref()) {
+            activity.prefetch_event(item, !touch.categories.is_empty());
+        }
+    }
+
+    /// The expiry `touch` at `now_ms` will give this session (what `apply_touch` returns as
+    /// `deadline_ms`), known before it is applied.
+    pub fn deadline_after(&self, touch: &Touch, now_ms: i64) -> i64 {
+        let last_seen = self.last_seen_ms.max(now_ms);
+        let idle = last_seen + i64::from(touch.idle_s.unwrap_or(self.idle_s)) * 1000;
+        let cap = self.created_ms + i64::from(touch.maxage_s.unwrap_or(self.maxage_s)) * 1000;
+        idle.min(cap)
+    }
+
     pub fn check_touch(&self, touch: &Touch, settings: &Settings) -> Result<()> {
         let too_big = |b: &[u8]| b.len() > settings.max_field_size;
         let names = touch.set.iter().flat_map(|(n, v)| [*n, *v]);
@@ -298,6 +315,37 @@ mod tests {
 
     fn touch<'a>() -> Touch<'a> {
         Touch::default()
+    }
+
+    #[test]
+    fn deadline_after_predicts_the_applied_deadline() {
+        // (created, last_seen, idle, maxage) x (touch idle, touch maxage) x now
+        for (created, last, idle, maxage) in [(1_000, 1_000, 10, 25), (0, 50_000, 3600, 60)] {
+            for (t_idle, t_maxage) in [
+                (None, None),
+                (Some(5), None),
+                (None, Some(7)),
+                (Some(1), Some(99_999)),
+            ] {
+                for now in [0, 999, 1_000, 20_000, 50_000, 70_000, 10_000_000] {
+                    let mut s = Session::new(created, idle, maxage);
+                    s.last_seen_ms = last;
+                    let t = Touch {
+                        idle_s: t_idle,
+                        maxage_s: t_maxage,
+                        event: Some(b"item"),
+                        ..Touch::default()
+                    };
+                    let predicted = s.deadline_after(&t, now);
+                    let out = s.apply_touch(&t, now, false, &SketchParams::default());
+                    assert_eq!(
+                        predicted, out.deadline_ms,
+                        "{created} {last} {idle} {maxage} {t_idle:?} {t_maxage:?} {now}"
+                    );
+                    assert_eq!(out.deadline_ms, s.deadline_ms());
+                }
+            }
+        }
     }
 
     #[test]

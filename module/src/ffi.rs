@@ -139,11 +139,37 @@ impl Key {
         }
     }
 
+    /// A handle that sets this key's expiry while its value is borrowed (see `Expiry`).
+    pub fn expiry(&self) -> Expiry {
+        Expiry { key: self.key }
+    }
+
     /// Sets the key's absolute expiry in Unix milliseconds.
     pub fn set_abs_expire(&self, at_ms: i64) -> Result<(), RedisError> {
         let set = api!(RedisModule_SetAbsExpire)?;
         // SAFETY: the key is open for writing and not empty.
         if unsafe { set(self.raw()?, at_ms) } == raw::REDISMODULE_OK as c_int {
+            Ok(())
+        } else {
+            Err(errors::write_failed())
+        }
+    }
+}
+
+/// Sets the expiry of an open key while a `&mut` to its value is out: the key's value and its
+/// expiry live in different Redis structures, so one does not alias the other. Used only within
+/// the `Key`'s scope (the key must still be open).
+pub struct Expiry {
+    key: Option<NonNull<raw::RedisModuleKey>>,
+}
+
+impl Expiry {
+    /// Sets the key's absolute expiry in Unix milliseconds.
+    pub fn set_abs(&self, at_ms: i64) -> Result<(), RedisError> {
+        let set = api!(RedisModule_SetAbsExpire)?;
+        let key = self.key.ok_or_else(errors::write_failed)?;
+        // SAFETY: the key is open for writing (the Expiry does not outlive the Key's scope).
+        if unsafe { set(key.as_ptr(), at_ms) } == raw::REDISMODULE_OK as c_int {
             Ok(())
         } else {
             Err(errors::write_failed())

@@ -34,11 +34,15 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     };
 
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let expiry = key.expiry();
     let index_user;
     let (outcome, facts) = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => {
             session.prefetch();
+            session.prefetch_event(&touch);
             session.check_touch(&touch, &settings).map_err(from_core)?;
+            // Redis updates the expiry while the sketch lines requested above arrive.
+            expiry.set_abs(session.deadline_after(&touch, now))?;
             let outcome = session.apply_touch(&touch, now, false, &settings.sketch);
             index_user = users::index_user(touch.user, session);
             (outcome, Facts::of(session, false, now))
@@ -51,10 +55,11 @@ pub fn touch(inv: &Invocation) -> RedisResult {
             let facts = Facts::of(&session, true, now);
             index_user = users::index_user(touch.user, &session);
             key.set_value(session_type(), session)?;
+            // a new value has no expiry yet
+            key.set_abs_expire(outcome.deadline_ms)?;
             (outcome, facts)
         }
     };
-    key.set_abs_expire(outcome.deadline_ms)?;
 
     // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
     // an AOF replay builds the same value whatever its own configuration and clock.
