@@ -7,7 +7,7 @@
 //! and grow with use, so a session that records no activity carries the ~370-byte header only.
 
 use crate::interests::Interests;
-use crate::sketch::bloom::ScalableBloom;
+use crate::sketch::bloom::{Probe, ScalableBloom};
 use crate::sketch::hll::HyperLogLog;
 use crate::sketch::{distinct_hash, seen_hashes};
 
@@ -70,6 +70,13 @@ pub struct Activity {
     pub interests: Interests,
 }
 
+/// An event's hashes and newest-layer filter positions, computed ahead of recording it
+/// (`Activity::prepare_event`).
+pub struct EventPrep {
+    seen: Probe,
+    distinct: u64,
+}
+
 impl Activity {
     pub fn new(params: &SketchParams) -> Self {
         Activity {
@@ -92,28 +99,30 @@ impl Activity {
         i64::from(self.half_life_s) * 1000
     }
 
-    /// Asks for the cache lines that recording `item` will touch (the filter's bit words, the
-    /// HyperLogLog register, the interests), so that they load while the caller does other work
-    /// (see `crate::prefetch`). `record` asks again; lines already here cost nothing.
-    pub fn prefetch_event(&self, item: &[u8], with_categories: bool) {
-        self.seen.prefetch_hashes(seen_hashes(item));
-        self.distinct.prefetch(distinct_hash(item));
+    /// Hashes `item` and finds its filter positions, asking for every cache line that recording
+    /// it will touch (the filter's bit words, the HyperLogLog register, the interests), so that
+    /// they load while the caller does other work (see `crate::prefetch`). Hand the result to
+    /// `record_prepared` before anything else changes this activity.
+    pub fn prepare_event(&self, item: &[u8], with_categories: bool) -> EventPrep {
+        let seen = self.seen.probe(seen_hashes(item));
+        let distinct = distinct_hash(item);
+        self.distinct.prefetch(distinct);
         if with_categories {
             self.interests.prefetch();
         }
+        EventPrep { seen, distinct }
     }
 
     /// Records a view of `item` at `t_ms`; returns whether the item was (probably) seen before.
     pub fn record(&mut self, item: &[u8], categories: &[&[u8]], t_ms: i64) -> bool {
         // The sketches live in their own allocations: request all of their lines first, so the
         // misses overlap, then update.
-        let seen = seen_hashes(item);
-        let distinct = distinct_hash(item);
-        let probe = self.seen.probe(seen);
-        self.distinct.prefetch(distinct);
-        if !categories.is_empty() {
-            self.interests.prefetch();
-        }
+        let prep = self.prepare_event(item, !categories.is_empty());
+        self.record_prepared(&prep, categories, t_ms)
+    }
+
+    /// `record` of the item `prep` was prepared for (by `prepare_event` on this activity).
+    pub fn record_prepared(&mut self, prep: &EventPrep, categories: &[&[u8]], t_ms: i64) -> bool {
         let minute = t_ms.div_euclid(MINUTE_MS);
         if self.events == 0 {
             self.first_event_ms = t_ms;
@@ -142,7 +151,7 @@ impl Activity {
         self.events = self.events.saturating_add(1);
         let hour = t_ms.div_euclid(HOUR_MS).rem_euclid(24) as usize;
         self.hours[hour] = self.hours[hour].saturating_add(1);
-        self.distinct.insert_hash(distinct);
+        self.distinct.insert_hash(prep.distinct);
         if !categories.is_empty() {
             self.interests.record(
                 categories,
@@ -151,7 +160,7 @@ impl Activity {
                 usize::from(self.top_n),
             );
         }
-        self.seen.insert_probed(&probe)
+        self.seen.insert_probed(&prep.seen)
     }
 
     /// Whether `item` was (probably) seen; false is certain.
@@ -197,6 +206,35 @@ impl Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prepared_record_equals_a_plain_one() {
+        // small capacity: the filter grows layers during the run
+        let params = SketchParams {
+            seen_capacity: 8,
+            ..SketchParams::default()
+        };
+        let (mut plain, mut prepared) = (Activity::new(&params), Activity::new(&params));
+        let cats: [&[u8]; 2] = [b"news", b"golf"];
+        for i in 0..500u64 {
+            let item = format!("item:{}", (i * 7919) % 97);
+            let categories: &[&[u8]] = if i % 3 == 0 {
+                &[]
+            } else {
+                &cats[..(i % 2 + 1) as usize]
+            };
+            let t = 1_000_000 + (i as i64) * 37_000;
+            let a = plain.record(item.as_bytes(), categories, t);
+            let prep = prepared.prepare_event(item.as_bytes(), !categories.is_empty());
+            let b = prepared.record_prepared(&prep, categories, t);
+            assert_eq!(a, b, "seen at {i}");
+            assert_eq!(plain, prepared, "state at {i}");
+        }
+        assert!(
+            plain.seen.layers().len() > 1,
+            "the run crossed a layer boundary"
+        );
+    }
 
     #[test]
     fn counts_times_and_seen() {

@@ -3,7 +3,7 @@
 //! Everything here is deterministic given its inputs (the time is always passed in), so a replica or
 //! an AOF replay that applies the same touch at the same time builds the same session.
 
-use crate::activity::{Activity, SketchParams};
+use crate::activity::{Activity, EventPrep, SketchParams};
 use crate::enrich::Calculated;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
@@ -141,11 +141,15 @@ impl Session {
         crate::prefetch::slice(std::slice::from_ref(self), 16);
     }
 
-    /// Asks for the cache lines that `touch`'s event will touch in the activity sketches (see
-    /// `Activity::prefetch_event`). Reads the struct: call it after `prefetch`.
-    pub fn prefetch_event(&self, touch: &Touch) {
-        if let (Some(item), Some(activity)) = (touch.event, self.activity.as_ref()) {
-            activity.prefetch_event(item, !touch.categories.is_empty());
+    /// Prepares `touch`'s event in the activity sketches, their cache lines requested (see
+    /// `Activity::prepare_event`), for `apply_touch_prepared`. None without an event or without
+    /// sketches yet. Reads the struct: call it after `prefetch`.
+    pub fn prepare_event(&self, touch: &Touch) -> Option<EventPrep> {
+        match (touch.event, self.activity.as_ref()) {
+            (Some(item), Some(activity)) => {
+                Some(activity.prepare_event(item, !touch.categories.is_empty()))
+            }
+            _ => None,
         }
     }
 
@@ -217,6 +221,18 @@ impl Session {
         is_new: bool,
         sketch: &SketchParams,
     ) -> TouchOutcome {
+        self.apply_touch_prepared(touch, now_ms, is_new, sketch, None)
+    }
+
+    /// `apply_touch` with the event prepared by `prepare_event` on this session, unchanged since.
+    pub fn apply_touch_prepared(
+        &mut self,
+        touch: &Touch,
+        now_ms: i64,
+        is_new: bool,
+        sketch: &SketchParams,
+        prep: Option<EventPrep>,
+    ) -> TouchOutcome {
         let idle_ms = if is_new {
             0
         } else {
@@ -250,7 +266,10 @@ impl Session {
                 created_activity = Some(params);
                 Activity::new(&params)
             });
-            seen_before = activity.record(item, touch.categories, now_ms);
+            seen_before = match &prep {
+                Some(prep) => activity.record_prepared(prep, touch.categories, now_ms),
+                None => activity.record(item, touch.categories, now_ms),
+            };
         }
         self.last_seen_ms = self.last_seen_ms.max(now_ms);
         TouchOutcome {

@@ -17,8 +17,14 @@ pub static ERRORS: AtomicU64 = AtomicU64::new(0);
 pub static NOTIFICATIONS_PUBLISHED: AtomicU64 = AtomicU64::new(0);
 pub static NOTIFICATIONS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 
+/// Adds `n`. Only Redis's main thread writes the counters (commands, timers and server events
+/// run there; the module starts no thread), so a plain load and store replaces a locked
+/// read-modify-write on every command; the atomics keep any other reader well-defined.
 pub fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 fn get(counter: &AtomicU64) -> u64 {

@@ -189,11 +189,6 @@ impl ScalableBloom {
         probe
     }
 
-    /// Requests the newest layer's cache lines for `h` (see `probe`), computing nothing to keep.
-    pub fn prefetch_hashes(&self, h: (u64, u64)) {
-        let _ = self.probe(h);
-    }
-
     /// Adds an item by its hashes; returns whether it was (probably) present before.
     pub fn insert_hashes(&mut self, h: (u64, u64)) -> bool {
         let probe = self.probe(h);

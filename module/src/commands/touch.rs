@@ -39,11 +39,11 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     let (outcome, facts) = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => {
             session.prefetch();
-            session.prefetch_event(&touch);
+            let prep = session.prepare_event(&touch);
             session.check_touch(&touch, &settings).map_err(from_core)?;
             // Redis updates the expiry while the sketch lines requested above arrive.
             expiry.set_abs(session.deadline_after(&touch, now))?;
-            let outcome = session.apply_touch(&touch, now, false, &settings.sketch);
+            let outcome = session.apply_touch_prepared(&touch, now, false, &settings.sketch, prep);
             index_user = users::index_user(touch.user, session);
             (outcome, Facts::of(session, false, now))
         }
