@@ -123,9 +123,9 @@ pub fn engagement(events: u64, unique: u64, idle_ms: i64, dormant_after_s: u32) 
         return 0.0;
     }
     let scale = f64::from(dormant_after_s.max(1)) * 1000.0;
-    let recency = (-(idle_ms.max(0) as f64) / scale).exp2();
-    let frequency = 1.0 - (-(events as f64) / 20.0).exp();
-    let breadth = 1.0 - (-(unique as f64) / 10.0).exp();
+    let recency = libm::exp2(-(idle_ms.max(0) as f64) / scale);
+    let frequency = 1.0 - libm::exp(-(events as f64) / 20.0);
+    let breadth = 1.0 - libm::exp(-(unique as f64) / 10.0);
     (0.4 * recency + 0.35 * frequency + 0.25 * breadth).clamp(0.0, 1.0)
 }
 

@@ -49,7 +49,7 @@ pub fn decay(dt_ms: i64, half_life_ms: i64) -> f64 {
     if dt_ms <= 0 || half_life_ms <= 0 {
         1.0
     } else {
-        (-(dt_ms as f64) / half_life_ms as f64).exp2()
+        libm::exp2(-(dt_ms as f64) / half_life_ms as f64)
     }
 }
 

@@ -81,7 +81,7 @@ impl Layer {
 /// Shape of a new layer for `capacity` items at false-positive rate `error`: (words, hashes).
 fn layer_shape(capacity: u64, error: f64) -> (usize, u32) {
     let ln2 = std::f64::consts::LN_2;
-    let bits = (-(capacity as f64) * error.ln() / (ln2 * ln2))
+    let bits = (-(capacity as f64) * libm::log(error) / (ln2 * ln2))
         .ceil()
         .max(64.0);
     let words = (bits / 64.0).ceil() as usize;

@@ -169,7 +169,7 @@ impl HyperLogLog {
         };
         let raw = alpha * m * m / sum;
         let estimate = if raw <= 2.5 * m && zeros > 0 {
-            m * (m / zeros as f64).ln()
+            m * libm::log(m / zeros as f64)
         } else {
             raw
         };
