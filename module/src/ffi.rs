@@ -417,7 +417,8 @@ static ENCODED: [AtomicPtr<raw::RedisModuleCallReply>; Name::ALL.len()] =
 /// Has Redis encode each reply name once, at load: `RM_ReplyWithCallReply` then copies that
 /// encoding into a reply with one append, where a bulk string costs three (header, bytes, CRLF).
 /// Each encoding is kept only if it is byte for byte the bulk string the fallback would write.
-pub fn encode_names(ctx: *mut raw::RedisModuleCtx) {
+/// Returns how many names have an encoding.
+pub fn encode_names(ctx: *mut raw::RedisModuleCtx) -> usize {
     let (Some(call), Some(proto), Some(free)) = (unsafe {
         (
             raw::RedisModule_Call,
@@ -425,7 +426,7 @@ pub fn encode_names(ctx: *mut raw::RedisModuleCtx) {
             raw::RedisModule_FreeCallReply,
         )
     }) else {
-        return;
+        return 0;
     };
     for name in Name::ALL {
         let text = name.text();
@@ -454,4 +455,8 @@ pub fn encode_names(ctx: *mut raw::RedisModuleCtx) {
             unsafe { free(reply) };
         }
     }
+    ENCODED
+        .iter()
+        .filter(|p| !p.load(Ordering::Relaxed).is_null())
+        .count()
 }

@@ -40,7 +40,13 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         return Status::Err;
     }
     // The TOUCH reply's names, encoded once by Redis and replayed.
-    ffi::encode_names(ctx.ctx);
+    let encoded = ffi::encode_names(ctx.ctx);
+    if encoded < ffi::Name::ALL.len() {
+        ctx.log_notice(&format!(
+            "TOUCH reply names: {encoded} of {} encoded by ECHO at load, the rest written by the module (same bytes, slower)",
+            ffi::Name::ALL.len()
+        ));
+    }
     // Writes skip building their replicated form while nothing can receive it.
     propagation::watch(ctx.ctx);
     // The primary drops expired notifications and catalog items once a second.

@@ -117,6 +117,10 @@ fn resp2_touch_reply_is_exactly_a_flat_array_of_bulk_names_and_integers() {
         assert_eq!(v[0], 0, "new");
         assert_eq!(v[1], i + 2, "events");
     }
+    assert!(
+        !server.log_tail(200).contains("TOUCH reply names:"),
+        "every name was encoded at load"
+    );
 }
 
 #[test]
@@ -182,5 +186,32 @@ fn touch_reply_inside_multi_and_lua_parses_as_the_same_map() {
     assert_eq!(
         ok(&mut c, &["EVAL", script3, "1", "m"]),
         Value::Array(vec![Value::Int(4), Value::Int(1)])
+    );
+}
+
+#[test]
+fn without_echo_the_names_fall_back_to_the_same_bytes() {
+    // ECHO renamed away: the module cannot have Redis encode the names at load and writes them
+    // itself; the client sees no difference.
+    let server = Server::start(&["--rename-command", "ECHO", ""]);
+    let mut c = server.conn();
+    assert!(call(&mut c, &["ECHO", "x"]).is_err(), "ECHO is gone");
+    let mut w = Wire::open(&server);
+    w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
+    let mut want = b"*14\r\n".to_vec();
+    want.extend(expected_new_session());
+    assert_eq!(
+        String::from_utf8_lossy(&w.take(want.len())),
+        String::from_utf8_lossy(&want)
+    );
+    for i in 0..20 {
+        w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
+        assert_eq!(w.touch_reply(b"*14\r\n")[1], i + 2);
+    }
+    assert!(
+        server
+            .log_tail(200)
+            .contains("TOUCH reply names: 0 of 7 encoded"),
+        "the fallback was taken and logged"
     );
 }
