@@ -54,6 +54,11 @@ pub fn decay(dt_ms: i64, half_life_ms: i64) -> f64 {
 }
 
 impl Interests {
+    /// The entries `record` reads (see `crate::hints`).
+    pub fn hot_span(&self) -> (usize, u8) {
+        crate::hints::span_of(&self.entries, 8)
+    }
+
     /// Asks for the cache lines `record` will read (see `crate::prefetch`).
     pub fn prefetch(&self) {
         crate::prefetch::slice(&self.entries, 8);

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod enrich;
 pub mod error;
 pub mod fields;
+pub mod hints;
 pub mod impressions;
 pub mod info;
 pub mod interests;

@@ -3,7 +3,7 @@
 //! A hint only: it never changes a result, and it is a no-op where the architecture has none.
 
 /// Bytes in a cache line.
-const LINE: usize = 64;
+pub const LINE: usize = 64;
 
 /// Prefetches the cache line holding `value`.
 #[inline(always)]
@@ -21,6 +21,12 @@ pub fn slice<T>(items: &[T], max_lines: usize) {
         at(start.wrapping_add(offset));
         offset += LINE;
     }
+}
+
+/// Prefetches the cache line at `address`, which may be any value (see `crate::hints`).
+#[inline(always)]
+pub fn address(address: usize) {
+    at(address as *const u8);
 }
 
 #[inline(always)]

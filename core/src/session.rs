@@ -141,6 +141,20 @@ impl Session {
         crate::prefetch::slice(std::slice::from_ref(self), 16);
     }
 
+    /// Where an event's reads land: the struct, and the sketches' hot parts (see `crate::hints`).
+    pub fn hot_spans(&self) -> crate::hints::Spans {
+        let me = crate::hints::span_of(std::slice::from_ref(self), 16);
+        match &self.activity {
+            Some(a) => [
+                me,
+                a.seen.hot_span(),
+                a.distinct.hot_span(),
+                a.interests.hot_span(),
+            ],
+            None => [me, (0, 0), (0, 0), (0, 0)],
+        }
+    }
+
     /// Prepares `touch`'s event in the activity sketches, their cache lines requested (see
     /// `Activity::prepare_event`), for `apply_touch_prepared`. None without an event or without
     /// sketches yet. Reads the struct: call it after `prefetch`.
@@ -334,6 +348,27 @@ mod tests {
 
     fn touch<'a>() -> Touch<'a> {
         Touch::default()
+    }
+
+    #[test]
+    fn hot_spans_point_at_the_session_and_its_sketches() {
+        let mut s = Session::new(0, 60, 3600);
+        let spans = s.hot_spans();
+        assert_eq!(spans[0].0, std::ptr::from_ref(&s) as usize / 64 * 64);
+        assert!(spans[0].1 >= 1);
+        assert_eq!(&spans[1..], &[(0, 0); 3], "no sketches yet");
+        let t = Touch {
+            event: Some(b"item"),
+            categories: &[b"news"],
+            ..Touch::default()
+        };
+        s.apply_touch(&t, 1_000, false, &SketchParams::default());
+        let spans = s.hot_spans();
+        let a = s.activity.as_ref().expect("activity");
+        assert_eq!(spans[1], a.seen.hot_span());
+        assert!(spans[1].1 >= 1, "the filter's newest layer");
+        assert!(spans[2].1 >= 1, "the sparse HyperLogLog");
+        assert_eq!(spans[3].0, a.interests.entries.as_ptr() as usize / 64 * 64);
     }
 
     #[test]

@@ -157,6 +157,14 @@ impl ScalableBloom {
     }
 
     /// The bits of layer `layer`.
+    /// The newest layer's bits, the lines an insert reads (see `crate::hints`).
+    pub fn hot_span(&self) -> (usize, u8) {
+        match self.layers.last() {
+            Some(last) => crate::hints::span_of(last.bits(&self.words), 8),
+            None => (0, 0),
+        }
+    }
+
     pub fn layer_bits(&self, layer: &Layer) -> &[u64] {
         layer.bits(&self.words)
     }

@@ -93,6 +93,15 @@ impl HyperLogLog {
         (index, rank)
     }
 
+    /// The sparse list an insert searches (see `crate::hints`); nothing once dense (the line an
+    /// insert reads then depends on the item).
+    pub fn hot_span(&self) -> (usize, u8) {
+        match &self.registers {
+            Registers::Sparse(list) => crate::hints::span_of(list, 8),
+            Registers::Dense(_) => (0, 0),
+        }
+    }
+
     /// Asks for the cache lines an insert of `hash` will read (see `crate::prefetch`).
     pub fn prefetch(&self, hash: u64) {
         match &self.registers {

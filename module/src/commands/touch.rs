@@ -4,6 +4,7 @@
 use redis_module::raw;
 use redis_module::{RedisError, RedisResult, RedisValue};
 use session_core::args::{params_args, parse_touch};
+use session_core::hints;
 use session_core::session::effective_time;
 use session_core::{Session, SketchParams, Touch, TouchOutcome};
 use smallvec::SmallVec;
@@ -33,6 +34,9 @@ pub fn touch(inv: &Invocation) -> RedisResult {
         config::settings()
     };
 
+    // Where this session lived at its last touch: its lines load while Redis finds the key.
+    let hint = hints::tag(inv.args[1]);
+    hints::prefetch(hint);
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     let expiry = key.expiry();
     let index_user;
@@ -45,6 +49,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
             expiry.set_abs(session.deadline_after(&touch, now))?;
             let outcome = session.apply_touch_prepared(&touch, now, false, &settings.sketch, prep);
             index_user = users::index_user(touch.user, session);
+            hints::remember(hint, &session.hot_spans());
             (outcome, Facts::of(session, false, now))
         }
         KeyValue::Empty if touch.xx => return Ok(RedisValue::Null),
