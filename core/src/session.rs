@@ -372,6 +372,48 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_touch_equals_a_plain_one() {
+        // TOUCH's order: prepare, then apply with fields, user and lifetimes changing in between
+        // the preparation and the record; small filter so that layers grow during the run.
+        let params = SketchParams {
+            seen_capacity: 4,
+            ..SketchParams::default()
+        };
+        let (mut plain, mut prepared) = (Session::new(0, 60, 86_400), Session::new(0, 60, 86_400));
+        let names: [&[u8]; 3] = [b"a", b"b", b"c"];
+        let cats: [&[u8]; 2] = [b"news", b"golf"];
+        for i in 0..300usize {
+            let item = format!("item:{}", (i * 31) % 53);
+            let value = format!("v{i}");
+            let user = format!("u{}", i % 3);
+            let t = Touch {
+                idle_s: (i % 5 == 0).then_some(30 + i as u32),
+                maxage_s: (i % 7 == 0).then_some(90_000),
+                user: (i % 4 == 0).then_some(user.as_bytes()),
+                set: if i % 2 == 0 {
+                    vec![(names[i % 3], value.as_bytes())]
+                } else {
+                    vec![]
+                },
+                del: if i % 3 == 0 { &names[1..2] } else { &[] },
+                event: (i % 6 != 5).then_some(item.as_bytes()),
+                categories: &cats[..i % 3],
+                ..Touch::default()
+            };
+            let now = 1_000 + i as i64 * 7_000;
+            let a = plain.apply_touch(&t, now, false, &params);
+            let prep = prepared.prepare_event(&t);
+            let deadline = prepared.deadline_after(&t, now);
+            let b = prepared.apply_touch_prepared(&t, now, false, &params, prep);
+            assert_eq!(a, b, "outcome at {i}");
+            assert_eq!(deadline, b.deadline_ms, "predicted deadline at {i}");
+            assert_eq!(plain, prepared, "session at {i}");
+        }
+        let layers = plain.activity.as_ref().map_or(0, |a| a.seen.layers().len());
+        assert!(layers > 1, "the run crossed a layer boundary");
+    }
+
+    #[test]
     fn deadline_after_predicts_the_applied_deadline() {
         // (created, last_seen, idle, maxage) x (touch idle, touch maxage) x now
         for (created, last, idle, maxage) in [(1_000, 1_000, 10, 25), (0, 50_000, 3600, 60)] {

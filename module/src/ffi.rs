@@ -139,9 +139,17 @@ impl Key {
         }
     }
 
-    /// A handle that sets this key's expiry while its value is borrowed (see `Expiry`).
-    pub fn expiry(&self) -> Expiry {
-        Expiry { key: self.key }
+    /// `value`, with a handle that sets the key's expiry while the value is borrowed (see
+    /// `Expiry`); both borrow the key, so neither outlives it.
+    pub fn value_and_expiry<T>(
+        &mut self,
+        ty: *mut raw::RedisModuleType,
+    ) -> Result<(KeyValue<&mut T>, Expiry<'_>), RedisError> {
+        let expiry = Expiry {
+            key: self.key,
+            _open: std::marker::PhantomData,
+        };
+        Ok((self.value(ty)?, expiry))
     }
 
     /// Sets the key's absolute expiry in Unix milliseconds.
@@ -157,18 +165,19 @@ impl Key {
 }
 
 /// Sets the expiry of an open key while a `&mut` to its value is out: the key's value and its
-/// expiry live in different Redis structures, so one does not alias the other. Used only within
-/// the `Key`'s scope (the key must still be open).
-pub struct Expiry {
+/// expiry live in different Redis structures, so one does not alias the other. Borrows the
+/// `Key` (`Key::value_and_expiry`), so it cannot outlive the open key.
+pub struct Expiry<'a> {
     key: Option<NonNull<raw::RedisModuleKey>>,
+    _open: std::marker::PhantomData<&'a Key>,
 }
 
-impl Expiry {
+impl Expiry<'_> {
     /// Sets the key's absolute expiry in Unix milliseconds.
     pub fn set_abs(&self, at_ms: i64) -> Result<(), RedisError> {
         let set = api!(RedisModule_SetAbsExpire)?;
         let key = self.key.ok_or_else(errors::write_failed)?;
-        // SAFETY: the key is open for writing (the Expiry does not outlive the Key's scope).
+        // SAFETY: the key is open for writing: the Expiry borrows the Key, which closes it on drop.
         if unsafe { set(key.as_ptr(), at_ms) } == raw::REDISMODULE_OK as c_int {
             Ok(())
         } else {
@@ -358,11 +367,16 @@ impl Reply {
     /// reply-buffer append), else written as a bulk string (three). The bytes are the same.
     pub fn name(&self, name: Name) {
         let encoded = ENCODED[name as usize].load(Ordering::Relaxed);
-        match unsafe { raw::RedisModule_ReplyWithCallReply } {
-            Some(f) if !encoded.is_null() => unsafe {
-                f(self.ctx, encoded);
-            },
-            _ => self.bulk(name.text().to_bytes()),
+        let replayed = match unsafe { raw::RedisModule_ReplyWithCallReply } {
+            // SAFETY: a kept reply lives as long as the module (see `encode_names`).
+            Some(f) if !encoded.is_null() => {
+                let status = unsafe { f(self.ctx, encoded) };
+                status == raw::REDISMODULE_OK as c_int
+            }
+            _ => false,
+        };
+        if !replayed {
+            self.bulk(name.text().to_bytes());
         }
     }
 
@@ -446,12 +460,18 @@ pub fn encode_names(ctx: *mut raw::RedisModuleCtx) -> usize {
         } else {
             unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }
         };
-        if got == expected.as_bytes() {
-            let old = ENCODED[name as usize].swap(reply, Ordering::Relaxed);
-            if !old.is_null() {
-                unsafe { free(old) };
-            }
-        } else {
+        // A kept reply is never freed (freeing reads the context of the load that made it,
+        // gone by then); one already kept stays, and this one goes.
+        let kept = got == expected.as_bytes()
+            && ENCODED[name as usize]
+                .compare_exchange(
+                    std::ptr::null_mut(),
+                    reply,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if !kept {
             unsafe { free(reply) };
         }
     }

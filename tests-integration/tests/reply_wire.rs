@@ -121,6 +121,14 @@ fn resp2_touch_reply_is_exactly_a_flat_array_of_bulk_names_and_integers() {
         !server.log_tail(200).contains("TOUCH reply names:"),
         "every name was encoded at load"
     );
+    // the load asked Redis for the seven encodings (and nothing since did)
+    let mut c = server.conn();
+    let stats = bytes(&ok(&mut c, &["INFO", "commandstats"]));
+    assert!(
+        String::from_utf8_lossy(&stats).contains("cmdstat_echo:calls=7,"),
+        "{}",
+        String::from_utf8_lossy(&stats)
+    );
 }
 
 #[test]
@@ -142,6 +150,14 @@ fn resp3_touch_reply_is_exactly_a_map_of_bulk_names_and_integers() {
     w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
     let v = w.touch_reply(b"%7\r\n");
     assert_eq!((v[0], v[1], v[3]), (0, 2, 1), "new, events, seen_before");
+    // inside MULTI
+    w.send(&["MULTI"]);
+    w.send(&["SESSION.TOUCH", "s", "EVENT", "b"]);
+    w.send(&["EXEC"]);
+    assert_eq!(w.line(), b"+OK\r\n");
+    assert_eq!(w.line(), b"+QUEUED\r\n");
+    assert_eq!(w.line(), b"*1\r\n");
+    assert_eq!(w.touch_reply(b"%7\r\n")[1], 3);
 }
 
 #[test]

@@ -95,8 +95,10 @@ fn layer_shape(capacity: u64, error: f64) -> (usize, u32) {
 /// An item's bit positions in a filter's newest layer (`ScalableBloom::probe`).
 pub struct Probe {
     h: (u64, u64),
-    /// Index of the layer `at` was computed for (the layer count when there was none).
+    /// Index and size in bits of the layer `at` was computed for (`usize::MAX` and 0 when the
+    /// filter had none): an insert recomputes the positions unless both still match.
     layer: usize,
+    m: u64,
     at: [u64; MAX_HASHES],
 }
 
@@ -156,7 +158,6 @@ impl ScalableBloom {
         &self.layers
     }
 
-    /// The bits of layer `layer`.
     /// The newest layer's bits, the lines an insert reads (see `crate::hints`).
     pub fn hot_span(&self) -> (usize, u8) {
         match self.layers.last() {
@@ -165,6 +166,7 @@ impl ScalableBloom {
         }
     }
 
+    /// The bits of `layer` (one of this filter's layers).
     pub fn layer_bits(&self, layer: &Layer) -> &[u64] {
         layer.bits(&self.words)
     }
@@ -183,11 +185,13 @@ impl ScalableBloom {
     pub fn probe(&self, h: (u64, u64)) -> Probe {
         let mut probe = Probe {
             h,
-            layer: self.layers.len(),
+            layer: usize::MAX,
+            m: 0,
             at: [0; MAX_HASHES],
         };
         if let Some(last) = self.layers.last() {
             probe.layer = self.layers.len() - 1;
+            probe.m = last.m();
             let bits = last.bits(&self.words);
             positions(h, last.m(), last.k(), &mut probe.at);
             for &p in &probe.at[..last.k()] {
@@ -218,7 +222,7 @@ impl ScalableBloom {
         let mut at = probe.at;
         if let Some(last) = self.layers.last() {
             let k = last.k();
-            if probe.layer != n - 1 {
+            if probe.layer != n - 1 || probe.m != last.m() {
                 positions(h, last.m(), k, &mut at);
             }
             let (start, words) = (last.start as usize, last.words as usize);

@@ -38,9 +38,9 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     let hint = hints::tag(inv.args[1]);
     hints::prefetch(hint);
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
-    let expiry = key.expiry();
     let index_user;
-    let (outcome, facts) = match key.value::<Session>(session_type())? {
+    let (value, expiry) = key.value_and_expiry::<Session>(session_type())?;
+    let (outcome, facts) = match value {
         KeyValue::Ours(session) => {
             session.prefetch();
             let prep = session.prepare_event(&touch);
