@@ -79,6 +79,19 @@ impl Wire {
     }
 }
 
+impl Wire {
+    /// Reads one reply and checks it is, byte for byte, `header` followed by the entries of an
+    /// AT-less touch that created the session.
+    fn expect_new_session(&mut self, header: &[u8]) {
+        let mut want = header.to_vec();
+        want.extend(expected_new_session());
+        assert_eq!(
+            String::from_utf8_lossy(&self.take(want.len())),
+            String::from_utf8_lossy(&want)
+        );
+    }
+}
+
 fn expected_new_session() -> Vec<u8> {
     // AT-less touch of a new session: ttl is exactly the default idle (1800 s).
     let mut out = Vec::new();
@@ -102,12 +115,7 @@ fn resp2_touch_reply_is_exactly_a_flat_array_of_bulk_names_and_integers() {
         "x",
         "y",
     ]);
-    let mut want = b"*14\r\n".to_vec();
-    want.extend(expected_new_session());
-    assert_eq!(
-        String::from_utf8_lossy(&w.take(want.len())),
-        String::from_utf8_lossy(&want)
-    );
+    w.expect_new_session(b"*14\r\n");
     // pipelined: many replies back to back stay framed
     for i in 0..50 {
         w.send(&["SESSION.TOUCH", "s", "EVENT", &format!("i{}", i % 7)]);
@@ -141,12 +149,7 @@ fn resp3_touch_reply_is_exactly_a_map_of_bulk_names_and_integers() {
     w.send(&["PING", "marker-7f3a"]);
     while w.line() != b"marker-7f3a\r\n" {}
     w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
-    let mut want = b"%7\r\n".to_vec();
-    want.extend(expected_new_session());
-    assert_eq!(
-        String::from_utf8_lossy(&w.take(want.len())),
-        String::from_utf8_lossy(&want)
-    );
+    w.expect_new_session(b"%7\r\n");
     w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
     let v = w.touch_reply(b"%7\r\n");
     assert_eq!((v[0], v[1], v[3]), (0, 2, 1), "new, events, seen_before");
@@ -214,12 +217,7 @@ fn without_echo_the_names_fall_back_to_the_same_bytes() {
     assert!(call(&mut c, &["ECHO", "x"]).is_err(), "ECHO is gone");
     let mut w = Wire::open(&server);
     w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
-    let mut want = b"*14\r\n".to_vec();
-    want.extend(expected_new_session());
-    assert_eq!(
-        String::from_utf8_lossy(&w.take(want.len())),
-        String::from_utf8_lossy(&want)
-    );
+    w.expect_new_session(b"*14\r\n");
     for i in 0..20 {
         w.send(&["SESSION.TOUCH", "s", "EVENT", "a"]);
         assert_eq!(w.touch_reply(b"*14\r\n")[1], i + 2);
