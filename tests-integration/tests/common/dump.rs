@@ -116,6 +116,35 @@ impl ModuleDump {
     }
 }
 
+/// The string Redis hands the module's `rdb_load` when it reads `payload`, framed as Redis frames
+/// it: from the start of the saved string on into whatever follows, footer and CRC included (Redis
+/// reads the whole payload buffer, so a payload cut short is read on into its footer). `None` if
+/// the payload has no such string.
+pub fn framed_saved(payload: &[u8]) -> Option<Vec<u8>> {
+    if *payload.first()? != RDB_TYPE_MODULE_2 {
+        return None;
+    }
+    let mut pos = 1;
+    read_len(payload, &mut pos)?;
+    if read_len(payload, &mut pos)? != MODULE_OPCODE_STRING {
+        return None;
+    }
+    let len = usize::try_from(read_len(payload, &mut pos)?).ok()?;
+    payload.get(pos..pos.checked_add(len)?).map(<[u8]>::to_vec)
+}
+
+/// Whether that string reaches past the payload's body into its footer (RDB version and CRC).
+pub fn framed_into_footer(payload: &[u8]) -> bool {
+    let Some(saved) = framed_saved(payload) else {
+        return false;
+    };
+    let mut pos = 1;
+    let _ = read_len(payload, &mut pos);
+    let _ = read_len(payload, &mut pos);
+    let _ = read_len(payload, &mut pos);
+    pos + saved.len() > payload.len() - FOOTER_LEN
+}
+
 /// Appends the CRC-64 of `data` (body and RDB version), completing a payload.
 pub fn seal(mut data: Vec<u8>) -> Vec<u8> {
     let crc = crc64(&data);
