@@ -121,6 +121,16 @@ impl ModuleDump {
 /// reads the whole payload buffer, so a payload cut short is read on into its footer). `None` if
 /// the payload has no such string.
 pub fn framed_saved(payload: &[u8]) -> Option<Vec<u8>> {
+    framed(payload).map(|(start, end)| payload[start..end].to_vec())
+}
+
+/// Whether that string reaches past the payload's body into its footer (RDB version and CRC).
+pub fn framed_into_footer(payload: &[u8]) -> bool {
+    framed(payload).is_some_and(|(_, end)| end > payload.len() - FOOTER_LEN)
+}
+
+/// Where `framed_saved`'s string starts and ends in `payload`.
+fn framed(payload: &[u8]) -> Option<(usize, usize)> {
     if *payload.first()? != RDB_TYPE_MODULE_2 {
         return None;
     }
@@ -130,19 +140,8 @@ pub fn framed_saved(payload: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let len = usize::try_from(read_len(payload, &mut pos)?).ok()?;
-    payload.get(pos..pos.checked_add(len)?).map(<[u8]>::to_vec)
-}
-
-/// Whether that string reaches past the payload's body into its footer (RDB version and CRC).
-pub fn framed_into_footer(payload: &[u8]) -> bool {
-    let Some(saved) = framed_saved(payload) else {
-        return false;
-    };
-    let mut pos = 1;
-    let _ = read_len(payload, &mut pos);
-    let _ = read_len(payload, &mut pos);
-    let _ = read_len(payload, &mut pos);
-    pos + saved.len() > payload.len() - FOOTER_LEN
+    let end = pos.checked_add(len).filter(|&end| end <= payload.len())?;
+    Some((pos, end))
 }
 
 /// Appends the CRC-64 of `data` (body and RDB version), completing a payload.
