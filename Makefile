@@ -22,12 +22,13 @@ unit:
 	$(CARGO) test -p session-core
 
 integration: build
-	$(CARGO) test --release -p session-integration -- --test-threads 4
+	$(CARGO) test --release -p session-store -- --test-threads 4
 
-# The module crate has no tests of its own and its test harness cannot start outside Redis (its
-# global allocator is Redis's: "the Redis Allocator isn't available", SIGABRT), so it is left out.
+# The module crate's own library has no unit tests (`[lib] test = false`: its global allocator is
+# Redis's, so a harness outside Redis would abort); `cargo test` runs its integration suites in
+# tests/, which start their own redis-server processes with the module loaded.
 test: build bench-floor
-	$(CARGO) test --release --workspace --exclude session-store --exclude session-bench-floor -- --test-threads 4
+	$(CARGO) test --release --workspace --exclude session-bench-floor -- --test-threads 4
 	$(CARGO) run --release -q -p session-bench -- --quick
 
 # The benchmark's API-floor probe (bench/floor; loaded beside the module by the benchmark only).

@@ -40,7 +40,7 @@ skips=(
 )
 if [ "$full" -eq 1 ]; then
   targets=()
-  for f in tests-integration/tests/*.rs; do targets+=(--test "$(basename "$f" .rs)"); done
+  for f in tests/*.rs; do targets+=(--test "$(basename "$f" .rs)"); done
 else
   targets=(--test leaks --test persistence --test errors --test fields --test notifications
            --test fixtures --test replication --test fuzz)
@@ -50,7 +50,7 @@ echo "== integration tests under valgrind ($("$server" --version | cut -d' ' -f1
 start=$SECONDS
 VALGRIND_SERVER="$server" VALGRIND_LOG_DIR="$logs" REDIS_SERVER="$PWD/scripts/valgrind-server.sh" \
   SESSION_FUZZ_COMMANDS="${SESSION_FUZZ_COMMANDS:-20000}" \
-  cargo test --release --no-fail-fast --workspace --exclude session-store "${targets[@]}" -- \
+  cargo test --release --no-fail-fast --workspace --exclude session-bench-floor "${targets[@]}" -- \
   --test-threads 2 "${skips[@]}" >"$logs/tests.log" 2>&1
 tests_rc=$?
 grep -E '^test result:' "$logs/tests.log" | sed 's/^/   /'

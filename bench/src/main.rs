@@ -797,7 +797,7 @@ fn measure(server: &Server, sizes: &Sizes) -> Measured {
 /// Round-trip time of SURFACE against ranking in the client from stock structures.
 /// TOUCH against HSET again with a replica attached, so that both propagate every write (a
 /// server with no replica, backlog or AOF lets the module skip building its replicated effect,
-/// see module/src/propagation.rs; production primaries usually have a replica).
+/// see src/propagation.rs; production primaries usually have a replica).
 fn with_replica(server: &Server, sizes: &Sizes, notes: &mut Vec<String>) -> Vec<Row> {
     let mut c = server.conn();
     let n = sizes.sessions;

@@ -1,27 +1,28 @@
-//! The intelligent session store's domain, in plain Rust with no Redis types: the session model,
-//! argument parsing, the saved-form codec and the JSON views. The Redis module (`module/`) is a
-//! thin layer over this crate.
+//! The intelligent session store's domain, in plain Rust with no Redis types. The Redis module
+//! (the root crate, `src/`) is a thin layer over this crate.
+//!
+//! The folders are layers; a module only imports from its own layer or a lower one:
+//!
+//! 1. `error`, `json`, `mem` (allocator sizes, prefetch, hints): helpers that know no domain type.
+//! 2. `activity`: counters and sketches (bloom, hll, interests, impressions).
+//! 3. `session`: the model (lifecycle, fields, activity, calculated data, groups).
+//! 4. `enrich`, `notify`, `surface` (catalog, ranking), `users`: operations on sessions and the
+//!    registry's parts.
+//! 5. `registry`: the module-global registry (catalogs, groups).
+//! 6. `codec`: the forms things take outside memory: saved forms (session, registry), the wire
+//!    reader, the argument parser and the replicated forms, SESSION.INFO's document.
 
 pub mod activity;
-pub mod args;
-pub mod catalog;
 pub mod codec;
 pub mod enrich;
 pub mod error;
-pub mod fields;
-pub mod hints;
-pub mod impressions;
-pub mod info;
-pub mod interests;
-pub mod memory;
+pub mod json;
+pub mod mem;
 pub mod notify;
-pub mod prefetch;
 pub mod registry;
 pub mod session;
-pub mod sketch;
 pub mod surface;
 pub mod users;
-mod wire;
 
 pub use activity::{Activity, SketchParams};
 pub use error::{Error, Result};

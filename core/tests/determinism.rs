@@ -3,11 +3,11 @@
 //! bits (interest weights, engagement, filter sizing, the distinct-items estimate). These golden
 //! values pin that: they hold on every host, and change only if the formulas do.
 
+use session_core::activity::bloom::ScalableBloom;
+use session_core::activity::hash::distinct_hash;
+use session_core::activity::hll::HyperLogLog;
+use session_core::activity::interests::decay;
 use session_core::enrich::engagement;
-use session_core::interests::decay;
-use session_core::sketch::bloom::ScalableBloom;
-use session_core::sketch::distinct_hash;
-use session_core::sketch::hll::HyperLogLog;
 
 #[test]
 fn decay_bits_are_the_same_on_every_host() {

@@ -1,4 +1,4 @@
-//! Hostile input for the argument parsers (`session_core::args::parse_*`): any sequence of
+//! Hostile input for the argument parsers (`session_core::codec::args::parse_*`): any sequence of
 //! arguments, keywords mixed with numbers at their limits and arbitrary bytes, parses or is an
 //! error, never a panic; numbers parse exactly as Redis writes them; a well-formed command parses
 //! to exactly what it says, and ENRICH's replicated form parses back to the same request.
@@ -7,7 +7,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use session_core::args::{
+use session_core::codec::args::{
     enrich_effect_args, parse_catalog_add, parse_enrich, parse_f64, parse_i64, parse_impress,
     parse_inbox, parse_notify, parse_surface, parse_touch, SurfaceSource,
 };
@@ -149,7 +149,7 @@ proptest! {
                 prop_assert!((1..=315_360_000).contains(&v));
             }
             if let Some(at) = t.at_ms {
-                prop_assert!((0..=session_core::args::MAX_AT_MS).contains(&at));
+                prop_assert!((0..=session_core::codec::args::MAX_AT_MS).contains(&at));
             }
             if let Some(p) = t.params {
                 prop_assert!(p.seen_capacity >= 1 && p.seen_error > 0.0 && p.seen_error <= 0.25);

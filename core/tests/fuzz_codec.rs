@@ -1,5 +1,5 @@
 //! Hostile input for the saved forms: `session_core::codec::decode` (sessions: RDB, DUMP/RESTORE,
-//! SESSION.LOAD) and `Registry::decode` (the registry's aux data).
+//! SESSION.LOAD) and `codec::registry::decode` (the registry's aux data).
 //!
 //! - Random sessions and registries, built through the domain's own operations, round-trip
 //!   exactly (`decode(encode(x))`, and re-encoding gives the same bytes).
@@ -15,12 +15,13 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rand::SeedableRng;
-use session_core::catalog::Catalog;
+use session_core::codec::info::session_info;
+use session_core::codec::registry as saved_registry;
 use session_core::codec::{decode, encode, ENCODING_VERSION};
 use session_core::enrich::{self, Enrich, Thresholds};
-use session_core::info::session_info;
 use session_core::notify::{acknowledge, pending};
 use session_core::registry::Registry;
+use session_core::surface::catalog::Catalog;
 use session_core::surface::{filter_items, surface, Profile, Ranking};
 use session_core::{Session, SketchParams, Touch};
 
@@ -463,7 +464,7 @@ fn exercise_registry(r: &mut Registry) {
     let _ = pending(&s, r.groups.iter().map(|(n, g)| (&**n, g)), NOW);
     r.publish(b"n1", b"fresh", b"p", NOW, NOW + 1, 3, None);
     r.purge_notifications(NOW + 10);
-    let back = Registry::decode(&r.encode()).expect("a used registry decodes");
+    let back = saved_registry::decode(&saved_registry::encode(r)).expect("a used registry decodes");
     assert_eq!(
         content(&back),
         content(r),
@@ -600,20 +601,20 @@ proptest! {
 
     #[test]
     fn registries_round_trip(mut r in registry()) {
-        let bytes = r.encode();
-        let back = Registry::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let bytes = saved_registry::encode(&r);
+        let back = saved_registry::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(content(&back), content(&r));
-        prop_assert_eq!(Registry::decode(&back.encode()).map(|b| content(&b)), Ok(content(&r)));
+        prop_assert_eq!(saved_registry::decode(&saved_registry::encode(&back)).map(|b| content(&b)), Ok(content(&r)));
         exercise_registry(&mut r);
     }
 
     #[test]
     fn damaged_registries_are_refused_or_valid(r in registry(), damages in vec(damage(), 1..6)) {
-        let mut bytes = r.encode();
+        let mut bytes = saved_registry::encode(&r);
         for d in &damages {
             apply_damage(&mut bytes, d);
         }
-        if let Ok(mut decoded) = Registry::decode(&bytes) {
+        if let Ok(mut decoded) = saved_registry::decode(&bytes) {
             exercise_registry(&mut decoded);
         }
     }
@@ -622,7 +623,7 @@ proptest! {
     fn arbitrary_registry_bytes_never_panic(version in 1u8..=3, body in vec(any::<u8>(), 0..200)) {
         let mut bytes = vec![version];
         bytes.extend_from_slice(&body);
-        if let Ok(mut decoded) = Registry::decode(&bytes) {
+        if let Ok(mut decoded) = saved_registry::decode(&bytes) {
             exercise_registry(&mut decoded);
         }
     }

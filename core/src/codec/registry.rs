@@ -1,0 +1,167 @@
+//! The registry's saved form (RDB aux data, and the AOF rewrite's source): version, catalogs by
+//! name with their items in slot order, the notification sequence and the groups.
+
+use crate::error::{Error, Result};
+use crate::notify::{Group, Notification};
+use crate::registry::Registry;
+use crate::surface::catalog::Catalog;
+
+use super::wire::{put_bytes, put_i64, put_u64, Reader};
+
+/// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence.
+pub const REGISTRY_VERSION: u8 = 2;
+
+/// The saved form: version, catalogs by name, items in slot order.
+pub fn encode(registry: &Registry) -> Vec<u8> {
+    let mut out = vec![REGISTRY_VERSION];
+    put_u64(&mut out, registry.catalogs.len() as u64);
+    for (name, catalog) in &registry.catalogs {
+        put_bytes(&mut out, name);
+        put_u64(&mut out, catalog.len() as u64);
+        for item in catalog.items() {
+            put_bytes(&mut out, &item.id);
+            out.extend_from_slice(&item.score.to_le_bytes());
+            match item.expires_ms {
+                Some(at) => {
+                    out.push(1);
+                    put_i64(&mut out, at);
+                }
+                None => out.push(0),
+            }
+            put_u64(&mut out, item.categories.len() as u64);
+            for &c in item.categories.iter() {
+                put_bytes(&mut out, catalog.category_name(c));
+            }
+        }
+    }
+    put_u64(&mut out, registry.last_seq);
+    put_u64(&mut out, registry.groups.len() as u64);
+    for (name, group) in &registry.groups {
+        put_bytes(&mut out, name);
+        put_u64(&mut out, group.notifications.len() as u64);
+        for n in &group.notifications {
+            put_u64(&mut out, n.seq);
+            put_bytes(&mut out, &n.id);
+            put_bytes(&mut out, &n.payload);
+            put_i64(&mut out, n.published_ms);
+            put_i64(&mut out, n.expires_ms);
+        }
+    }
+    out.push(0);
+    out
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Registry> {
+    let (&version, rest) = bytes
+        .split_first()
+        .ok_or(Error::Corrupt("empty registry"))?;
+    if version == 0 || version > REGISTRY_VERSION {
+        return Err(Error::UnknownEncoding(version));
+    }
+    let mut r = Reader::new(rest);
+    let mut registry = Registry::default();
+    let catalogs = r.len_prefix()?;
+    for _ in 0..catalogs {
+        let name: Box<[u8]> = r.prefixed()?.into();
+        let mut catalog = Catalog::default();
+        let items = r.len_prefix()?;
+        for _ in 0..items {
+            let id = r.prefixed()?;
+            let score = r.f64_le()?;
+            if !score.is_finite() {
+                return Err(Error::Corrupt("item score is not finite"));
+            }
+            let expires = match r.byte()? {
+                0 => None,
+                1 => Some(r.i64()?),
+                _ => return Err(Error::Corrupt("bad expiry flag")),
+            };
+            let n = r.len_prefix()?;
+            let mut categories = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                categories.push(r.prefixed()?);
+            }
+            if !catalog.add(id, score, &categories, expires) {
+                return Err(Error::Corrupt("duplicate catalog item"));
+            }
+        }
+        if registry.catalogs.insert(name, catalog).is_some() {
+            return Err(Error::Corrupt("duplicate catalog"));
+        }
+    }
+    if version >= 2 {
+        registry.last_seq = r.u64()?;
+        let groups = r.len_prefix()?;
+        for _ in 0..groups {
+            let name: Box<[u8]> = r.prefixed()?.into();
+            let mut group = Group::default();
+            let n = r.len_prefix()?;
+            for _ in 0..n {
+                let seq = r.u64()?;
+                let last = group.notifications.back().map_or(0, |x| x.seq);
+                if seq <= last || seq > registry.last_seq {
+                    return Err(Error::Corrupt("notification sequence out of order"));
+                }
+                let id = r.prefixed()?.into();
+                let payload = r.prefixed()?.into();
+                let published_ms = r.i64()?;
+                let expires_ms = r.i64()?;
+                group.notifications.push_back(Notification {
+                    seq,
+                    id,
+                    payload,
+                    published_ms,
+                    expires_ms,
+                });
+            }
+            if group.notifications.is_empty() || registry.groups.insert(name, group).is_some() {
+                return Err(Error::Corrupt("empty or duplicate group"));
+            }
+        }
+    }
+    if r.byte()? != 0 || !r.is_empty() {
+        return Err(Error::Corrupt("bytes after the registry"));
+    }
+    Ok(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Published;
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let mut reg = Registry::default();
+        let mut c = Catalog::default();
+        c.add(b"a", 1.5, &[b"x", b"y"], Some(99));
+        c.add(b"b", -2.0, &[], None);
+        reg.catalogs.insert(b"news"[..].into(), c);
+        reg.catalogs.insert(b"empty"[..].into(), Catalog::default());
+        assert_eq!(
+            reg.publish(b"g", b"n1", b"hello", 10, 100, 5, None),
+            Published::Stored
+        );
+        assert_eq!(
+            reg.publish(b"g", b"n1", b"again", 11, 100, 5, None),
+            Published::Duplicate
+        );
+        assert_eq!(
+            reg.publish(b"h", b"n1", b"x", 12, 100, 5, None),
+            Published::Stored
+        );
+        let bytes = encode(&reg);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.items(), 2);
+        assert_eq!((back.notifications(), back.last_seq), (2, 12 * 1024));
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            let _ = decode(&b); // never panics
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The saved form of a session: what RDB files, `DUMP` payloads, AOF rewrites and the digest hold.
+//!
+//! Layout: one byte of encoding version, then sections `[tag: u8][length: varint][payload]` in
+//! strictly increasing tag order, each at most once, then the end byte 0, so that a truncation at a
+//! section boundary is still detected; absent optional sections mean "empty". Integers
+//! are LEB128 varints (signed ones zigzag-encoded). A new encoding version adds sections; the decoder
+//! keeps reading every version it ever wrote, and always writes the newest.
+//!
+//! Decoding trusts nothing: every length is checked against the bytes that remain before anything
+//! is allocated, every value against its range, and a section must consume exactly its payload. Any
+//! inconsistency is an `Error`, never a panic, so a crafted `RESTORE` payload is simply refused.
+
+use crate::activity::bloom::ScalableBloom;
+use crate::activity::hll::{HyperLogLog, Registers};
+use crate::activity::impressions::{
+    Generation, Impressions, DEPTH, GENERATIONS, MAX_WIDTH, MIN_WIDTH,
+};
+use crate::activity::interests::{Interest, Interests};
+use crate::activity::{Activity, SketchParams};
+use crate::codec::wire::{put_bytes, put_i64, put_u64, Reader};
+use crate::error::{Error, Result};
+use crate::session::calculated::Calculated;
+use crate::session::fields::Fields;
+use crate::session::{Session, MAX_LIFETIME_S};
+
+/// The encoding this build writes.
+///
+/// - 1: lifecycle, user, fields; activity as three counters.
+/// - 2: the activity section holds the sketches (seen filter, distinct items, interests, minute
+///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
+///   explicit groups, and impression counts.
+/// - 3: notification delivery cursors (one per group); impressions kept in generations.
+pub const ENCODING_VERSION: u8 = 3;
+
+const TAG_END: u8 = 0;
+const TAG_LIFECYCLE: u8 = 1;
+const TAG_USER: u8 = 2;
+const TAG_FIELDS: u8 = 3;
+const TAG_ACTIVITY: u8 = 4;
+const TAG_CALCULATED: u8 = 5;
+const TAG_GROUPS: u8 = 6;
+const TAG_IMPRESSIONS: u8 = 7;
+const TAG_CURSORS: u8 = 8;
+
+/// Encodes `session` in the newest encoding.
+pub fn encode(session: &Session) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + session.fields.heap_size());
+    out.push(ENCODING_VERSION);
+
+    let mut body = Vec::new();
+    put_i64(&mut body, session.created_ms);
+    put_i64(&mut body, session.last_seen_ms);
+    put_u64(&mut body, u64::from(session.idle_s));
+    put_u64(&mut body, u64::from(session.maxage_s));
+    section(&mut out, TAG_LIFECYCLE, &mut body);
+
+    if let Some(user) = &session.user {
+        body.extend_from_slice(user);
+        section(&mut out, TAG_USER, &mut body);
+    }
+
+    if !session.fields.is_empty() {
+        put_u64(&mut body, session.fields.len() as u64);
+        for (name, value) in session.fields.iter() {
+            put_bytes(&mut body, name);
+            put_bytes(&mut body, value);
+        }
+        section(&mut out, TAG_FIELDS, &mut body);
+    }
+
+    if let Some(a) = &session.activity {
+        put_activity(&mut body, a);
+        section(&mut out, TAG_ACTIVITY, &mut body);
+    }
+
+    if let Some(c) = &session.calculated {
+        put_i64(&mut body, c.computed_ms);
+        put_bytes(&mut body, &c.document);
+        put_bytes(&mut body, &c.attrs);
+        put_list(&mut body, &c.segments);
+        section(&mut out, TAG_CALCULATED, &mut body);
+    }
+
+    if !session.groups.is_empty() {
+        put_list(&mut body, &session.groups);
+        section(&mut out, TAG_GROUPS, &mut body);
+    }
+
+    if let Some(imp) = &session.impressions {
+        put_u64(&mut body, imp.generations.len() as u64);
+        for g in &imp.generations {
+            put_u64(&mut body, u64::from(g.width));
+            put_u64(&mut body, u64::from(g.distinct));
+            body.extend_from_slice(&g.counters);
+        }
+        section(&mut out, TAG_IMPRESSIONS, &mut body);
+    }
+
+    if !session.cursors.is_empty() {
+        put_u64(&mut body, session.cursors.len() as u64);
+        for (group, seq) in &session.cursors {
+            put_bytes(&mut body, group);
+            put_u64(&mut body, *seq);
+        }
+        section(&mut out, TAG_CURSORS, &mut body);
+    }
+    out.push(TAG_END);
+    out
+}
+
+/// Decodes any encoding this build knows; refuses everything else.
+pub fn decode(bytes: &[u8]) -> Result<Session> {
+    let (&version, rest) = bytes.split_first().ok_or(Error::Corrupt("empty"))?;
+    if version == 0 || version > ENCODING_VERSION {
+        return Err(Error::UnknownEncoding(version));
+    }
+    let mut input = Reader::new(rest);
+    let mut session: Option<Session> = None;
+    let mut last_tag = 0u8;
+    loop {
+        let tag = input.byte()?;
+        if tag == TAG_END {
+            if !input.is_empty() {
+                return Err(Error::Corrupt("bytes after the end"));
+            }
+            break;
+        }
+        if tag <= last_tag {
+            return Err(Error::Corrupt("sections out of order"));
+        }
+        last_tag = tag;
+        let len = input.len_prefix()?;
+        let mut payload = Reader::new(input.bytes(len)?);
+        match (tag, session.as_mut()) {
+            (TAG_LIFECYCLE, None) => session = Some(read_lifecycle(&mut payload)?),
+            (_, None) => return Err(Error::Corrupt("lifecycle section missing")),
+            (TAG_USER, Some(s)) => {
+                s.user = Some(payload.rest().into());
+            }
+            (TAG_FIELDS, Some(s)) => s.fields = read_fields(&mut payload)?,
+            (TAG_ACTIVITY, Some(s)) => {
+                let activity = if version == 1 {
+                    read_activity_v1(&mut payload)?
+                } else {
+                    read_activity(&mut payload)?
+                };
+                s.activity = Some(activity);
+            }
+            (TAG_CALCULATED, Some(s)) if version >= 2 => {
+                let computed_ms = payload.i64()?;
+                let document = payload.prefixed()?.into();
+                let attrs: Box<[u8]> = payload.prefixed()?.into();
+                if !attrs.is_empty()
+                    && !matches!(
+                        serde_json::from_slice(&attrs),
+                        Ok(serde_json::Value::Object(_))
+                    )
+                {
+                    return Err(Error::Corrupt("attributes are not a JSON object"));
+                }
+                let segments = read_list(&mut payload)?;
+                s.calculated = Some(Box::new(Calculated {
+                    computed_ms,
+                    document,
+                    segments,
+                    attrs,
+                }));
+            }
+            (TAG_GROUPS, Some(s)) if version >= 2 => {
+                s.groups = read_list(&mut payload)?;
+                if s.groups.is_empty() {
+                    return Err(Error::Corrupt("empty groups section"));
+                }
+            }
+            (TAG_IMPRESSIONS, Some(s)) if version >= 2 => {
+                s.impressions = Some(Box::new(read_impressions(&mut payload, version)?));
+            }
+            (TAG_CURSORS, Some(s)) if version >= 3 => {
+                let n = payload.len_prefix()?;
+                if n == 0 {
+                    return Err(Error::Corrupt("empty cursors section"));
+                }
+                let mut cursors: Vec<(Box<[u8]>, u64)> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let group: Box<[u8]> = payload.prefixed()?.into();
+                    let seq = payload.u64()?;
+                    if cursors.last().is_some_and(|(last, _)| *last >= group) || seq == 0 {
+                        return Err(Error::Corrupt("cursors not in canonical order"));
+                    }
+                    cursors.push((group, seq));
+                }
+                s.cursors = cursors;
+            }
+            _ => return Err(Error::Corrupt("unknown section")),
+        }
+        if !payload.is_empty() {
+            return Err(Error::Corrupt("section longer than its contents"));
+        }
+    }
+    session.ok_or(Error::Corrupt("lifecycle section missing"))
+}
+
+fn read_lifecycle(r: &mut Reader) -> Result<Session> {
+    let created_ms = r.i64()?;
+    let last_seen_ms = r.i64()?;
+    let lifetime = |v: u64| match u32::try_from(v) {
+        Ok(v) if (1..=MAX_LIFETIME_S).contains(&v) => Ok(v),
+        _ => Err(Error::Corrupt("lifetime out of range")),
+    };
+    let idle_s = lifetime(r.u64()?)?;
+    let maxage_s = lifetime(r.u64()?)?;
+    if !is_time(created_ms) || !is_time(last_seen_ms) {
+        return Err(Error::Corrupt("time out of range"));
+    }
+    Ok(Session {
+        created_ms,
+        last_seen_ms,
+        idle_s,
+        maxage_s,
+        user: None,
+        fields: Fields::default(),
+        activity: None,
+        calculated: None,
+        groups: Vec::new(),
+        impressions: None,
+        cursors: Vec::new(),
+    })
+}
+
+/// Version 2 kept one sketch (width, counters); version 3 keeps generations.
+fn read_impressions(r: &mut Reader, version: u8) -> Result<Impressions> {
+    let read_generation = |r: &mut Reader, distinct: Option<u32>| -> Result<Generation> {
+        let width = u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("bad width"))?;
+        if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+            return Err(Error::Corrupt("impressions width out of range"));
+        }
+        let distinct = match distinct {
+            Some(d) => d,
+            None => u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("bad load"))?,
+        };
+        let counters: Box<[u8]> = r.bytes(DEPTH * width as usize)?.into();
+        Ok(Generation {
+            width,
+            distinct,
+            counters,
+        })
+    };
+    let imp = if version == 2 {
+        // The load of a version-2 sketch was not saved: count its filled first-row cells.
+        let mut g = read_generation(r, Some(0))?;
+        g.distinct = g.counters[..g.width as usize]
+            .iter()
+            .filter(|&&c| c > 0)
+            .count() as u32;
+        Impressions {
+            generations: vec![g],
+        }
+    } else {
+        let n = r.len_prefix()?;
+        if n == 0 || n > GENERATIONS {
+            return Err(Error::Corrupt("impressions generations out of range"));
+        }
+        let generations = (0..n)
+            .map(|_| read_generation(r, None))
+            .collect::<Result<_>>()?;
+        Impressions { generations }
+    };
+    if !imp.is_consistent() {
+        return Err(Error::Corrupt("inconsistent impressions"));
+    }
+    Ok(imp)
+}
+
+/// A time a command can produce: `AT` and the clock both lie in 0..=MAX_AT_MS.
+fn is_time(ms: i64) -> bool {
+    (0..=crate::codec::args::MAX_AT_MS).contains(&ms)
+}
+
+fn put_activity(out: &mut Vec<u8>, a: &Activity) {
+    put_u64(out, u64::from(a.top_n));
+    put_u64(out, u64::from(a.half_life_s));
+    put_u64(out, a.events);
+    put_i64(out, a.first_event_ms);
+    put_i64(out, a.last_event_ms);
+    put_i64(out, a.longest_gap_ms);
+    put_i64(out, a.last_minute);
+    out.extend_from_slice(&a.minutes.to_le_bytes());
+    for h in a.hours {
+        put_u64(out, u64::from(h));
+    }
+    // seen filter
+    put_u64(out, a.seen.initial_capacity);
+    out.extend_from_slice(&a.seen.error.to_le_bytes());
+    put_u64(out, a.seen.layers().len() as u64);
+    for layer in a.seen.layers() {
+        put_u64(out, layer.count);
+        put_u64(out, u64::from(layer.hashes));
+        let bits = a.seen.layer_bits(layer);
+        put_u64(out, bits.len() as u64);
+        for w in bits {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    // distinct items
+    out.push(a.distinct.precision);
+    match &a.distinct.registers {
+        Registers::Sparse(list) => {
+            out.push(0);
+            put_u64(out, list.len() as u64);
+            for e in list {
+                out.extend_from_slice(&e.to_le_bytes());
+            }
+        }
+        Registers::Dense(regs) => {
+            out.push(1);
+            out.extend_from_slice(regs);
+        }
+    }
+    // interests
+    put_i64(out, a.interests.as_of_ms);
+    put_u64(out, a.interests.entries.len() as u64);
+    for e in &a.interests.entries {
+        put_bytes(out, &e.category);
+        out.extend_from_slice(&e.weight.to_le_bytes());
+    }
+}
+
+/// Version 1 kept only three counters; the sketches start empty with default sizing.
+fn read_activity_v1(r: &mut Reader) -> Result<Activity> {
+    let mut a = Activity::new(&SketchParams::default());
+    a.events = r.u64()?;
+    a.first_event_ms = r.i64()?;
+    a.last_event_ms = r.i64()?;
+    if !is_time(a.first_event_ms) || !is_time(a.last_event_ms) {
+        return Err(Error::Corrupt("activity time out of range"));
+    }
+    Ok(a)
+}
+
+fn read_activity(r: &mut Reader) -> Result<Activity> {
+    let top_n = u16::try_from(r.u64()?)
+        .ok()
+        .filter(|n| (1..=SketchParams::TOP_N_MAX).contains(n))
+        .ok_or(Error::Corrupt("top-n out of range"))?;
+    let half_life_s = u32::try_from(r.u64()?)
+        .ok()
+        .filter(|h| (1..=MAX_LIFETIME_S).contains(h))
+        .ok_or(Error::Corrupt("half-life out of range"))?;
+    let events = r.u64()?;
+    if events == 0 {
+        return Err(Error::Corrupt("activity without events"));
+    }
+    let first_event_ms = r.i64()?;
+    let last_event_ms = r.i64()?;
+    let longest_gap_ms = r.i64()?;
+    let last_minute = r.i64()?;
+    // Every time a command can produce lies in 0..=MAX_AT_MS: anything else was not written by
+    // this module, and would make later arithmetic (gaps, minute shifts, decay) overflow.
+    if !is_time(first_event_ms)
+        || !is_time(last_event_ms)
+        || !is_time(longest_gap_ms)
+        || !is_time(last_minute.saturating_mul(60_000))
+    {
+        return Err(Error::Corrupt("activity time out of range"));
+    }
+    let minutes = r.u64_le()?;
+    let mut hours = [0u32; 24];
+    for h in &mut hours {
+        *h = u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("hour count out of range"))?;
+    }
+
+    let initial_capacity = r.u64()?;
+    let error = r.f64_le()?;
+    let layer_count = r.len_prefix()?;
+    if layer_count > crate::activity::bloom::MAX_LAYERS {
+        return Err(Error::Corrupt("too many filter layers"));
+    }
+    let mut layers = Vec::with_capacity(layer_count);
+    for _ in 0..layer_count {
+        let count = r.u64()?;
+        let hashes =
+            u32::try_from(r.u64()?).map_err(|_| Error::Corrupt("hash count out of range"))?;
+        let words = r.len_prefix()?;
+        if words > r.remaining() / 8 {
+            return Err(Error::Corrupt("filter longer than payload"));
+        }
+        let bits: Vec<u64> = (0..words).map(|_| r.u64_le()).collect::<Result<_>>()?;
+        layers.push((count, hashes, bits));
+    }
+    let seen = ScalableBloom::from_layers(initial_capacity, error, layers);
+    if !seen.is_consistent() {
+        return Err(Error::Corrupt("inconsistent seen filter"));
+    }
+
+    let precision = r.byte()?;
+    if !(crate::activity::hll::MIN_PRECISION..=crate::activity::hll::MAX_PRECISION)
+        .contains(&precision)
+    {
+        return Err(Error::Corrupt("HyperLogLog precision out of range"));
+    }
+    let registers = match r.byte()? {
+        0 => {
+            let n = r.len_prefix()?;
+            if n > r.remaining() / 2 {
+                return Err(Error::Corrupt("sparse sketch longer than payload"));
+            }
+            Registers::Sparse((0..n).map(|_| r.u16_le()).collect::<Result<_>>()?)
+        }
+        1 => Registers::Dense(r.bytes(1usize << precision)?.into()),
+        _ => return Err(Error::Corrupt("unknown HyperLogLog form")),
+    };
+    let distinct = HyperLogLog::from_registers(precision, registers);
+    if !distinct.is_consistent() {
+        return Err(Error::Corrupt("inconsistent HyperLogLog"));
+    }
+
+    let as_of_ms = r.i64()?;
+    if !is_time(as_of_ms) {
+        return Err(Error::Corrupt("interest time out of range"));
+    }
+    let n = r.len_prefix()?;
+    if n > usize::from(top_n) {
+        return Err(Error::Corrupt("more interests than top-n"));
+    }
+    let mut entries: Vec<Interest> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let category: Box<[u8]> = r.prefixed()?.into();
+        let weight = r.f64_le()?;
+        if !weight.is_finite() || weight < 0.0 || entries.iter().any(|e| *e.category == *category) {
+            return Err(Error::Corrupt("invalid interest"));
+        }
+        entries.push(Interest::new(&category, weight));
+    }
+
+    Ok(Activity {
+        top_n,
+        half_life_s,
+        events,
+        first_event_ms,
+        last_event_ms,
+        longest_gap_ms,
+        last_minute,
+        minutes,
+        hours,
+        seen,
+        distinct,
+        interests: Interests { as_of_ms, entries },
+    })
+}
+
+fn read_fields(r: &mut Reader) -> Result<Fields> {
+    let count = r.len_prefix()?;
+    if count == 0 {
+        return Err(Error::Corrupt("empty fields section"));
+    }
+    // Each field takes at least two length bytes: a count above that cannot be honest.
+    if count > r.remaining() / 2 {
+        return Err(Error::Corrupt("field count exceeds payload"));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        entries.push((r.prefixed()?, r.prefixed()?));
+    }
+    Fields::from_sorted(entries.into_iter()).ok_or(Error::Corrupt("fields not in canonical order"))
+}
+
+fn put_list(out: &mut Vec<u8>, items: &[Box<[u8]>]) {
+    put_u64(out, items.len() as u64);
+    for item in items {
+        put_bytes(out, item);
+    }
+}
+
+/// A list of byte strings that must be strictly sorted (sets: segments, groups).
+fn read_list(r: &mut Reader) -> Result<Vec<Box<[u8]>>> {
+    let n = r.len_prefix()?;
+    let mut items: Vec<Box<[u8]>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let item: Box<[u8]> = r.prefixed()?.into();
+        if items.last().is_some_and(|last| *last >= item) {
+            return Err(Error::Corrupt("set not in canonical order"));
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+fn section(out: &mut Vec<u8>, tag: u8, body: &mut Vec<u8>) {
+    out.push(tag);
+    put_u64(out, body.len() as u64);
+    out.append(body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Touch;
+
+    fn sample() -> Session {
+        let mut s = Session::new(1_700_000_000_000, 1800, 86_400);
+        let t = Touch {
+            user: Some(b"alice\x00\xff"),
+            set: vec![(b"theme", b"dark"), (b"cart", b"\x00\x01\x02"), (b"", b"")],
+            ..Touch::default()
+        };
+        let params = SketchParams::default();
+        s.apply_touch(&t, 1_700_000_005_000, false, &params);
+        for i in 0..40 {
+            let item = format!("page{}", i % 25);
+            let event = Touch {
+                event: Some(item.as_bytes()),
+                categories: &[b"news", if i % 3 == 0 { b"golf" } else { b"hockey" }],
+                ..Touch::default()
+            };
+            s.apply_touch(&event, 1_700_000_005_000 + i * 70_000, false, &params);
+        }
+        let req = crate::enrich::Enrich {
+            attrs: Some(br#"{"churn":0.1}"#),
+            join: vec![b"vip", b"beta"],
+            ..Default::default()
+        };
+        let merged = crate::enrich::plan(&s, &req, 65_536, 64).unwrap();
+        crate::enrich::apply(&mut s, &req, merged, 1_700_000_100_000, &Default::default());
+        s.record_impressions(&[b"a", b"b", b"a"], 16);
+        s.cursors = vec![(b"beta"[..].into(), 3), (b"vip"[..].into(), 7)];
+        s
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = sample();
+        let bytes = encode(&s);
+        assert_eq!(decode(&bytes), Ok(s.clone()));
+        assert_eq!(encode(&decode(&bytes).unwrap()), bytes, "canonical");
+        let bare = Session::new(0, 1, 1);
+        assert_eq!(decode(&encode(&bare)), Ok(bare));
+        // a dense HyperLogLog and a multi-layer filter
+        let mut big = sample();
+        let params = SketchParams::default();
+        for i in 0..3_000 {
+            let item = format!("x{i}");
+            let event = Touch {
+                event: Some(item.as_bytes()),
+                ..Touch::default()
+            };
+            big.apply_touch(&event, 1_700_000_005_000, false, &params);
+        }
+        let a = big.activity.as_ref().unwrap();
+        assert!(!a.distinct.is_sparse() && a.seen.layers().len() > 3);
+        assert_eq!(decode(&encode(&big)), Ok(big));
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let bytes = encode(&sample());
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn version_1_payload_still_decodes() {
+        // Written by the version-1 encoder: lifecycle, user "u", one field a=b, activity counters.
+        let v1: &[u8] = &[
+            1, 1, 4, 2, 4, 10, 20, 2, 1, b'u', 3, 5, 1, 1, b'a', 1, b'b', 4, 3, 3, 6, 8, 0,
+        ];
+        let s = decode(v1).unwrap();
+        assert_eq!(
+            (s.created_ms, s.last_seen_ms, s.idle_s, s.maxage_s),
+            (1, 2, 10, 20)
+        );
+        assert_eq!(s.user.as_deref(), Some(&b"u"[..]));
+        assert_eq!(s.fields.get(b"a"), Some(&b"b"[..]));
+        assert_eq!(s.events(), 3);
+        assert_eq!(s.activity.as_ref().unwrap().first_event_ms, 3);
+        // Re-encoding writes the newest version.
+        assert_eq!(encode(&s)[0], ENCODING_VERSION);
+    }
+
+    #[test]
+    fn every_single_byte_corruption_is_refused_or_decodes_cleanly() {
+        // A flipped byte may still form a valid session (a changed field value); what matters is
+        // that decoding never panics and never accepts trailing garbage.
+        let bytes = encode(&sample());
+        for i in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[i] ^= flip;
+                if let Ok(s) = decode(&b) {
+                    assert_eq!(encode(&s), b, "accepted a non-canonical form at byte {i}");
+                }
+            }
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn newer_or_zero_version_is_refused() {
+        let mut b = encode(&sample());
+        b[0] = ENCODING_VERSION + 1;
+        assert_eq!(
+            decode(&b),
+            Err(Error::UnknownEncoding(ENCODING_VERSION + 1))
+        );
+        b[0] = 0;
+        assert_eq!(decode(&b), Err(Error::UnknownEncoding(0)));
+    }
+
+    #[test]
+    fn huge_counts_do_not_allocate() {
+        // fields section claiming 2^60 fields in a 10-byte payload
+        let mut b = vec![ENCODING_VERSION];
+        let mut body = Vec::new();
+        put_i64(&mut body, 0);
+        put_i64(&mut body, 0);
+        put_u64(&mut body, 1);
+        put_u64(&mut body, 1);
+        section(&mut b, TAG_LIFECYCLE, &mut body);
+        put_u64(&mut body, 1 << 60);
+        section(&mut b, TAG_FIELDS, &mut body);
+        b.push(TAG_END);
+        assert!(decode(&b).is_err());
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0u64, 1, 127, 128, 300, u64::MAX] {
+            let mut out = Vec::new();
+            put_u64(&mut out, v);
+            assert_eq!(Reader::new(&out).u64(), Ok(v));
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            put_i64(&mut out, v);
+            assert_eq!(Reader::new(&out).i64(), Ok(v));
+        }
+        assert!(Reader::new(&[0x80, 0x00]).u64().is_err(), "non-canonical");
+        assert!(Reader::new(&[0xff; 11]).u64().is_err(), "overflow");
+    }
+}

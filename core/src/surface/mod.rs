@@ -1,0 +1,401 @@
+//! `SESSION.SURFACE`: content the user has not seen, ranked by what their activity says they like.
+//!
+//! rank(item) = affinity + score / scale, where affinity is the sum of the session's normalized
+//! interest weights over the item's categories (0..1) and `scale` is the catalog's largest absolute
+//! score, so both terms live in comparable ranges whatever unit scores use.
+//!
+//! Ranking never scans the catalog: candidates come from walking, best score first, the category
+//! index of each of the session's interests (at most top-N of them) and the catalog's global score
+//! index (or the requested CATEGORY's), each until `count` eligible items are found (or a walk cap);
+//! the base list may also step over every item the user has seen or was capped on, so a heavy
+//! viewer still gets unseen items); the candidates are ranked exactly and the best kept. An item outside every walked prefix can only
+//! beat them through several interest categories at once, each with little weight. Cost grows with
+//! `count` and the number of interests, not with the catalog.
+//!
+//! Eligible: live, in the CATEGORY when one is named, not in the seen filter (no false negatives:
+//! never a seen item), and shown fewer than MAXIMPRESSIONS times.
+
+pub mod catalog;
+
+use rand::Rng;
+
+use crate::activity::impressions::Impressions;
+use crate::activity::Activity;
+use crate::surface::catalog::Catalog;
+
+/// Items a single list walk may inspect (bounds a call whose user has seen most of a category).
+pub const WALK_CAP: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking<'a> {
+    pub count: usize,
+    pub category: Option<&'a [u8]>,
+    pub explore: f64,
+    pub max_impressions: Option<u32>,
+}
+
+/// What ranking needs from a session (absent for a cold start).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Profile<'a> {
+    pub activity: Option<&'a Activity>,
+    pub impressions: Option<&'a Impressions>,
+}
+
+impl Profile<'_> {
+    /// How many catalog items this profile can make ineligible at most: items it has seen plus
+    /// distinct items it was shown.
+    pub fn skippable(&self) -> usize {
+        let seen = self.activity.map_or(0, |a| a.seen.count());
+        let shown: u64 = self.impressions.map_or(0, |i| {
+            i.generations.iter().map(|g| u64::from(g.distinct)).sum()
+        });
+        usize::try_from(seen.saturating_add(shown)).unwrap_or(usize::MAX)
+    }
+
+    /// Not seen, and under the impression cap.
+    pub fn eligible(&self, id: &[u8], max_impressions: Option<u32>) -> bool {
+        if self.activity.is_some_and(|a| a.has_seen(id)) {
+            return false;
+        }
+        match (max_impressions, self.impressions) {
+            (Some(cap), Some(imp)) => u32::from(imp.count(id)) < cap,
+            (Some(0), None) => false,
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pick {
+    pub slot: u32,
+    pub rank: f64,
+    pub explored: bool,
+}
+
+/// Chooses up to `req.count` items of `catalog` for `profile` at `now_ms`.
+pub fn surface(
+    catalog: &Catalog,
+    profile: Profile,
+    req: &Ranking,
+    now_ms: i64,
+    rng: &mut impl Rng,
+) -> Vec<Pick> {
+    if req.count == 0 || catalog.is_empty() {
+        return Vec::new();
+    }
+    let filter = match req.category {
+        Some(name) => match catalog.category_id(name) {
+            Some(id) => Some(id),
+            None => return Vec::new(),
+        },
+        None => None,
+    };
+    let interests: Vec<(u32, f64)> = profile
+        .activity
+        .map(|a| {
+            a.interests
+                .normalized()
+                .into_iter()
+                .filter_map(|(name, w)| catalog.category_id(name).map(|id| (id, w)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let scale = match catalog.score_scale() {
+        s if s > 0.0 && s.is_finite() => s,
+        _ => 1.0,
+    };
+    let eligible = |slot: u32| {
+        catalog.item(slot).is_some_and(|item| {
+            item.live(now_ms)
+                && filter.is_none_or(|f| item.categories.binary_search(&f).is_ok())
+                && profile.eligible(&item.id, req.max_impressions)
+        })
+    };
+    let rank_of = |slot: u32| {
+        catalog.item(slot).map_or(f64::NEG_INFINITY, |item| {
+            let affinity: f64 = interests
+                .iter()
+                .filter(|(c, _)| item.categories.binary_search(c).is_ok())
+                .map(|(_, w)| w)
+                .sum();
+            affinity + item.score / scale
+        })
+    };
+
+    // Candidates: best-score prefixes of the interest lists and of the base list.
+    let mut candidates: Vec<u32> = Vec::new();
+    // The base list may need to step over every item the user has seen or was capped on before
+    // it finds `count` eligible ones: its walk is allowed that many steps more.
+    let base_cap = WALK_CAP.saturating_add(profile.skippable());
+    let mut walk = |list: &mut dyn Iterator<Item = u32>, cap: usize| {
+        let mut found = 0;
+        for slot in list.take(cap) {
+            if eligible(slot) {
+                candidates.push(slot);
+                found += 1;
+                if found == req.count {
+                    break;
+                }
+            }
+        }
+    };
+    for &(category, _) in &interests {
+        walk(&mut catalog.by_category(category), WALK_CAP);
+    }
+    match filter {
+        Some(f) => walk(&mut catalog.by_category(f), base_cap),
+        None => walk(&mut catalog.by_score(), base_cap),
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut ranked: Vec<Pick> = candidates
+        .into_iter()
+        .map(|slot| Pick {
+            slot,
+            rank: rank_of(slot),
+            explored: false,
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.rank.total_cmp(&a.rank).then(a.slot.cmp(&b.slot)));
+
+    // Exploration: a share of the slots goes to random eligible items.
+    let share = req.count as f64 * req.explore.clamp(0.0, 1.0);
+    let mut explore_n = share.floor() as usize;
+    if rng.gen::<f64>() < share - share.floor() {
+        explore_n += 1;
+    }
+    let exploit_n = req.count - explore_n.min(req.count);
+    let mut picks: Vec<Pick> = ranked.iter().take(exploit_n).copied().collect();
+    let mut explored = 0;
+    let mut attempts = 0;
+    while explored < explore_n && attempts < 32 * explore_n {
+        attempts += 1;
+        let slot = match filter {
+            Some(f) => {
+                let len = catalog.category_len(f);
+                match catalog.by_category(f).nth(rng.gen_range(0..len.max(1))) {
+                    Some(slot) => slot,
+                    None => continue,
+                }
+            }
+            None => rng.gen_range(0..catalog.slot_count()) as u32,
+        };
+        if eligible(slot) && !picks.iter().any(|p| p.slot == slot) {
+            picks.push(Pick {
+                slot,
+                rank: rank_of(slot),
+                explored: true,
+            });
+            explored += 1;
+        }
+    }
+    // Not enough to explore: the remaining slots go back to the ranking.
+    for p in ranked.into_iter().skip(exploit_n) {
+        if picks.len() >= req.count {
+            break;
+        }
+        if !picks.iter().any(|q| q.slot == p.slot) {
+            picks.push(p);
+        }
+    }
+    picks
+}
+
+/// `ITEMS` mode: the given candidates that are eligible, in their order, at most `count`.
+pub fn filter_items<'a>(
+    items: &[&'a [u8]],
+    profile: Profile,
+    count: usize,
+    max_impressions: Option<u32>,
+) -> Vec<&'a [u8]> {
+    items
+        .iter()
+        .copied()
+        .filter(|id| profile.eligible(id, max_impressions))
+        .take(count)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::SketchParams;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    const CATS: [&[u8]; 5] = [b"golf", b"hockey", b"news", b"tech", b"food"];
+
+    /// 10,000 items, categories round-robin, scores pseudo-random and unrelated to categories.
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        let mut x: u64 = 99;
+        for i in 0..10_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let score = (x >> 11) as f64 / (1u64 << 53) as f64;
+            c.add(
+                format!("item{i}").as_bytes(),
+                score,
+                &[CATS[(i % 5) as usize]],
+                None,
+            );
+        }
+        c
+    }
+
+    fn fan_of(category: &[u8], seen: &[String]) -> Activity {
+        let mut a = Activity::new(&SketchParams::default());
+        for (i, s) in seen.iter().enumerate() {
+            let cat: &[u8] = if i % 10 < 6 { category } else { CATS[i % 5] };
+            a.record(s.as_bytes(), &[cat], i as i64);
+        }
+        a
+    }
+
+    fn ids(c: &Catalog, picks: &[Pick]) -> Vec<String> {
+        picks
+            .iter()
+            .map(|p| String::from_utf8(c.item(p.slot).unwrap().id.to_vec()).unwrap())
+            .collect()
+    }
+
+    fn req(count: usize) -> Ranking<'static> {
+        Ranking {
+            count,
+            category: None,
+            explore: 0.0,
+            max_impressions: None,
+        }
+    }
+
+    #[test]
+    fn never_a_seen_item_and_prefers_interests() {
+        let c = catalog();
+        // the user saw the 500 best items overall
+        let best: Vec<String> = c
+            .by_score()
+            .take(500)
+            .map(|s| String::from_utf8(c.item(s).unwrap().id.to_vec()).unwrap())
+            .collect();
+        let a = fan_of(b"hockey", &best);
+        let profile = Profile {
+            activity: Some(&a),
+            impressions: None,
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        let picks = surface(&c, profile, &req(10), 0, &mut rng);
+        assert_eq!(picks.len(), 10);
+        let hockey = c.category_id(b"hockey").unwrap();
+        let mut in_pref = 0;
+        for p in &picks {
+            let item = c.item(p.slot).unwrap();
+            assert!(!a.has_seen(&item.id));
+            in_pref += usize::from(item.categories.contains(&hockey));
+        }
+        assert!(
+            in_pref >= 8,
+            "{in_pref} of 10 in the preferred category: {:?}",
+            ids(&c, &picks)
+        );
+        assert!(
+            picks.windows(2).all(|w| w[0].rank >= w[1].rank),
+            "best first"
+        );
+    }
+
+    #[test]
+    fn category_filter_and_cold_start() {
+        let c = catalog();
+        let mut rng = StdRng::seed_from_u64(2);
+        let r = Ranking {
+            category: Some(b"news"),
+            ..req(5)
+        };
+        let picks = surface(&c, Profile::default(), &r, 0, &mut rng);
+        let news = c.category_id(b"news").unwrap();
+        assert_eq!(picks.len(), 5);
+        assert!(picks
+            .iter()
+            .all(|p| c.item(p.slot).unwrap().categories.contains(&news)));
+        let cold = surface(&c, Profile::default(), &req(3), 0, &mut rng);
+        let top: Vec<u32> = c.by_score().take(3).collect();
+        assert_eq!(cold.iter().map(|p| p.slot).collect::<Vec<_>>(), top);
+        let none = Ranking {
+            category: Some(b"unknown"),
+            ..req(5)
+        };
+        assert!(surface(&c, Profile::default(), &none, 0, &mut rng).is_empty());
+    }
+
+    #[test]
+    fn exploration_takes_about_its_share() {
+        let c = catalog();
+        let mut rng = StdRng::seed_from_u64(3);
+        let base: Vec<u32> = surface(&c, Profile::default(), &req(10), 0, &mut rng)
+            .iter()
+            .map(|p| p.slot)
+            .collect();
+        let r = Ranking {
+            explore: 0.2,
+            ..req(10)
+        };
+        let (mut explored, mut total) = (0, 0);
+        for _ in 0..1_000 {
+            let picks = surface(&c, Profile::default(), &r, 0, &mut rng);
+            total += picks.len();
+            explored += picks
+                .iter()
+                .filter(|p| p.explored && !base.contains(&p.slot))
+                .count();
+        }
+        let share = explored as f64 / total as f64;
+        assert!((0.17..=0.23).contains(&share), "explored share {share}");
+    }
+
+    #[test]
+    fn a_heavy_viewer_still_gets_unseen_items() {
+        let c = catalog();
+        let best: Vec<String> = c
+            .by_score()
+            .take(6_000)
+            .map(|s| String::from_utf8(c.item(s).unwrap().id.to_vec()).unwrap())
+            .collect();
+        let mut a = Activity::new(&SketchParams::default());
+        for (i, s) in best.iter().enumerate() {
+            a.record(s.as_bytes(), &[], i as i64);
+        }
+        let profile = Profile {
+            activity: Some(&a),
+            impressions: None,
+        };
+        let picks = surface(&c, profile, &req(10), 0, &mut StdRng::seed_from_u64(5));
+        assert_eq!(picks.len(), 10);
+    }
+
+    #[test]
+    fn impression_cap_and_expiry() {
+        let mut c = Catalog::default();
+        c.add(b"a", 3.0, &[], None);
+        c.add(b"b", 2.0, &[], Some(100));
+        c.add(b"c", 1.0, &[], None);
+        let mut imp = Impressions::new(64);
+        imp.record(b"a");
+        imp.record(b"a");
+        let profile = Profile {
+            activity: None,
+            impressions: Some(&imp),
+        };
+        let mut rng = StdRng::seed_from_u64(4);
+        let r = Ranking {
+            max_impressions: Some(2),
+            ..req(3)
+        };
+        let picks = surface(&c, profile, &r, 100, &mut rng);
+        assert_eq!(ids(&c, &picks), vec!["c"], "a is capped, b expired");
+        assert_eq!(
+            filter_items(&[b"c", b"a", b"b"], profile, 10, Some(2)),
+            vec![&b"c"[..], &b"b"[..]]
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! `SESSION.CATALOG ADD | DEL | DROP | INFO | LIST`: the registry's content catalogs.
+//! Registered as subcommands, so each has honest flags and ACL rules can name them
+//! (`+session.catalog|info`, `-session.catalog|add`).
+
+use redis_module::{RedisError, RedisResult, RedisValue};
+use session_core::codec::args::parse_catalog_add;
+use session_core::Error;
+
+use crate::command::Invocation;
+use crate::config;
+use crate::errors::{self, from_core};
+use crate::ffi::{self, Reply};
+use crate::registry;
+
+/// Expired items a write purges from its catalog at most (bounded work per command).
+const PURGE_BATCH: usize = 256;
+
+pub fn add(inv: &Invocation) -> RedisResult {
+    if inv.args.len() < 4 {
+        return Err(RedisError::WrongArity);
+    }
+    let add = parse_catalog_add(&inv.args[2..]).map_err(from_core)?;
+    let trusted = inv.trusted();
+    let now = ffi::wall_ms();
+    if !trusted {
+        let settings = config::settings();
+        if add.categories.len() > settings.max_categories {
+            return Err(from_core(Error::TooManyCategories {
+                limit: settings.max_categories,
+            }));
+        }
+        let too_big = |b: &[u8]| b.len() > settings.max_field_size;
+        if too_big(add.catalog) || too_big(add.item) || add.categories.iter().any(|c| too_big(c)) {
+            return Err(from_core(Error::FieldTooLarge {
+                limit: settings.max_field_size,
+            }));
+        }
+    }
+    let expires_ms = add.expire_at_ms.or(add.ttl_s.map(|s| now + s * 1000));
+
+    let mut registry = registry::lock();
+    let limit = config::max_catalog_items();
+    let catalog = registry.catalogs.entry(add.catalog.into()).or_default();
+    if !trusted && catalog.slot_of(add.item).is_none() && catalog.len() >= limit {
+        return Err(errors::catalog_full(limit));
+    }
+    // The primary purges and replicates its purges as DEL; a replica or the AOF never purges by
+    // its own clock.
+    let purged = if trusted {
+        Vec::new()
+    } else {
+        catalog.expired(now, PURGE_BATCH)
+    };
+    for id in &purged {
+        catalog.remove(id);
+    }
+    let is_new = catalog.add(add.item, add.score, &add.categories, expires_ms);
+    drop(registry);
+
+    if !purged.is_empty() {
+        let mut del: Vec<&[u8]> = vec![b"DEL", add.catalog];
+        del.extend(purged.iter().map(|id| &**id));
+        inv.replicate("SESSION.CATALOG", &del);
+    }
+    // Replicated with the absolute expiry and the exact score, never the relative TTL.
+    let score = add.score.to_string();
+    let count = add.categories.len().to_string();
+    let expiry = expires_ms.map(|at| at.to_string());
+    let mut effect: Vec<&[u8]> = vec![b"ADD", add.catalog, add.item, b"SCORE", score.as_bytes()];
+    if !add.categories.is_empty() {
+        effect.push(b"CATEGORIES");
+        effect.push(count.as_bytes());
+        effect.extend(add.categories.iter().copied());
+    }
+    if let Some(at) = &expiry {
+        effect.push(b"EXPIREAT");
+        effect.push(at.as_bytes());
+    }
+    inv.replicate("SESSION.CATALOG", &effect);
+    Ok(RedisValue::Integer(i64::from(is_new)))
+}
+
+pub fn del(inv: &Invocation) -> RedisResult {
+    if inv.args.len() < 4 {
+        return Err(RedisError::WrongArity);
+    }
+    let mut registry = registry::lock();
+    let Some(catalog) = registry.catalogs.get_mut(inv.args[2]) else {
+        return Ok(RedisValue::Integer(0));
+    };
+    let removed = inv.args[3..].iter().filter(|id| catalog.remove(id)).count();
+    // A catalog exists while it holds items (as a Redis set does), so every saved form of the
+    // registry, the AOF's included, can say what exists.
+    if catalog.is_empty() {
+        registry.catalogs.remove(inv.args[2]);
+    }
+    drop(registry);
+    if removed > 0 {
+        inv.replicate("SESSION.CATALOG", &inv.args[1..]);
+    }
+    Ok(RedisValue::Integer(removed as i64))
+}
+
+pub fn drop_catalog(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let dropped = registry::lock().catalogs.remove(inv.args[2]).is_some();
+    if dropped {
+        inv.replicate("SESSION.CATALOG", &inv.args[1..]);
+    }
+    Ok(RedisValue::Integer(i64::from(dropped)))
+}
+
+pub fn info(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let registry = registry::lock();
+    let Some(catalog) = registry.catalogs.get(inv.args[2]) else {
+        return Err(errors::no_such_catalog());
+    };
+    let r = Reply::new(inv.ctx);
+    r.map(3);
+    r.entry_int("items", catalog.len() as i64);
+    r.entry_int("categories", catalog.category_count() as i64);
+    r.entry_int("memory", catalog.memory() as i64);
+    Ok(RedisValue::NoReply)
+}
+
+pub fn list(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    let registry = registry::lock();
+    let r = Reply::new(inv.ctx);
+    r.array(registry.catalogs.len());
+    for name in registry.catalogs.keys() {
+        r.bulk(name);
+    }
+    Ok(RedisValue::NoReply)
+}

@@ -1,0 +1,149 @@
+//! Group notifications: `SESSION.NOTIFYGROUP` publishes once to a group in the registry (O(1) in
+//! the number of members); `SESSION.INBOX` delivers a session's pending ones exactly once.
+
+use redis_module::{RedisError, RedisResult, RedisValue};
+use serde_json::json;
+use session_core::codec::args::{parse_inbox, parse_notify};
+use session_core::json::bytes_value;
+use session_core::notify::{acknowledge, pending};
+use session_core::registry::Published;
+use session_core::session::effective_time;
+use session_core::Session;
+
+use crate::command::Invocation;
+use crate::config;
+use crate::datatype::session_type;
+use crate::errors::{self, from_core};
+use crate::ffi::{self, Key, KeyValue, Reply};
+use crate::registry;
+use crate::stats;
+
+pub fn notifygroup(inv: &Invocation) -> RedisResult {
+    if inv.args.len() < 4 {
+        return Err(RedisError::WrongArity);
+    }
+    let n = parse_notify(&inv.args[1..]).map_err(from_core)?;
+    let trusted = inv.trusted();
+    if n.seq.is_some() && !trusted {
+        return Err(errors::reserved("SEQ"));
+    }
+    let now = effective_time(n.at_ms, ffi::wall_ms(), trusted).map_err(from_core)?;
+    let expires = n
+        .expire_at_ms
+        .unwrap_or_else(|| now + n.ttl_s.unwrap_or_else(config::notify_ttl) * 1000);
+    let max_len = n.max_len.unwrap_or_else(config::max_notifications);
+    if !trusted {
+        let limit = config::settings().max_field_size;
+        if [n.group, n.id, n.payload].iter().any(|b| b.len() > limit) {
+            return Err(from_core(session_core::Error::FieldTooLarge { limit }));
+        }
+    }
+    let mut registry = registry::lock();
+    let published = registry.publish(n.group, n.id, n.payload, now, expires, max_len, n.seq);
+    let seq = registry.last_seq;
+    drop(registry);
+    if published == Published::Duplicate {
+        return Ok(RedisValue::Integer(0));
+    }
+
+    // Effects: absolute expiry, the bound and the time, so replicas purge and trim identically.
+    let (expires, max_len, now_text) = (expires.to_string(), max_len.to_string(), now.to_string());
+    let seq = n.seq.unwrap_or(seq).to_string();
+    inv.replicate(
+        "SESSION.NOTIFYGROUP",
+        &[
+            n.group,
+            n.id,
+            n.payload,
+            b"EXPIREAT",
+            expires.as_bytes(),
+            b"MAXLEN",
+            max_len.as_bytes(),
+            b"AT",
+            now_text.as_bytes(),
+            b"SEQ",
+            seq.as_bytes(),
+        ],
+    );
+    if !inv.loading() {
+        let message = json!({
+            "group": bytes_value(n.group),
+            "id": bytes_value(n.id),
+            "payload": bytes_value(n.payload),
+        });
+        let mut channel = b"session:notify:".to_vec();
+        channel.extend_from_slice(n.group);
+        ffi::publish(inv.ctx, &channel, message.to_string().as_bytes());
+    }
+    stats::add(&stats::NOTIFICATIONS_PUBLISHED, 1);
+    Ok(RedisValue::Integer(1))
+}
+
+pub fn inbox(inv: &Invocation) -> RedisResult {
+    if inv.args.len() < 2 {
+        return Err(RedisError::WrongArity);
+    }
+    let (count, peek, at) = parse_inbox(&inv.args[2..]).map_err(from_core)?;
+    let now = effective_time(at, ffi::wall_ms(), inv.trusted()).map_err(from_core)?;
+    let mut key = Key::open(inv.ctx, inv.argv[1], !peek)?;
+    let r = Reply::new(inv.ctx);
+    let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
+        r.array(0);
+        return Ok(RedisValue::NoReply);
+    };
+    let registry = registry::lock();
+    let groups = registry.groups.iter().map(|(name, g)| (&**name, g));
+    let mut due = pending(session, groups, now);
+    due.truncate(count.unwrap_or(usize::MAX));
+
+    r.array(due.len());
+    for d in &due {
+        let n = d.notification;
+        r.map(4);
+        r.bulk(b"group");
+        r.bulk(d.group);
+        r.bulk(b"id");
+        r.bulk(&n.id);
+        r.bulk(b"payload");
+        r.bulk(&n.payload);
+        r.entry_int("published_ms", n.published_ms);
+    }
+    let acknowledged = !peek && acknowledge(session, &due);
+    let delivered = due.len();
+    drop(due);
+    drop(registry);
+    if acknowledged {
+        let count = delivered.to_string();
+        let now_text = now.to_string();
+        inv.replicate(
+            "SESSION.INBOX",
+            &[
+                inv.args[1],
+                b"COUNT",
+                count.as_bytes(),
+                b"AT",
+                now_text.as_bytes(),
+            ],
+        );
+        ffi::notify(inv.ctx, c"session.inbox", inv.argv[1]);
+        stats::add(&stats::NOTIFICATIONS_DELIVERED, delivered as u64);
+    }
+    Ok(RedisValue::NoReply)
+}
+
+/// Undelivered live notifications of `session` (the `pending` field of TOUCH's reply).
+pub fn pending_count(session: &Session, now_ms: i64) -> usize {
+    if !registry::has_groups() {
+        return 0;
+    }
+    let registry = registry::lock();
+    if registry.groups.is_empty() {
+        return 0;
+    }
+    pending(
+        session,
+        registry.groups.iter().map(|(n, g)| (&**n, g)),
+        now_ms,
+    )
+    .len()
+}

@@ -1,0 +1,173 @@
+//! Module configuration: `CONFIG GET/SET session.<name>` and `loadmodule ... <name> <value>`.
+//! Values are read by each command, so a change applies to the next command without a restart.
+//! Sketch sizing is captured by a session at its first event (see `SketchParams`).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
+use redis_module::{RedisError, RedisString};
+use session_core::codec::args::parse_f64;
+use session_core::enrich::Thresholds;
+use session_core::session::MAX_LIFETIME_S;
+use session_core::{Settings, SketchParams};
+
+pub const LIFETIME_MAX: i64 = MAX_LIFETIME_S as i64;
+
+/// `session.default-idle`: seconds of inactivity before a session expires, when TOUCH names none.
+pub static DEFAULT_IDLE: AtomicI64 = AtomicI64::new(1800);
+/// `session.default-maxage`: absolute session lifetime in seconds, when TOUCH names none.
+pub static DEFAULT_MAXAGE: AtomicI64 = AtomicI64::new(86_400);
+/// `session.max-fields`: fields per session.
+pub static MAX_FIELDS: AtomicI64 = AtomicI64::new(1024);
+/// `session.max-field-size`: bytes per field name or value, event item or category.
+pub static MAX_FIELD_SIZE: AtomicI64 = AtomicI64::new(65_536);
+/// `session.max-categories`: categories per event.
+pub static MAX_CATEGORIES: AtomicI64 = AtomicI64::new(8);
+/// `session.seen-capacity`: items in the seen filter's first layer (it grows by doubling).
+pub static SEEN_CAPACITY: AtomicI64 = AtomicI64::new(128);
+/// `session.seen-error-rate`: the seen filter's false-positive bound.
+pub static SEEN_ERROR_RATE: FloatConfig = FloatConfig::new(
+    0.01,
+    SketchParams::SEEN_ERROR_MIN,
+    SketchParams::SEEN_ERROR_MAX,
+);
+/// `session.hll-precision`: distinct-items sketch precision (2^p registers).
+pub static HLL_PRECISION: AtomicI64 = AtomicI64::new(10);
+/// `session.interest-top-n`: categories kept per session.
+pub static INTEREST_TOP_N: AtomicI64 = AtomicI64::new(8);
+/// `session.interest-half-life`: seconds after which an interest weight halves.
+pub static INTEREST_HALF_LIFE: AtomicI64 = AtomicI64::new(3600);
+/// `session.engaged-threshold`: engagement at or above which a session is `engaged`.
+pub static ENGAGED_THRESHOLD: FloatConfig = FloatConfig::new(0.5, 0.0, 1.0);
+/// `session.dormant-after`: seconds without an event after which a session is `dormant`.
+pub static DORMANT_AFTER: AtomicI64 = AtomicI64::new(1800);
+/// `session.returning-gap`: a pause of at least this many seconds makes a session `returning`.
+pub static RETURNING_GAP: AtomicI64 = AtomicI64::new(1800);
+/// `session.interest-segment-weight`: normalized weight for an `interest:<category>` segment.
+pub static INTEREST_SEGMENT_WEIGHT: FloatConfig = FloatConfig::new(0.25, 0.0, 1.0);
+
+/// `session.max-groups`: explicit group memberships per session.
+pub static MAX_GROUPS: AtomicI64 = AtomicI64::new(64);
+
+/// `session.max-catalog-items`: items per catalog.
+pub static MAX_CATALOG_ITEMS: AtomicI64 = AtomicI64::new(1_000_000);
+/// `session.impressions-width`: counters per row of a session's impression sketch (4 rows).
+pub static IMPRESSIONS_WIDTH: AtomicI64 = AtomicI64::new(256);
+
+pub fn max_catalog_items() -> usize {
+    get(&MAX_CATALOG_ITEMS).max(0) as usize
+}
+
+pub fn impressions_width() -> u32 {
+    get(&IMPRESSIONS_WIDTH).clamp(16, 65_536) as u32
+}
+
+/// `session.notify-ttl`: seconds a notification lives when NOTIFYGROUP names no TTL.
+pub static NOTIFY_TTL: AtomicI64 = AtomicI64::new(86_400);
+/// `session.max-notifications`: live notifications a group keeps (the oldest go first).
+pub static MAX_NOTIFICATIONS: AtomicI64 = AtomicI64::new(100);
+
+pub fn notify_ttl() -> i64 {
+    get(&NOTIFY_TTL).clamp(1, LIFETIME_MAX)
+}
+
+pub fn max_notifications() -> usize {
+    get(&MAX_NOTIFICATIONS).max(1) as usize
+}
+
+fn get(v: &AtomicI64) -> i64 {
+    v.load(Ordering::Relaxed)
+}
+
+/// The settings commands run with now.
+pub fn settings() -> Settings {
+    Settings {
+        default_idle_s: get(&DEFAULT_IDLE).clamp(1, LIFETIME_MAX) as u32,
+        default_maxage_s: get(&DEFAULT_MAXAGE).clamp(1, LIFETIME_MAX) as u32,
+        max_fields: get(&MAX_FIELDS).max(0) as usize,
+        max_field_size: get(&MAX_FIELD_SIZE).max(0) as usize,
+        max_categories: get(&MAX_CATEGORIES).max(0) as usize,
+        sketch: SketchParams {
+            seen_capacity: get(&SEEN_CAPACITY).clamp(1, i64::from(SketchParams::SEEN_CAPACITY_MAX))
+                as u32,
+            seen_error: SEEN_ERROR_RATE.value(),
+            hll_precision: get(&HLL_PRECISION).clamp(4, 12) as u8,
+            top_n: get(&INTEREST_TOP_N).clamp(1, i64::from(SketchParams::TOP_N_MAX)) as u16,
+            half_life_s: get(&INTEREST_HALF_LIFE).clamp(1, LIFETIME_MAX) as u32,
+        },
+    }
+}
+
+/// Segment rules for ENRICH.
+pub fn thresholds() -> Thresholds {
+    Thresholds {
+        engaged: ENGAGED_THRESHOLD.value(),
+        dormant_after_s: get(&DORMANT_AFTER).clamp(1, LIFETIME_MAX) as u32,
+        returning_gap_s: get(&RETURNING_GAP).clamp(1, LIFETIME_MAX) as u32,
+        interest_weight: INTEREST_SEGMENT_WEIGHT.value(),
+    }
+}
+
+/// `session.max-sessions-per-user`: sessions one user may hold (per database); registering one
+/// more evicts the least recently seen. 0 = unlimited.
+pub static MAX_SESSIONS_PER_USER: AtomicI64 = AtomicI64::new(0);
+
+pub fn max_sessions_per_user() -> usize {
+    get(&MAX_SESSIONS_PER_USER).max(0) as usize
+}
+
+pub fn max_groups() -> usize {
+    get(&MAX_GROUPS).max(0) as usize
+}
+
+/// Settings for commands that come from the primary or the AOF: what the primary accepted is
+/// applied whatever this server's limits say, or replicas would diverge.
+pub fn trusted_settings() -> Settings {
+    Settings {
+        max_fields: usize::MAX,
+        max_field_size: usize::MAX,
+        max_categories: usize::MAX,
+        ..settings()
+    }
+}
+
+/// A decimal setting (Redis module configurations have no float type: it is a string validated
+/// on every `CONFIG SET`).
+pub struct FloatConfig {
+    bits: AtomicU64,
+    min: f64,
+    max: f64,
+}
+
+impl FloatConfig {
+    pub const fn new(default: f64, min: f64, max: f64) -> Self {
+        FloatConfig {
+            bits: AtomicU64::new(default.to_bits()),
+            min,
+            max,
+        }
+    }
+
+    pub fn value(&self) -> f64 {
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    }
+}
+
+impl ConfigurationValue<RedisString> for FloatConfig {
+    fn get(&self, _ctx: &ConfigurationContext) -> RedisString {
+        RedisString::create(None, self.value().to_string())
+    }
+
+    fn set(&self, _ctx: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
+        match parse_f64(val.as_slice()) {
+            Some(v) if (self.min..=self.max).contains(&v) => {
+                self.bits.store(v.to_bits(), Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Err(RedisError::String(format!(
+                "must be a number between {} and {}",
+                self.min, self.max
+            ))),
+        }
+    }
+}
