@@ -152,6 +152,25 @@ impl Key {
         Ok((self.value(ty)?, expiry))
     }
 
+    /// Deletes the key (open for writing); the handle stays open, on an empty key.
+    pub fn delete(&self) -> Result<(), RedisError> {
+        let delete = api!(RedisModule_DeleteKey)?;
+        // SAFETY: the key is open for writing.
+        if unsafe { delete(self.raw()?) } == raw::REDISMODULE_OK as c_int {
+            Ok(())
+        } else {
+            Err(errors::write_failed())
+        }
+    }
+
+    /// Closes the key; the handle then reads as a missing key.
+    pub fn close(&mut self) {
+        if let (Some(close), Some(key)) = (unsafe { raw::RedisModule_CloseKey }, self.key.take()) {
+            // SAFETY: opened by `Key::open`, closed exactly once (the handle is taken).
+            unsafe { close(key.as_ptr()) };
+        }
+    }
+
     /// Sets the key's absolute expiry in Unix milliseconds.
     pub fn set_abs_expire(&self, at_ms: i64) -> Result<(), RedisError> {
         let set = api!(RedisModule_SetAbsExpire)?;

@@ -64,7 +64,7 @@ pub fn rotate(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     {
-        let mut source = Key::open(inv.ctx, inv.argv[1], false)?;
+        let mut source = super::open_session(inv, 1, true)?;
         if let KeyValue::Empty = source.value::<Session>(session_type())? {
             return Ok(RedisValue::Null);
         }
@@ -158,7 +158,11 @@ fn live_sessions(ctx: *mut raw::RedisModuleCtx, db: i32, user: &[u8]) -> Result<
         let last_seen = {
             let mut k = Key::open(ctx, name.ptr(), false)?;
             match k.value::<Session>(session_type()) {
-                Ok(KeyValue::Ours(s)) if s.user.as_deref() == Some(user) => Some(s.last_seen_ms),
+                Ok(KeyValue::Ours(s))
+                    if s.user.as_deref() == Some(user) && !s.past_maxage(crate::ffi::wall_ms()) =>
+                {
+                    Some(s.last_seen_ms)
+                }
                 _ => None,
             }
         };

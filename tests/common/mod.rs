@@ -12,6 +12,7 @@
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
 pub mod dump;
+pub mod saved;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
