@@ -13,9 +13,8 @@ import redis
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from servers import Cluster, Server  # noqa: E402
-
 import django_setup  # noqa: E402
+from servers import Cluster, Server  # noqa: E402
 
 django_setup.configure()
 
@@ -58,8 +57,9 @@ def r(server, protocol):
 @pytest.fixture
 def rd(server, protocol):
     """A client with decode_responses=True (str instead of bytes)."""
-    client = redis.Redis(host="127.0.0.1", port=server.port, protocol=protocol,
-                         decode_responses=True)
+    client = redis.Redis(
+        host="127.0.0.1", port=server.port, protocol=protocol, decode_responses=True
+    )
     try:
         yield client
     finally:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from typing import Optional
 
 import django
 from django.conf import settings
@@ -23,7 +22,7 @@ SUITE_ROOT = CACHE / f"django-{VERSION}" / "tests"
 REASON = ""
 
 
-def fetch_suite() -> Optional[Path]:
+def fetch_suite() -> Path | None:
     """The folder holding Django's ``sessions_tests`` package, fetching it when missing."""
     global REASON
     if (SUITE_ROOT / "sessions_tests" / "tests.py").is_file():
@@ -32,9 +31,22 @@ def fetch_suite() -> Optional[Path]:
     sdist = CACHE / f"django-{VERSION}.tar.gz"
     if not sdist.is_file():
         out = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--no-binary", ":all:", "--no-deps", f"django=={VERSION}", "-d", str(CACHE)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"django=={VERSION}",
+                "-d",
+                str(CACHE),
+            ],
+            capture_output=True,
+            text=True,
         )
         if out.returncode != 0 or not sdist.is_file():
             REASON = f"Django {VERSION} sdist could not be downloaded: {out.stderr.strip()[-300:]}"
@@ -43,7 +55,7 @@ def fetch_suite() -> Optional[Path]:
     with tarfile.open(sdist) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(prefix) and m.isfile()]
         for m in members:
-            m.name = m.name[len(f"django-{VERSION}/"):]
+            m.name = m.name[len(f"django-{VERSION}/") :]
             tar.extract(m, SUITE_ROOT.parent / f"django-{VERSION}")
     return SUITE_ROOT
 

@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,7 +35,7 @@ def server_binary() -> str:
     return os.environ.get("REDIS_SERVER", "redis-server")
 
 
-def cli_binary() -> Optional[str]:
+def cli_binary() -> str | None:
     server = shutil.which(server_binary())
     if server:
         beside = Path(server).with_name("redis-cli")
@@ -91,29 +90,38 @@ def _ping(port: int) -> bool:
 class Server:
     """One redis-server with the module on a free loopback port."""
 
-    def __init__(self, extra: Optional[List[str]] = None, cluster: bool = False) -> None:
+    def __init__(self, extra: list[str] | None = None, cluster: bool = False) -> None:
         self.dir = tempfile.mkdtemp(prefix="session-py-")
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.port = 0
         last = ""
         for _ in range(5):  # another process may take the port between the check and the bind
             self.port = free_port(cluster)
             args = [
                 server_binary(),
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", self.dir,
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-                "--logfile", "redis.log",
-                "--loadmodule", module_path(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "redis.log",
+                "--loadmodule",
+                module_path(),
             ]
             if cluster:
                 args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             args += extra or []
-            self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.proc.poll() is None:
                 if _ping(self.port):
@@ -154,14 +162,16 @@ class Cluster:
         cli = cli_binary()
         if cli is None:
             raise RuntimeError("redis-cli not found")
-        self.nodes: List[Server] = []
+        self.nodes: list[Server] = []
         try:
             for _ in range(size):
                 self.nodes.append(Server(cluster=True))
             addrs = [f"127.0.0.1:{n.port}" for n in self.nodes]
             out = subprocess.run(
                 [cli, "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
-                capture_output=True, text=True, timeout=60,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             if out.returncode != 0:
                 raise RuntimeError(f"redis-cli --cluster create failed:\n{out.stdout}{out.stderr}")
@@ -173,8 +183,9 @@ class Cluster:
 
     @staticmethod
     def _ok(cli: str, port: int) -> bool:
-        out = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            [cli, "-p", str(port), "cluster", "info"], capture_output=True, text=True, timeout=10
+        )
         return "cluster_state:ok" in out.stdout and "cluster_slots_assigned:16384" in out.stdout
 
     @property

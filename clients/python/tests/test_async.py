@@ -11,8 +11,9 @@ async def test_async_commands(server, protocol, name):
         s = session_commands(r)
         assert isinstance(s, AsyncSessionCommands)
         key, cat, group = f"{name}:s", f"{name}:cat", f"{name}:g"
-        t = await s.touch(key, idle=60, user=f"{name}:u", fields={"a": b"\x00\xff"},
-                          event="i1", categories=["c"])
+        t = await s.touch(
+            key, idle=60, user=f"{name}:u", fields={"a": b"\x00\xff"}, event="i1", categories=["c"]
+        )
         assert t.new and t.events == 1 and 0 < t.ttl_ms <= 60_000
         assert await s.get(key) == {b"a": b"\x00\xff"}
         assert await s.get(key, "a", "b") == [b"\x00\xff", None]

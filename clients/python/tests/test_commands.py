@@ -12,11 +12,24 @@ from session_store_redis import CatalogInfo, Notification, PageView, Touch, sess
 def test_touch_get_seen(r, name):
     s = session_commands(r)
     key = f"{name}:s"
-    t = s.touch(key, idle=600, maxage=3600, user="alice", fields={"theme": "dark", "n": 3},
-                event="p:1", categories=["golf", "news"])
+    t = s.touch(
+        key,
+        idle=600,
+        maxage=3600,
+        user="alice",
+        fields={"theme": "dark", "n": 3},
+        event="p:1",
+        categories=["golf", "news"],
+    )
     assert isinstance(t, Touch)
     assert (t.new, t.events, t.unique, t.seen_before, t.idle_ms, t.pending) == (
-        True, 1, 1, False, 0, 0)
+        True,
+        1,
+        1,
+        False,
+        0,
+        0,
+    )
     assert 0 < t.ttl_ms <= 600_000
     t = s.touch(key, event="p:1", delete=["n"])
     assert (t.new, t.events, t.seen_before) == (False, 2, True)

@@ -13,8 +13,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
-from session_store_redis import session_commands
 from session_store_redis import django as engine
+from session_store_redis import session_commands
 from session_store_redis.django import ActivityMiddleware, SessionStore
 
 
@@ -30,7 +30,7 @@ def info(client, store):
 
 def commandstats(client):
     stats = client.info("commandstats")
-    return {k[len("cmdstat_"):]: v["calls"] for k, v in stats.items()}
+    return {k[len("cmdstat_") :]: v["calls"] for k, v in stats.items()}
 
 
 def test_cycle_key_keeps_activity(client):
@@ -145,8 +145,9 @@ def test_middleware_one_round_trip(client):
     assert diff == {"multi": 1, "session.touch": 1, "session.get": 1, "exec": 1}
     assert seen["cart"] == 3
     assert seen["activity"].events == 1
-    assert session_commands(client).seen(SessionStore.redis_key(s.session_key),
-                                         "/article/7") == [True]
+    assert session_commands(client).seen(SessionStore.redis_key(s.session_key), "/article/7") == [
+        True
+    ]
 
 
 def test_middleware_no_orphans(client):
@@ -171,8 +172,7 @@ def test_logout_everywhere(client, name):
         st.save()
         stores.append(st)
     keys = session_commands(client).sessions(user)
-    assert sorted(keys) == sorted(SessionStore.redis_key(st.session_key).encode()
-                                  for st in stores)
+    assert sorted(keys) == sorted(SessionStore.redis_key(st.session_key).encode() for st in stores)
 
     def view(request):
         request.session["x"] = 1

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .types import (
     PageView,
@@ -39,19 +40,19 @@ from .types import (
     parse_values,
 )
 
-Arg = Union[bytes, str, int, float]
+Arg = bytes | str | int | float
 Parser = Callable[[Any], Any]
 
 
-def _counted(token: str, values: Sequence[Arg]) -> List[Arg]:
+def _counted(token: str, values: Sequence[Arg]) -> list[Arg]:
     """``TOKEN count v1 v2 ...``, or nothing for an empty list (a count must be positive)."""
     values = list(values)
     return [token, len(values), *values] if values else []
 
 
-def _flat(mapping: Union[Mapping[Arg, Arg], Iterable[Tuple[Arg, Arg]]]) -> List[Arg]:
+def _flat(mapping: Mapping[Arg, Arg] | Iterable[tuple[Arg, Arg]]) -> list[Arg]:
     items = mapping.items() if isinstance(mapping, Mapping) else mapping
-    out: List[Arg] = []
+    out: list[Arg] = []
     for name, value in items:
         out += [name, value]
     return out
@@ -81,17 +82,17 @@ def _is_async(client: Any) -> bool:
 def touch_args(
     key: Arg,
     *,
-    idle: Optional[int] = None,
-    maxage: Optional[int] = None,
+    idle: int | None = None,
+    maxage: int | None = None,
     xx: bool = False,
-    user: Optional[Arg] = None,
-    fields: Optional[Mapping[Arg, Arg]] = None,
-    delete: Optional[Iterable[Arg]] = None,
-    event: Optional[Arg] = None,
-    categories: Optional[Iterable[Arg]] = None,
-    at: Optional[int] = None,
-) -> List[Arg]:
-    args: List[Arg] = ["SESSION.TOUCH", key]
+    user: Arg | None = None,
+    fields: Mapping[Arg, Arg] | None = None,
+    delete: Iterable[Arg] | None = None,
+    event: Arg | None = None,
+    categories: Iterable[Arg] | None = None,
+    at: int | None = None,
+) -> list[Arg]:
+    args: list[Arg] = ["SESSION.TOUCH", key]
     if idle is not None:
         args += ["IDLE", int(idle)]
     if maxage is not None:
@@ -127,10 +128,10 @@ class _Commands:
     def _one(self, parse: Parser, *args: Arg) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _every(self, merge: Callable[[List[Any]], Any], parse: Parser, *args: Arg) -> Any:
+    def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _transaction(self, parse: Callable[[List[Any]], Any], commands: List[List[Arg]]) -> Any:
+    def _transaction(self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]) -> Any:
         raise NotImplementedError  # pragma: no cover - abstract
 
     # --- Sessions ------------------------------------------------------------------------------
@@ -152,8 +153,8 @@ class _Commands:
         self,
         key: Arg,
         *,
-        event: Optional[Arg] = None,
-        categories: Optional[Iterable[Arg]] = None,
+        event: Arg | None = None,
+        categories: Iterable[Arg] | None = None,
         fields: Sequence[Arg] = (),
         xx: bool = True,
         **touch_options: Any,
@@ -167,16 +168,16 @@ class _Commands:
         then ``PageView.fields`` is a dict, else a dict of the named ones that exist).
         """
         touch = touch_args(key, xx=xx, event=event, categories=categories, **touch_options)
-        get: List[Arg] = ["SESSION.GET", key, *fields]
+        get: list[Arg] = ["SESSION.GET", key, *fields]
         names = list(fields)
 
-        def parse(replies: List[Any]) -> PageView:
+        def parse(replies: list[Any]) -> PageView:
             t = parse_touch(replies[0])
             if t is None:
                 return PageView(None, None)
             if names:
                 values = parse_values(replies[1]) or []
-                loaded = {n: v for n, v in zip(names, values) if v is not None}
+                loaded = {n: v for n, v in zip(names, values, strict=False) if v is not None}
             else:
                 loaded = parse_fields(replies[1]) or {}
             return PageView(t, loaded)
@@ -191,14 +192,14 @@ class _Commands:
         self,
         key: Arg,
         *,
-        attrs: Union[Mapping[str, Any], str, bytes, None] = None,
+        attrs: Mapping[str, Any] | str | bytes | None = None,
         join: Iterable[Arg] = (),
         leave: Iterable[Arg] = (),
-        at: Optional[int] = None,
+        at: int | None = None,
     ) -> Any:
         """SESSION.ENRICH -> the calculated data as a dict (None for a missing session). ``attrs``
         is a JSON merge patch: a dict (serialized here) or JSON text."""
-        args: List[Arg] = ["SESSION.ENRICH", key]
+        args: list[Arg] = ["SESSION.ENRICH", key]
         if attrs is not None:
             text = attrs if isinstance(attrs, (str, bytes)) else json.dumps(attrs)
             args += ["ATTRS", text]
@@ -219,13 +220,13 @@ class _Commands:
     def surface(
         self,
         key: Arg,
-        catalog: Optional[Arg] = None,
+        catalog: Arg | None = None,
         *,
-        items: Optional[Sequence[Arg]] = None,
-        count: Optional[int] = None,
-        category: Optional[Arg] = None,
-        explore: Optional[float] = None,
-        max_impressions: Optional[int] = None,
+        items: Sequence[Arg] | None = None,
+        count: int | None = None,
+        category: Arg | None = None,
+        explore: float | None = None,
+        max_impressions: int | None = None,
         nomark: bool = False,
         withscores: bool = False,
     ) -> Any:
@@ -233,7 +234,7 @@ class _Commands:
         of (item, rank) with ``withscores``."""
         if (catalog is None) == (items is None):
             raise ValueError("give either a catalog or items")
-        args: List[Arg] = ["SESSION.SURFACE", key]
+        args: list[Arg] = ["SESSION.SURFACE", key]
         if catalog is not None:
             args += ["FROM", catalog]
         else:
@@ -256,19 +257,19 @@ class _Commands:
             return self._one(parse_scored, *args)
         return self._one(parse_list, *args)
 
-    def impress(self, key: Arg, items: Sequence[Arg], *, width: Optional[int] = None) -> Any:
+    def impress(self, key: Arg, items: Sequence[Arg], *, width: int | None = None) -> Any:
         """SESSION.IMPRESS -> the number of impressions recorded (0 for a missing session)."""
-        args: List[Arg] = ["SESSION.IMPRESS", key, *_counted_required(items)]
+        args: list[Arg] = ["SESSION.IMPRESS", key, *_counted_required(items)]
         if width is not None:
             args += ["WIDTH", int(width)]
         return self._one(parse_int, *args)
 
     def inbox(
-        self, key: Arg, *, count: Optional[int] = None, peek: bool = False, at: Optional[int] = None
+        self, key: Arg, *, count: int | None = None, peek: bool = False, at: int | None = None
     ) -> Any:
         """SESSION.INBOX -> list of Notification, oldest first; marks them delivered unless
         ``peek``."""
-        args: List[Arg] = ["SESSION.INBOX", key]
+        args: list[Arg] = ["SESSION.INBOX", key]
         if count is not None:
             args += ["COUNT", int(count)]
         if peek:
@@ -286,8 +287,9 @@ class _Commands:
 
     def sessions(self, user: Arg) -> Any:
         """SESSION.SESSIONS -> the user's live session keys, sorted."""
-        return self._every(lambda rs: sorted({k for r in rs for k in r}), parse_list,
-                           "SESSION.SESSIONS", user)
+        return self._every(
+            lambda rs: sorted({k for r in rs for k in r}), parse_list, "SESSION.SESSIONS", user
+        )
 
     def revoke(self, user: Arg) -> Any:
         """SESSION.REVOKE ("log out everywhere") -> how many sessions were deleted."""
@@ -300,15 +302,15 @@ class _Commands:
         catalog: Arg,
         item: Arg,
         *,
-        score: Optional[float] = None,
+        score: float | None = None,
         categories: Iterable[Arg] = (),
-        ttl: Optional[int] = None,
-        expireat: Optional[int] = None,
+        ttl: int | None = None,
+        expireat: int | None = None,
     ) -> Any:
         """SESSION.CATALOG ADD -> True for a new item, False when it replaced one."""
         if ttl is not None and expireat is not None:
             raise ValueError("give ttl or expireat, not both")
-        args: List[Arg] = ["SESSION.CATALOG", "ADD", catalog, item]
+        args: list[Arg] = ["SESSION.CATALOG", "ADD", catalog, item]
         if score is not None:
             args += ["SCORE", repr(float(score))]
         args += _counted("CATEGORIES", list(categories))
@@ -332,8 +334,9 @@ class _Commands:
 
     def catalog_list(self) -> Any:
         """SESSION.CATALOG LIST -> catalog names, sorted."""
-        return self._every(lambda rs: sorted({n for r in rs for n in r}), parse_list,
-                           "SESSION.CATALOG", "LIST")
+        return self._every(
+            lambda rs: sorted({n for r in rs for n in r}), parse_list, "SESSION.CATALOG", "LIST"
+        )
 
     def notifygroup(
         self,
@@ -341,15 +344,15 @@ class _Commands:
         id: Arg,
         payload: Arg,
         *,
-        ttl: Optional[int] = None,
-        expireat: Optional[int] = None,
-        maxlen: Optional[int] = None,
-        at: Optional[int] = None,
+        ttl: int | None = None,
+        expireat: int | None = None,
+        maxlen: int | None = None,
+        at: int | None = None,
     ) -> Any:
         """SESSION.NOTIFYGROUP -> True when stored, False when the id is already live."""
         if ttl is not None and expireat is not None:
             raise ValueError("give ttl or expireat, not both")
-        args: List[Arg] = ["SESSION.NOTIFYGROUP", group, id, payload]
+        args: list[Arg] = ["SESSION.NOTIFYGROUP", group, id, payload]
         if ttl is not None:
             args += ["TTL", int(ttl)]
         if expireat is not None:
@@ -360,15 +363,15 @@ class _Commands:
             args += ["AT", int(at)]
         return self._every(any, parse_bool, *args)
 
-    def purge(self, *, at: Optional[int] = None) -> Any:
+    def purge(self, *, at: int | None = None) -> Any:
         """SESSION.PURGE -> how many expired registry entries went."""
-        args: List[Arg] = ["SESSION.PURGE"]
+        args: list[Arg] = ["SESSION.PURGE"]
         if at is not None:
             args += ["AT", int(at)]
         return self._every(sum, parse_int, *args)
 
 
-def _counted_required(items: Sequence[Arg]) -> List[Arg]:
+def _counted_required(items: Sequence[Arg]) -> list[Arg]:
     items = list(items)
     if not items:
         raise ValueError("items must not be empty")
@@ -381,7 +384,7 @@ class SessionCommands(_Commands):
     def _one(self, parse: Parser, *args: Arg) -> Any:
         return parse(self.client.execute_command(*args))
 
-    def _every(self, merge: Callable[[List[Any]], Any], parse: Parser, *args: Arg) -> Any:
+    def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
         if not self.cluster:
             return parse(self.client.execute_command(*args))
         replies = [
@@ -390,7 +393,7 @@ class SessionCommands(_Commands):
         ]
         return merge(replies)
 
-    def _transaction(self, parse: Callable[[List[Any]], Any], commands: List[List[Arg]]) -> Any:
+    def _transaction(self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]) -> Any:
         with self.client.pipeline(transaction=True) as pipe:
             for args in commands:
                 pipe.execute_command(*args)
@@ -403,7 +406,7 @@ class AsyncSessionCommands(_Commands):
     async def _one(self, parse: Parser, *args: Arg) -> Any:
         return parse(await self.client.execute_command(*args))
 
-    async def _every(self, merge: Callable[[List[Any]], Any], parse: Parser, *args: Arg) -> Any:
+    async def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
         if not self.cluster:
             return parse(await self.client.execute_command(*args))
         replies = await asyncio.gather(
@@ -415,7 +418,7 @@ class AsyncSessionCommands(_Commands):
         return merge([parse(r) for r in replies])
 
     async def _transaction(
-        self, parse: Callable[[List[Any]], Any], commands: List[List[Arg]]
+        self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]
     ) -> Any:
         async with self.client.pipeline(transaction=True) as pipe:
             for args in commands:
@@ -423,7 +426,7 @@ class AsyncSessionCommands(_Commands):
             return parse(await pipe.execute())
 
 
-def session_commands(client: Any) -> Union[SessionCommands, AsyncSessionCommands]:
+def session_commands(client: Any) -> SessionCommands | AsyncSessionCommands:
     """The SESSION.* commands on ``client``: ``redis.Redis``, ``redis.cluster.RedisCluster``, or
     their ``redis.asyncio`` counterparts (then every method returns an awaitable)."""
     if _is_async(client):

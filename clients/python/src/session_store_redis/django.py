@@ -32,8 +32,9 @@ expiry is also checked when the session loads, so activity never carries it past
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any
 
 import redis
 from asgiref.sync import sync_to_async
@@ -47,7 +48,7 @@ from .commands import SessionCommands
 from .types import Touch
 
 MAX_SECONDS = 315360000  # the module's IDLE/MAXAGE ceiling
-_clients: Dict[Tuple[Any, ...], Any] = {}
+_clients: dict[tuple[Any, ...], Any] = {}
 
 
 def client() -> Any:
@@ -105,10 +106,10 @@ def _expired_datetime(value: Any) -> bool:
 class SessionStore(SessionBase):
     """Django's session API on SESSION.TOUCH / GET / ROTATE."""
 
-    def __init__(self, session_key: Optional[str] = None) -> None:
+    def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
-        self._stored: Dict[str, bytes] = {}  # fields as last loaded or saved (for the diff)
-        self.activity: Optional[Touch] = None  # the TOUCH reply of the recorded page view
+        self._stored: dict[str, bytes] = {}  # fields as last loaded or saved (for the diff)
+        self.activity: Touch | None = None  # the TOUCH reply of the recorded page view
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -124,10 +125,10 @@ class SessionStore(SessionBase):
         data = self.serializer().dumps(value)
         return data if isinstance(data, bytes) else str(data).encode("utf-8")
 
-    def _decode_fields(self, raw: Dict[bytes, bytes]) -> Optional[Dict[str, Any]]:
+    def _decode_fields(self, raw: dict[bytes, bytes]) -> dict[str, Any] | None:
         serializer = self.serializer()
-        session: Dict[str, Any] = {}
-        stored: Dict[str, bytes] = {}
+        session: dict[str, Any] = {}
+        stored: dict[str, bytes] = {}
         try:
             for name, value in raw.items():
                 key = name.decode("utf-8") if isinstance(name, bytes) else name
@@ -142,12 +143,12 @@ class SessionStore(SessionBase):
         self._stored = stored
         return session
 
-    def _principal(self, data: Dict[str, Any]) -> Optional[str]:
+    def _principal(self, data: dict[str, Any]) -> str | None:
         user_key = getattr(settings, "SESSION_STORE_USER_KEY", "_auth_user_id")
         value = data.get(user_key) if user_key else None
         return None if value is None else str(value)
 
-    def _lifetimes(self) -> Tuple[int, int]:
+    def _lifetimes(self) -> tuple[int, int]:
         maxage = getattr(settings, "SESSION_STORE_MAXAGE", None) or MAX_SECONDS
         maxage = max(1, min(int(maxage), MAX_SECONDS))
         age = self.get_expiry_age()
@@ -155,13 +156,13 @@ class SessionStore(SessionBase):
 
     # --- SessionBase ---------------------------------------------------------------------
 
-    def load(self) -> Dict[str, Any]:
+    def load(self) -> dict[str, Any]:
         key = self.session_key
         raw = self._cmd.get(self.redis_key(key)) if key else None
         session = self._decode_fields(raw) if raw is not None else None
         return self._loaded(session)
 
-    def _loaded(self, session: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    def _loaded(self, session: dict[str, Any] | None) -> dict[str, Any]:
         if session is not None and _expired_datetime(session.get("_session_expiry")):
             if self.session_key:
                 self._cmd.client.delete(self.redis_key(self.session_key))
@@ -172,7 +173,7 @@ class SessionStore(SessionBase):
             return {}
         return session
 
-    def exists(self, session_key: Optional[str]) -> bool:
+    def exists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
         return bool(self._cmd.client.exists(self.redis_key(session_key)))
@@ -222,7 +223,7 @@ class SessionStore(SessionBase):
             raise UpdateError
         self._stored = encoded
 
-    def delete(self, session_key: Optional[str] = None) -> None:
+    def delete(self, session_key: str | None = None) -> None:
         if session_key is None:
             if self.session_key is None:
                 return
@@ -287,7 +288,7 @@ class SessionStore(SessionBase):
 
     # --- Activity ------------------------------------------------------------------------
 
-    def record(self, item: Any, categories: Iterable[Any] = ()) -> Optional[Touch]:
+    def record(self, item: Any, categories: Iterable[Any] = ()) -> Touch | None:
         """Record a page view on this session, loading it in the same round trip (MULTI of
         TOUCH XX ... EVENT and GET; to become one TOUCH ... WITHFIELDS). Nothing happens for a
         visitor without a session (no orphan sessions); a stale cookie becomes no session."""
@@ -306,7 +307,7 @@ class SessionStore(SessionBase):
         return self.activity
 
 
-def _default_activity(request: Any) -> Optional[Tuple[str, Iterable[str]]]:
+def _default_activity(request: Any) -> tuple[str, Iterable[str]] | None:
     return request.path, ()
 
 
@@ -317,17 +318,17 @@ class Intelligence:
         self.request = request
 
     @property
-    def _session(self) -> Optional[SessionStore]:
+    def _session(self) -> SessionStore | None:
         s = getattr(self.request, "session", None)
         return s if isinstance(s, SessionStore) else None
 
     @property
-    def key(self) -> Optional[str]:
+    def key(self) -> str | None:
         s = self._session
         return s.redis_key(s.session_key) if s is not None and s.session_key else None
 
     @property
-    def activity(self) -> Optional[Touch]:
+    def activity(self) -> Touch | None:
         """This request's TOUCH reply (events, unique, seen_before, pending, ...), or None."""
         s = self._session
         return s.activity if s is not None else None
@@ -341,7 +342,7 @@ class Intelligence:
     def seen(self, *items: Any) -> list:
         return commands().seen(self.key, *items) if self.key else [False] * len(items)
 
-    def enrich(self, **options: Any) -> Optional[dict]:
+    def enrich(self, **options: Any) -> dict | None:
         return commands().enrich(self.key, **options) if self.key else None
 
     def inbox(self, **options: Any) -> list:
@@ -355,7 +356,7 @@ class Intelligence:
             return []
         p = prefix().encode()
         keys = commands().sessions(user)
-        return [k[len(p):].decode() if k.startswith(p) else k.decode() for k in keys]
+        return [k[len(p) :].decode() if k.startswith(p) else k.decode() for k in keys]
 
     def logout_everywhere(self) -> int:
         """Delete every session of the signed-in user, this one included: the count."""

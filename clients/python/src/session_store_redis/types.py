@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any
 
-Data = Union[bytes, str]
+Data = bytes | str
 """User bytes as redis-py returns them (``str`` when the client decodes responses)."""
 
 
@@ -23,18 +23,18 @@ def _name(value: Any) -> str:
     return str(value)
 
 
-def pairs(reply: Any) -> List[Tuple[Any, Any]]:
+def pairs(reply: Any) -> list[tuple[Any, Any]]:
     """A map reply as (name, value) pairs: a RESP3 dict or a RESP2 flat list."""
     if isinstance(reply, dict):
         return list(reply.items())
     if isinstance(reply, (list, tuple)):
         if len(reply) % 2:
             raise ValueError("a map reply must have an even number of elements")
-        return list(zip(reply[::2], reply[1::2]))
+        return list(zip(reply[::2], reply[1::2], strict=False))
     raise TypeError(f"not a map reply: {type(reply).__name__}")
 
 
-def named_map(reply: Any) -> Dict[str, Any]:
+def named_map(reply: Any) -> dict[str, Any]:
     """A map whose names are the module's (ASCII) names: names become ``str``."""
     return {_name(k): v for k, v in pairs(reply)}
 
@@ -50,14 +50,14 @@ class Touch:
     idle_ms: int
     ttl_ms: int
     pending: int
-    extra: Dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     """Names a newer module adds to the reply (kept, so an upgrade never breaks a caller)."""
 
 
 _TOUCH_NAMES = ("new", "events", "unique", "seen_before", "idle_ms", "ttl_ms", "pending")
 
 
-def parse_touch(reply: Any) -> Optional[Touch]:
+def parse_touch(reply: Any) -> Touch | None:
     if reply is None:  # XX on a missing session
         return None
     m = named_map(reply)
@@ -74,25 +74,25 @@ def parse_touch(reply: Any) -> Optional[Touch]:
     )
 
 
-def parse_fields(reply: Any) -> Optional[Dict[Data, Data]]:
+def parse_fields(reply: Any) -> dict[Data, Data] | None:
     """``SESSION.GET key``: every field, or None for a missing session."""
     if reply is None:
         return None
     return dict(pairs(reply))
 
 
-def parse_values(reply: Any) -> Optional[List[Optional[Data]]]:
+def parse_values(reply: Any) -> list[Data | None] | None:
     """``SESSION.GET key field ...``: the values in order, None where missing."""
     if reply is None:
         return None
     return list(reply)
 
 
-def parse_flags(reply: Any) -> List[bool]:
+def parse_flags(reply: Any) -> list[bool]:
     return [bool(x) for x in reply]
 
 
-def parse_json(reply: Any) -> Optional[Dict[str, Any]]:
+def parse_json(reply: Any) -> dict[str, Any] | None:
     """ENRICH and INFO: one bulk string holding a JSON object; None for a missing session."""
     if reply is None:
         return None
@@ -116,14 +116,14 @@ def parse_int(reply: Any) -> int:
     return int(reply)
 
 
-def parse_list(reply: Any) -> List[Data]:
+def parse_list(reply: Any) -> list[Data]:
     return list(reply or [])
 
 
-def parse_scored(reply: Any) -> List[Tuple[Data, float]]:
+def parse_scored(reply: Any) -> list[tuple[Data, float]]:
     """SURFACE ... WITHSCORES: item and rank alternate (a double on RESP3, a string on RESP2)."""
     flat = list(reply or [])
-    return [(item, float(score)) for item, score in zip(flat[::2], flat[1::2])]
+    return [(item, float(score)) for item, score in zip(flat[::2], flat[1::2], strict=False)]
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Notification:
     published_ms: int
 
 
-def parse_inbox(reply: Any) -> List[Notification]:
+def parse_inbox(reply: Any) -> list[Notification]:
     out = []
     for entry in reply or []:
         m = named_map(entry)
@@ -158,10 +158,10 @@ class CatalogInfo:
     items: int
     categories: int
     memory: int
-    extra: Dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_catalog_info(reply: Any) -> Optional[CatalogInfo]:
+def parse_catalog_info(reply: Any) -> CatalogInfo | None:
     if reply is None:
         return None
     m = named_map(reply)
@@ -181,5 +181,5 @@ class PageView:
     ``touch`` and ``fields`` are None when the session does not exist (``xx=True``).
     """
 
-    touch: Optional[Touch]
-    fields: Optional[Dict[Data, Data]]
+    touch: Touch | None
+    fields: dict[Data, Data] | None
