@@ -215,3 +215,56 @@ def test_notify_and_surface_helpers(client, name):
     assert [n.payload for n in got["inbox"]] == [b"hi"]
     assert got["seen"] == [True, False]
     cmd.catalog_drop(f"{name}:articles")
+
+
+def test_deleted_meanwhile_interrupts_the_request(client):
+    """A session deleted during the request (logout elsewhere) is not resurrected by the save:
+    Django's middleware raises SessionInterrupted (Django's own version of this test swaps in a
+    DatabaseSession, so it is skipped in test_django_suite.py)."""
+    from django.contrib.sessions.exceptions import SessionInterrupted
+
+    s = SessionStore()
+    s["a"] = 1
+    s.save()
+
+    def view(request):
+        request.session["a"] = 2
+        SessionStore(request.session.session_key).delete()
+        return HttpResponse("ok")
+
+    request = RequestFactory().get("/")
+    request.COOKIES["sessionid"] = s.session_key
+    with pytest.raises(SessionInterrupted):
+        _app(view)(request)
+    assert not s.exists(s.session_key)
+
+
+def test_engine_in_cluster(cluster, protocol):
+    """SESSION_STORE_CLUSTER: the engine on RedisCluster; cycle_key to a key in another slot
+    (DUMP + RESTORE + DEL) keeps the fields, the activity and the user index entry."""
+    host, port = cluster.startup_nodes[0]
+    with override_settings(
+        SESSION_STORE_URL=f"redis://{host}:{port}",
+        SESSION_STORE_CLUSTER=True,
+        SESSION_STORE_PROTOCOL=protocol,
+    ):
+        s = SessionStore()
+        s.update({"_auth_user_id": f"cluster-{protocol}", "a": 1})
+        s.save()
+        s.record("p:1")
+        s.record("p:2")
+        cmd = engine.commands()
+        for _ in range(5):  # until the new key lands in another slot (almost always)
+            old_slot = cmd.client.keyslot(SessionStore.redis_key(s.session_key))
+            s.cycle_key()
+            if cmd.client.keyslot(SessionStore.redis_key(s.session_key)) != old_slot:
+                break
+        s.save()
+        loaded = SessionStore(s.session_key)
+        assert loaded.load() == {"_auth_user_id": f"cluster-{protocol}", "a": 1}
+        doc = cmd.info(SessionStore.redis_key(s.session_key))
+        assert doc["activity"]["events"] == 2
+        assert cmd.sessions(f"cluster-{protocol}") == [
+            SessionStore.redis_key(s.session_key).encode()
+        ]
+        assert engine.logout_everywhere(f"cluster-{protocol}") == 1
