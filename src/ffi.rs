@@ -481,10 +481,13 @@ pub fn encode_names(ctx: *mut raw::RedisModuleCtx) -> usize {
         .count()
 }
 
+/// A string key's bytes and its remaining time to live in milliseconds (None without expiry).
+pub type StringWithTtl = (Vec<u8>, Option<i64>);
+
 impl Key {
     /// The bytes of a key holding a plain string and its remaining time to live in milliseconds
     /// (None without expiry); `Ok(None)` when the key holds no string.
-    pub fn string_and_ttl(&self) -> Result<Option<(Vec<u8>, Option<i64>)>, RedisError> {
+    pub fn string_and_ttl(&self) -> Result<Option<StringWithTtl>, RedisError> {
         let Some(key) = self.key.map(NonNull::as_ptr) else {
             return Ok(None);
         };

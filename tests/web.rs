@@ -9,11 +9,11 @@ mod common;
 use common::*;
 use redis::{Connection, Value};
 
+/// A TOUCH reply: its integers by name, and its `fields` array (None without one).
+type TouchWithFields = (Vec<(String, i64)>, Option<Vec<Value>>);
+
 /// The TOUCH reply's integers and its `fields` array (None without one).
-fn touch_with_fields(
-    c: &mut Connection,
-    args: &[&[u8]],
-) -> Option<(Vec<(String, i64)>, Option<Vec<Value>>)> {
+fn touch_with_fields(c: &mut Connection, args: &[&[u8]]) -> Option<TouchWithFields> {
     let mut full: Vec<&[u8]> = vec![b"SESSION.TOUCH"];
     full.extend_from_slice(args);
     let reply = ok(c, &full);
