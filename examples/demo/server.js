@@ -189,7 +189,7 @@ ${d.user
 <h2>Groups</h2>
 <form method="post" action="/newsletter"><button name="join" value="${inNewsletter ? '0' : '1'}">${inNewsletter ? 'Leave' : 'Join'} the newsletter group</button>
 <span class="muted small">explicit groups: ${groups.length ? groups.map(v.esc).join(', ') : 'none'}</span></form>
-<h2>Everything the module keeps (SESSION.INFO)</h2><pre>${v.esc(JSON.stringify(d.info, null, 2))}</pre>`
+<h2>Everything the module keeps (SESSION.INFO)</h2><pre>${v.esc(JSON.stringify(d.info, null, 2).replace(/\[\s+([-\d.,\s]+?)\s+\]/g, (m, inner) => `[${inner.replace(/\s+/g, ' ')}]`))}</pre>`
     render(res, d, 'Your session', body, req.query.welcome ? `Welcome, ${d.user}!` : null)
   })
 

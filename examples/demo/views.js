@@ -27,7 +27,7 @@ function layout ({ title, user, banners = [], flash, body, panel }) {
      <form method="post" action="/logout"><button>Log out</button></form>
      <form method="post" action="/logout-everywhere"><button>Log out everywhere</button></form>`
   : '<a id="login" href="/login">Sign in</a>'}</div></header>
-${banners.map((n) => `<div class="banner" data-notification="${esc(n.id)}"><b>📣 ${esc(n.group)}</b> ${esc(n.payload)}</div>`).join('\n')}
+${banners.map((n) => `<div class="banner" data-notification="${esc(n.id)}"><b>Notice for ${esc(n.group)}:</b> ${esc(n.payload)}</div>`).join('\n')}
 ${flash ? `<div class="flash">${esc(flash)}</div>` : ''}
 <div class="page"><main>${body}</main>${panel ? `<aside>${panel}</aside>` : ''}</div>
 <footer>Every page view is one <code>SESSION.TOUCH</code>: load, record, slide the expiry. Assets record nothing.</footer>
@@ -71,7 +71,7 @@ function sessionPanel ({ view, enrich, info, categories, now }) {
 <dt>Events</dt><dd id="events">${esc(enrich.events)}</dd>
 <dt>Distinct items</dt><dd id="unique">${esc(enrich.unique_items)}</dd>
 <dt>Engagement</dt><dd id="engagement">${pct(enrich.engagement)}</dd>
-<dt>Idle before this page</dt><dd id="idle">${duration(view ? view.idle_ms : null)}</dd>
+<dt>Idle time</dt><dd id="idle">${duration(view ? view.idle_ms : null)}</dd>
 <dt>Expires in</dt><dd id="expires">${duration(expiresIn)}</dd>
 </dl>
 <h3>Interests</h3>
@@ -91,7 +91,7 @@ function section (title, id, inner) {
 }
 
 function combos (list) {
-  return list.map((c) => `<div class="combo" data-combo="${esc(c.id)}">🎁 You have looked at every item of <b>${esc(c.title)}</b>:
+  return list.map((c) => `<div class="combo" data-combo="${esc(c.id)}">You have looked at every item of <b>${esc(c.title)}</b>:
 get all ${c.items.length} together for ${c.discount}% less.</div>`).join('')
 }
 
