@@ -39,7 +39,9 @@ else
   port=$(free_port)
   tmp=$(mktemp -d)
   echo "demo: port 6379 is in use; starting redis-server on port $port (data in $tmp)"
-  "$SERVER" ./redis.conf --port "$port" --dir "$tmp" --save '' &
+  # redis.conf's settings with an absolute module path (--dir would break its relative one)
+  "$SERVER" --port "$port" --bind 127.0.0.1 --dir "$tmp" --save '' --notify-keyspace-events Kd \
+    --loadmodule "$ROOT/target/release/libsession_store.so" &
 fi
 redis_pid=$!
 for _ in $(seq 1 200); do
