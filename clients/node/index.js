@@ -19,7 +19,18 @@ const SESSION_TYPE = 'session01'
 /** Longest lifetime the module accepts, in seconds (ten years). */
 const MAX_LIFETIME_S = 315360000
 
+// The page view a store call belongs to. express-session hands the store no request, but its
+// session objects carry one (`sess.req`), and it calls `get` synchronously from its middleware
+// right after setting `req.sessionID`: intelligence() parks the request in `store._waiting` for
+// that call (checked against the id). Fastify and withPageView use an AsyncLocalStorage instead
+// (it is not used for Express: its promise hooks slow down every promise of the process).
+const CTX = Symbol('session-store-redis.pageView')
 const context = new AsyncLocalStorage()
+
+function ctxOf (sess) {
+  const req = sess && sess.req
+  return (req && req[CTX]) || context.getStore()
+}
 
 function optionalCb (err, data, cb) {
   if (cb) return cb(err, data)
@@ -133,6 +144,7 @@ class SessionStore extends BaseStore {
     this.field = opts.field || 'sess'
     this.upgradeLegacy = opts.upgradeLegacy !== false
     this._user = opts.user
+    this._waiting = null
     this.send = makeSender(this.client)
   }
 
@@ -185,7 +197,14 @@ class SessionStore extends BaseStore {
 
   async get (sid, cb) {
     const key = this.key(sid)
-    const ctx = context.getStore()
+    const waiting = this._waiting
+    let ctx
+    if (waiting && waiting.sessionID === sid) {
+      ctx = waiting[CTX]
+      this._waiting = null
+    } else {
+      ctx = context.getStore()
+    }
     try {
       let value
       if (ctx && !this.disableTouch) {
@@ -221,7 +240,7 @@ class SessionStore extends BaseStore {
         'REPLACE', '1', this.field, value]
       const user = this.user(sess)
       if (user != null) args.push('USER', user)
-      const ctx = context.getStore()
+      const ctx = ctxOf(sess)
       // A visitor's first view is recorded when its session is first saved (no orphan sessions).
       if (ctx && ctx.event && !ctx.recorded && ctx.sid === sid) {
         args.push(...eventArgs(ctx.event))
@@ -243,7 +262,7 @@ class SessionStore extends BaseStore {
     if (this.disableTouch) return optionalCb(null, null, cb)
     try {
       const ttlMs = this.getTTLms(sess)
-      const ctx = context.getStore()
+      const ctx = ctxOf(sess)
       const done = ctx && ctx.touched.get(sid)
       // The load already slid the expiry with the stored idle timeout: skip the second command
       // unless this request changed the lifetime.
@@ -275,7 +294,7 @@ class SessionStore extends BaseStore {
     const oldKey = this.key(req.sessionID)
     this.generate(req)
     const newKey = this.key(req.sessionID)
-    const ctx = context.getStore()
+    const ctx = req[CTX] || context.getStore()
     if (ctx) ctx.sid = req.sessionID
     this.send(['SESSION.ROTATE', oldKey, newKey, 'CLEARFIELDS'], oldKey).then(
       () => fn(),
@@ -504,7 +523,14 @@ function intelligence (options = {}) {
       set: (v) => { ctx._sid = v },
       enumerable: true
     })
-    context.run(ctx, next)
+    req[CTX] = ctx
+    // express-session's get runs synchronously inside next(); a later get falls back to a read
+    store._waiting = req
+    try {
+      next()
+    } finally {
+      if (store._waiting === req) store._waiting = null
+    }
   }
 }
 
