@@ -293,9 +293,31 @@ fn exercise(s: &Session) {
 
     let mut registry = Registry::default();
     for g in s.groups.iter().chain(s.cursors.iter().map(|(g, _)| g)) {
-        registry.publish(g, b"id", b"payload", NOW, NOW + 60_000, 10, None, Limits::NONE).unwrap();
+        registry
+            .publish(
+                g,
+                b"id",
+                b"payload",
+                NOW,
+                NOW + 60_000,
+                10,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
     }
-    registry.publish(b"new", b"id", b"payload", NOW, NOW + 60_000, 10, None, Limits::NONE).unwrap();
+    registry
+        .publish(
+            b"new",
+            b"id",
+            b"payload",
+            NOW,
+            NOW + 60_000,
+            10,
+            None,
+            Limits::NONE,
+        )
+        .unwrap();
 
     // writes on a copy: touch with an event (past, present, far future), impressions, ENRICH,
     // INBOX, and the result still round-trips
@@ -440,7 +462,8 @@ fn registry() -> impl Strategy<Value = Registry> {
                 .add(id, *score, &cats, *expires);
         }
         for (group, id, payload, at, ttl) in &notes {
-            r.publish(group, id, payload, *at, at + ttl, max, None, Limits::NONE).unwrap();
+            r.publish(group, id, payload, *at, at + ttl, max, None, Limits::NONE)
+                .unwrap();
         }
         r
     })
@@ -462,7 +485,8 @@ fn exercise_registry(r: &mut Registry) {
     }
     let s = Session::new(NOW, 10, 10);
     let _ = pending(&s, &r.groups, NOW, usize::MAX);
-    r.publish(b"n1", b"fresh", b"p", NOW, NOW + 1, 3, None, Limits::NONE).unwrap();
+    r.publish(b"n1", b"fresh", b"p", NOW, NOW + 1, 3, None, Limits::NONE)
+        .unwrap();
     r.purge_notifications(NOW + 10);
     let back = saved_registry::decode(&saved_registry::encode(r)).expect("a used registry decodes");
     assert_eq!(

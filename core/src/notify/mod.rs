@@ -29,7 +29,9 @@ pub struct Notification {
 impl Notification {
     /// Heap bytes of one notification (its slot in the deque, id and payload).
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Notification>() + alloc_size(self.id.len()) + alloc_size(self.payload.len())
+        std::mem::size_of::<Notification>()
+            + alloc_size(self.id.len())
+            + alloc_size(self.payload.len())
     }
 }
 
@@ -66,12 +68,14 @@ impl Group {
         }
     }
 
-    /// Drops expired notifications; returns how many. Recomputes the expiry bound.
+    /// Drops expired notifications; returns how many. Recomputes the expiry bound; costs one
+    /// comparison while nothing has expired.
     pub fn purge(&mut self, now_ms: i64) -> usize {
-        let before = self.notifications.len();
-        if self.min_expires_ms <= now_ms {
-            self.notifications.retain(|n| n.expires_ms > now_ms);
+        if self.min_expires_ms > now_ms {
+            return 0;
         }
+        let before = self.notifications.len();
+        self.notifications.retain(|n| n.expires_ms > now_ms);
         self.min_expires_ms = self
             .notifications
             .iter()
@@ -351,7 +355,11 @@ mod tests {
             .iter()
             .map(|(g, seq)| Delivery {
                 group: g,
-                notification: groups[g].notifications.iter().find(|n| n.seq == *seq).unwrap(),
+                notification: groups[g]
+                    .notifications
+                    .iter()
+                    .find(|n| n.seq == *seq)
+                    .unwrap(),
             })
             .collect();
         assert!(acknowledge(&mut s, &acked));

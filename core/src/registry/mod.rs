@@ -205,7 +205,11 @@ impl Registry {
         // What trimming to `max_per_group` gives back (the oldest go first).
         let freed: usize = existing.map_or(0, |g| {
             let over = (g.notifications.len() + 1).saturating_sub(max_per_group);
-            g.notifications.iter().take(over).map(Notification::memory).sum()
+            g.notifications
+                .iter()
+                .take(over)
+                .map(Notification::memory)
+                .sum()
         });
         if added > freed && self.group_memory + (added - freed) > limits.max_memory {
             return Err(Error::RegistryFull {
@@ -222,8 +226,8 @@ impl Registry {
             .get(group)
             .map_or((0, 0), |g| (group_cost(group, g), g.notifications.len()));
         let g = self.groups.entry(group.into()).or_default();
+        // After the purge no notification with this id is left: a live one was a duplicate.
         g.purge(now_ms);
-        g.notifications.retain(|n| &*n.id != id);
         let sorted = g.notifications.back().is_none_or(|last| last.seq < seq);
         g.min_expires_ms = g.min_expires_ms.min(expires_ms);
         g.notifications.push_back(Notification {
@@ -257,8 +261,10 @@ mod publish_tests {
     #[test]
     fn purge_drops_every_expired_thing() {
         let mut reg = Registry::default();
-        reg.publish(b"g1", b"a", b"p", 0, 10, 5, None, Limits::NONE).unwrap();
-        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None, Limits::NONE).unwrap();
+        reg.publish(b"g1", b"a", b"p", 0, 10, 5, None, Limits::NONE)
+            .unwrap();
+        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None, Limits::NONE)
+            .unwrap();
         let mut c = Catalog::default();
         c.add(b"old", 1.0, &[], Some(10));
         c.add(b"new", 1.0, &[], None);
@@ -278,14 +284,25 @@ mod publish_tests {
     fn bounded_groups_and_monotone_sequence() {
         let mut reg = Registry::default();
         for i in 0..10 {
-            reg.publish(b"g", format!("n{i}").as_bytes(), b"p", 0, 1_000, 3, None, Limits::NONE).unwrap();
+            reg.publish(
+                b"g",
+                format!("n{i}").as_bytes(),
+                b"p",
+                0,
+                1_000,
+                3,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
         }
         let g = &reg.groups[&b"g"[..]];
         let seqs: Vec<u64> = g.notifications.iter().map(|n| n.seq).collect();
         assert_eq!(seqs, vec![8, 9, 10]);
         assert_eq!(reg.purge_notifications(1_000), 3);
         assert!(reg.groups.is_empty(), "empty groups go");
-        reg.publish(b"g", b"n0", b"p", 0, 2_000, 3, None, Limits::NONE).unwrap();
+        reg.publish(b"g", b"n0", b"p", 0, 2_000, 3, None, Limits::NONE)
+            .unwrap();
         assert_eq!(
             reg.groups[&b"g"[..]].notifications[0].seq,
             11,
@@ -293,10 +310,13 @@ mod publish_tests {
         );
         // a lost registry restarts from the clock, above anything published earlier
         let mut fresh = Registry::default();
-        fresh.publish(b"g", b"x", b"p", 5, 2_000, 3, None, Limits::NONE).unwrap();
+        fresh
+            .publish(b"g", b"x", b"p", 5, 2_000, 3, None, Limits::NONE)
+            .unwrap();
         assert!(fresh.groups[&b"g"[..]].notifications[0].seq >= 5 * 1024);
         // a repeat of a live id changes nothing, not even purging
-        reg.publish(b"g", b"old", b"p", 0, 10, 3, None, Limits::NONE).unwrap();
+        reg.publish(b"g", b"old", b"p", 0, 10, 3, None, Limits::NONE)
+            .unwrap();
         let before = reg.notifications();
         assert_eq!(
             reg.publish(b"g", b"n0", b"p", 20, 2_000, 3, None, Limits::NONE),
@@ -313,8 +333,10 @@ mod publish_tests {
             max_memory: 2_000,
         };
         let mut reg = Registry::default();
-        reg.publish(b"g1", b"a", b"p", 0, 100, 5, None, limits).unwrap();
-        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None, limits).unwrap();
+        reg.publish(b"g1", b"a", b"p", 0, 100, 5, None, limits)
+            .unwrap();
+        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None, limits)
+            .unwrap();
         let seq = reg.last_seq;
         assert_eq!(
             reg.publish(b"g3", b"a", b"p", 0, 100, 5, None, limits),
@@ -332,19 +354,39 @@ mod publish_tests {
         );
         let mut grew = 0;
         let err = loop {
-            match reg.publish(b"g1", format!("n{grew}").as_bytes(), b"0123456789", 0, 100, 1000, None, limits) {
+            match reg.publish(
+                b"g1",
+                format!("n{grew}").as_bytes(),
+                b"0123456789",
+                0,
+                100,
+                1000,
+                None,
+                limits,
+            ) {
                 Ok(_) => grew += 1,
                 Err(e) => break e,
             }
         };
-        assert!(matches!(err, Error::RegistryFull { what: "session.max-registry-memory", .. }));
-        assert!(reg.group_memory() <= 2_000 && grew > 3, "{} {grew}", reg.group_memory());
+        assert!(matches!(
+            err,
+            Error::RegistryFull {
+                what: "session.max-registry-memory",
+                ..
+            }
+        ));
+        assert!(
+            reg.group_memory() <= 2_000 && grew > 3,
+            "{} {grew}",
+            reg.group_memory()
+        );
         let (memory, count, last) = (reg.group_memory(), reg.notifications(), reg.last_seq);
         assert!(last > seq);
         // counters equal a recount from scratch, through publish, purge and drop
         reg.recount();
         assert_eq!((reg.group_memory(), reg.notifications()), (memory, count));
-        reg.publish(b"g2", b"short", b"p", 0, 50, 5, None, Limits::NONE).unwrap();
+        reg.publish(b"g2", b"short", b"p", 0, 50, 5, None, Limits::NONE)
+            .unwrap();
         assert_eq!(reg.purge_notifications(60), 1);
         let (memory, count) = (reg.group_memory(), reg.notifications());
         reg.recount();
@@ -361,8 +403,11 @@ mod publish_tests {
             max_memory: 0,
             ..Limits::NONE
         };
-        assert!(full.publish(b"g", b"a", b"p", 0, 100, 1, None, tight).is_err());
-        full.publish(b"g", b"a", b"p", 0, 100, 1, None, Limits::NONE).unwrap();
+        assert!(full
+            .publish(b"g", b"a", b"p", 0, 100, 1, None, tight)
+            .is_err());
+        full.publish(b"g", b"a", b"p", 0, 100, 1, None, Limits::NONE)
+            .unwrap();
         let at_bound = Limits {
             max_memory: full.group_memory(),
             ..Limits::NONE
