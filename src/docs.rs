@@ -287,7 +287,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.surface",
         summary: "Returns content the session has not seen, best first, and records the impressions",
-        complexity: "O(C * (I + 1)) for COUNT C and I interests, independent of the catalog's size",
+        complexity: "O(C * (I + 1) + W) for COUNT C, I interests and W <= 65536 seen items stepped over, independent of the catalog's size; random draws O(log N)",
         arity: -4,
         keys: Keys::Update,
         args: SURFACE_ARGS,
