@@ -386,3 +386,76 @@ fn count_stops_the_walk_in_big_groups() {
     );
     assert_eq!(touch(&mut c, "s", &[] as &[&str])["pending"], total - 8);
 }
+
+#[test]
+fn sessions_page_with_a_cursor_and_revoke_deletes_in_bounded_steps() {
+    let primary = Server::start(&[]);
+    let replica = Server::replica_of(&primary);
+    let (mut c, mut r) = (primary.conn(), replica.conn());
+    let n = 250;
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("SESSION.TOUCH")
+            .arg(format!("s{i:04}"))
+            .arg("USER")
+            .arg("alice")
+            .ignore();
+    }
+    let () = pipe.query(&mut c).expect("touch");
+    // the old form still lists everything
+    assert_eq!(strings(ok(&mut c, &["SESSION.SESSIONS", "alice"])).len(), n);
+    // pages of 100 in key order, then cursor 0
+    let mut cursor = "0".to_string();
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    loop {
+        let Value::Array(reply) = ok(
+            &mut c,
+            &[
+                "SESSION.SESSIONS",
+                "alice",
+                "CURSOR",
+                &cursor,
+                "COUNT",
+                "100",
+            ],
+        ) else {
+            panic!("an array")
+        };
+        cursor = String::from_utf8_lossy(&bytes(&reply[0])).into_owned();
+        let page = strings(reply[1].clone());
+        assert!(page.len() <= 100);
+        listed.extend(page);
+        pages += 1;
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..n).map(|i| format!("s{i:04}")).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(
+        err(&mut c, &["SESSION.SESSIONS", "alice", "CURSOR", "bogus"]),
+        "ERR invalid cursor"
+    );
+    assert!(err(&mut c, &["SESSION.SESSIONS", "alice", "COUNT", "0"]).starts_with("ERR"));
+    // REVOKE COUNT: at most COUNT per call, [deleted, remaining]
+    let step = |c: &mut Connection| -> (i64, i64) {
+        let Value::Array(v) = ok(c, &["SESSION.REVOKE", "alice", "COUNT", "100"]) else {
+            panic!("an array")
+        };
+        (int(v[0].clone()), int(v[1].clone()))
+    };
+    assert_eq!(step(&mut c), (100, 150));
+    assert!(!exists(&mut c, "s0000") && exists(&mut c, "s0100"));
+    assert_eq!(step(&mut c), (100, 50));
+    assert_eq!(step(&mut c), (50, 0));
+    assert_eq!(step(&mut c), (0, 0));
+    assert_eq!(int(ok(&mut c, &["DBSIZE"])), 0);
+    assert_eq!(int(ok(&mut c, &["WAIT", "1", "20000"])), 1);
+    assert_eq!(int(ok(&mut r, &["DBSIZE"])), 0);
+    // the old form still deletes everything at once
+    touch(&mut c, "t1", &["USER", "bob"]);
+    touch(&mut c, "t2", &["USER", "bob"]);
+    assert_eq!(ok(&mut c, &["SESSION.REVOKE", "bob"]), Value::Int(2));
+}
