@@ -26,11 +26,12 @@ use crate::ffi::{api, Key, KeyValue, OwnedString, Reply};
 /// Keys one `CURSOR`/`COUNT` call lists or revokes at most.
 const MAX_PAGE: i64 = 10_000;
 
+/// (cursor given, the key to start after, count).
+type Page<'a> = (bool, Option<&'a [u8]>, Option<usize>);
+
 /// `[CURSOR c] [COUNT n]` of SESSIONS and REVOKE: (cursor given, the key to start after, count).
 /// A cursor is `0` (start) or `k<key>` (after that key), as the previous reply gave it.
-fn page_args<'a>(
-    rest: &'a [&'a [u8]],
-) -> Result<(bool, Option<&'a [u8]>, Option<usize>), RedisError> {
+fn page_args<'a>(rest: &'a [&'a [u8]]) -> Result<Page<'a>, RedisError> {
     let mut args = session_core::codec::args::Args::new(rest);
     let (mut cursor, mut after, mut count) = (false, None, None);
     while !args.is_empty() {
