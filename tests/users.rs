@@ -155,14 +155,19 @@ fn sessions_revoke_and_rotate() {
         &["SESSION.ROTATE", "s:2b"][..],
         &["SESSION.ROTATE", "a", "b", "c"],
         &["SESSION.SESSIONS"],
-        &["SESSION.SESSIONS", "a", "b"],
         &["SESSION.REVOKE"],
-        &["SESSION.REVOKE", "a", "b"],
     ] {
         assert!(
             err(&mut c, bad).contains("wrong number of arguments"),
             "{bad:?}"
         );
+    }
+    // extra arguments are the CURSOR / COUNT options now
+    for bad in [
+        &["SESSION.SESSIONS", "a", "b"][..],
+        &["SESSION.REVOKE", "a", "b"],
+    ] {
+        assert_eq!(err(&mut c, bad), "ERR syntax error", "{bad:?}");
     }
 
     // REVOKE deletes every session of the user and nothing else
