@@ -21,6 +21,10 @@ pub static DEFAULT_MAXAGE: AtomicI64 = AtomicI64::new(86_400);
 pub static MAX_FIELDS: AtomicI64 = AtomicI64::new(1024);
 /// `session.max-field-size`: bytes per field name or value, event item or category.
 pub static MAX_FIELD_SIZE: AtomicI64 = AtomicI64::new(65_536);
+/// `session.max-session-size`: bytes of field names and values per session (the limit that binds
+/// a web framework's whole-session document written with `REPLACE`).
+pub static MAX_SESSION_SIZE: AtomicI64 =
+    AtomicI64::new(session_core::session::DEFAULT_MAX_SESSION_SIZE as i64);
 /// `session.max-categories`: categories per event.
 pub static MAX_CATEGORIES: AtomicI64 = AtomicI64::new(8);
 /// `session.seen-capacity`: items in the seen filter's first layer (it grows by doubling).
@@ -103,6 +107,7 @@ pub fn settings() -> Settings {
         max_fields: get(&MAX_FIELDS).max(0) as usize,
         max_field_size: get(&MAX_FIELD_SIZE).max(0) as usize,
         max_categories: get(&MAX_CATEGORIES).max(0) as usize,
+        max_session_size: get(&MAX_SESSION_SIZE).max(0) as usize,
         sketch: SketchParams {
             seen_capacity: get(&SEEN_CAPACITY).clamp(1, i64::from(SketchParams::SEEN_CAPACITY_MAX))
                 as u32,
@@ -143,6 +148,7 @@ pub fn trusted_settings() -> Settings {
         max_fields: usize::MAX,
         max_field_size: usize::MAX,
         max_categories: usize::MAX,
+        max_session_size: usize::MAX,
         ..settings()
     }
 }

@@ -182,6 +182,35 @@ const TOUCH_ARGS: &[Arg] = &[
             int("half-life"),
         ],
     ),
+    option("PIDLE", "milliseconds", Kind::Int),
+    option("PMAXAGE", "milliseconds", Kind::Int),
+    block(
+        "REPLACE",
+        "replace",
+        true,
+        &[
+            int("count"),
+            Arg {
+                optional: true,
+                ..many_blocks("field-value", &[string("field"), string("value")])
+            },
+        ],
+    ),
+    block(
+        "WITHFIELDS",
+        "withfields",
+        true,
+        &[
+            Arg {
+                optional: true,
+                ..int("count")
+            },
+            Arg {
+                optional: true,
+                ..many("field", Kind::Str)
+            },
+        ],
+    ),
 ];
 
 const ENRICH_ARGS: &[Arg] = &[
@@ -351,11 +380,19 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.rotate",
-        summary: "Moves a session to a new key with all its state (against session fixation)",
-        complexity: "O(1)",
-        arity: 3,
+        summary: "Moves a session to a new key with all its state (against session fixation); CLEARFIELDS drops its fields (login)",
+        complexity: "O(1); O(F) with CLEARFIELDS for F fields",
+        arity: -3,
         keys: Keys::Move,
-        args: &[key("key"), key("newkey")],
+        args: &[key("key"), key("newkey"), flag("CLEARFIELDS")],
+    },
+    Doc {
+        name: "session.upgrade",
+        summary: "Turns a legacy string session at the key into a native session holding it in one field, keeping its TTL",
+        complexity: "O(N) for a string of N bytes",
+        arity: -2,
+        keys: Keys::Overwrite,
+        args: &[key("key"), option("FIELD", "name", Kind::Str)],
     },
     Doc {
         name: "session.purge",

@@ -82,6 +82,7 @@ redis_module! {
             ["dormant-after", &config::DORMANT_AFTER, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-catalog-items", &config::MAX_CATALOG_ITEMS, 1_000_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
             ["impressions-width", &config::IMPRESSIONS_WIDTH, 256, 16, 65_536, ConfigurationFlags::DEFAULT, None],
+            ["max-session-size", &config::MAX_SESSION_SIZE, 1_048_576, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
             ["notify-ttl", &config::NOTIFY_TTL, 86_400, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-notifications", &config::MAX_NOTIFICATIONS, 100, 1, 100_000, ConfigurationFlags::DEFAULT, None],
             ["max-registry-groups", &config::MAX_REGISTRY_GROUPS, 100_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],

@@ -49,6 +49,8 @@ pub enum Error {
     Corrupt(&'static str),
     /// The saved form was written by a newer version of the module.
     UnknownEncoding(u8),
+    /// The write would leave the session's field names and values above the size limit.
+    SessionTooLarge { limit: usize },
 }
 
 impl fmt::Display for Error {
@@ -97,6 +99,10 @@ impl fmt::Display for Error {
             ),
             Error::Corrupt(what) => write!(f, "ERR corrupt session encoding: {what}"),
             Error::UnknownEncoding(v) => write!(f, "ERR unknown session encoding version {v}"),
+            Error::SessionTooLarge { limit } => write!(
+                f,
+                "ERR session fields would exceed {limit} bytes (session.max-session-size)"
+            ),
         }
     }
 }

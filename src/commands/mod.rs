@@ -8,6 +8,7 @@ mod purge;
 mod read;
 mod surface;
 mod touch;
+mod upgrade;
 mod users;
 
 pub use notify::pending_count;
@@ -93,6 +94,11 @@ pub fn table() -> Vec<Spec> {
             step: 0,
         },
         keyed("session.load", entry!(load::load), "write deny-oom"),
+        keyed(
+            "session.upgrade",
+            entry!(upgrade::upgrade),
+            "write deny-oom",
+        ),
         // The per-user index is not in the keyspace: SESSIONS and REVOKE name no key.
         Spec {
             name: "session.sessions",

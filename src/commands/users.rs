@@ -13,6 +13,7 @@ use std::os::raw::c_int;
 
 use redis_module::raw;
 use redis_module::{RedisError, RedisResult, RedisValue};
+use session_core::codec::args::parse_rotate;
 use session_core::users::{evictions, Gone};
 use session_core::Session;
 
@@ -135,9 +136,10 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
 /// its index entry (against session fixation). Refuses to overwrite any existing key. Nil when
 /// there is no session at `key`. Replicated as `RENAME key newkey`.
 pub fn rotate(inv: &Invocation) -> RedisResult {
-    if inv.args.len() != 3 {
+    if inv.args.len() < 3 {
         return Err(RedisError::WrongArity);
     }
+    let clear_fields = parse_rotate(&inv.args[3..]).map_err(errors::from_core)?;
     {
         let mut source = Key::open(inv.ctx, inv.argv[1], false)?;
         if let KeyValue::Empty = source.value::<Session>(session_type())? {
@@ -160,7 +162,35 @@ pub fn rotate(inv: &Invocation) -> RedisResult {
     if reply.is_error() {
         return Err(errors::write_failed());
     }
+    if clear_fields {
+        clear_rotated_fields(inv)?;
+    }
     Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// `ROTATE ... CLEARFIELDS` (login): the moved session keeps its lifecycle, activity, user and
+/// groups and loses its fields. Replicated after the `RENAME` as `SESSION.TOUCH newkey XX
+/// REPLACE 0 AT <last seen>`, which changes nothing else (same last-seen time, same expiry).
+fn clear_rotated_fields(inv: &Invocation) -> Result<(), RedisError> {
+    let mut key = Key::open(inv.ctx, inv.argv[2], true)?;
+    let last_seen = match key.value::<Session>(session_type())? {
+        KeyValue::Ours(session) if !session.fields.is_empty() => {
+            session.fields = session_core::session::fields::Fields::default();
+            session.last_seen_ms
+        }
+        _ => return Ok(()),
+    };
+    drop(key);
+    let words = [&b"XX"[..], b"REPLACE", b"0", b"AT"];
+    let mut owned: Vec<OwnedString> = Vec::with_capacity(5);
+    for w in words {
+        owned.push(OwnedString::new(inv.ctx, w).ok_or_else(errors::write_failed)?);
+    }
+    owned.push(OwnedString::from_i64(inv.ctx, last_seen).ok_or_else(errors::write_failed)?);
+    let mut argv = vec![inv.argv[2]];
+    argv.extend(owned.iter().map(OwnedString::ptr));
+    crate::ffi::replicate_strings(inv.ctx, c"SESSION.TOUCH", &argv);
+    Ok(())
 }
 
 /// After `SESSION.TOUCH` left a session of `user` at `key`: lists it under `user` (moving it from
