@@ -71,6 +71,22 @@ pub static NOTIFY_TTL: AtomicI64 = AtomicI64::new(86_400);
 /// `session.max-notifications`: live notifications a group keeps (the oldest go first).
 pub static MAX_NOTIFICATIONS: AtomicI64 = AtomicI64::new(100);
 
+/// `session.max-registry-groups`: notification groups the registry holds at most.
+pub static MAX_REGISTRY_GROUPS: AtomicI64 = AtomicI64::new(100_000);
+/// `session.max-notification-size`: bytes of one notification's payload.
+pub static MAX_NOTIFICATION_SIZE: AtomicI64 = AtomicI64::new(65_536);
+/// `session.max-registry-memory`: bytes all groups and their notifications may take.
+pub static MAX_REGISTRY_MEMORY: AtomicI64 = AtomicI64::new(256 * 1024 * 1024);
+
+/// The bounds a client's NOTIFYGROUP is held to.
+pub fn registry_limits() -> session_core::registry::Limits {
+    session_core::registry::Limits {
+        max_groups: get(&MAX_REGISTRY_GROUPS).max(1) as usize,
+        max_payload: get(&MAX_NOTIFICATION_SIZE).max(0) as usize,
+        max_memory: get(&MAX_REGISTRY_MEMORY).max(0) as usize,
+    }
+}
+
 pub fn notify_ttl() -> i64 {
     get(&NOTIFY_TTL).clamp(1, LIFETIME_MAX)
 }

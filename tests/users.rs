@@ -154,14 +154,19 @@ fn sessions_revoke_and_rotate() {
     for bad in [
         &["SESSION.ROTATE", "s:2b"][..],
         &["SESSION.SESSIONS"],
-        &["SESSION.SESSIONS", "a", "b"],
         &["SESSION.REVOKE"],
-        &["SESSION.REVOKE", "a", "b"],
     ] {
         assert!(
             err(&mut c, bad).contains("wrong number of arguments"),
             "{bad:?}"
         );
+    }
+    // extra arguments are the CURSOR / COUNT options now
+    for bad in [
+        &["SESSION.SESSIONS", "a", "b"][..],
+        &["SESSION.REVOKE", "a", "b"],
+    ] {
+        assert_eq!(err(&mut c, bad), "ERR syntax error", "{bad:?}");
     }
 
     // ROTATE's one option is CLEARFIELDS (tests/web.rs)
