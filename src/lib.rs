@@ -25,9 +25,13 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     std::panic::set_hook(Box::new(|info| {
         redis_module::logging::log_warning(format!("session module: caught panic: {info}"));
     }));
-    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting.
+    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting; and
+    // take part in async loading (`repl-diskless-load swapdb`: the registry is staged and swapped
+    // with the databases, see `events::on_async_load`), without which Redis skips diskless load.
     if let Some(set_options) = unsafe { raw::RedisModule_SetModuleOptions } {
-        unsafe { set_options(ctx.ctx, raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int) };
+        let options = raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
+            | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
+        unsafe { set_options(ctx.ctx, options as c_int) };
     }
     for spec in commands::table() {
         if let Err(e) = command::register(ctx.ctx, &spec) {
@@ -83,8 +87,12 @@ redis_module! {
             ["dormant-after", &config::DORMANT_AFTER, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-catalog-items", &config::MAX_CATALOG_ITEMS, 1_000_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
             ["impressions-width", &config::IMPRESSIONS_WIDTH, 256, limits::IMPRESSIONS_WIDTH.0 as i64, limits::IMPRESSIONS_WIDTH.1 as i64, ConfigurationFlags::DEFAULT, None],
+            ["max-session-size", &config::MAX_SESSION_SIZE, 1_048_576, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
             ["notify-ttl", &config::NOTIFY_TTL, 86_400, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-notifications", &config::MAX_NOTIFICATIONS, 100, 1, 100_000, ConfigurationFlags::DEFAULT, None],
+            ["max-registry-groups", &config::MAX_REGISTRY_GROUPS, 100_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
+            ["max-notification-size", &config::MAX_NOTIFICATION_SIZE, 65_536, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
+            ["max-registry-memory", &config::MAX_REGISTRY_MEMORY, 256 * 1024 * 1024, 1024, 1 << 44, ConfigurationFlags::DEFAULT, None],
             ["max-groups", &config::MAX_GROUPS, 64, limits::MAX_GROUPS.0, limits::MAX_GROUPS.1, ConfigurationFlags::DEFAULT, None],
             ["max-sessions-per-user", &config::MAX_SESSIONS_PER_USER, 0, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],

@@ -325,7 +325,7 @@ fn load_enforces_the_limits_touch_and_enrich_enforce() {
     );
 
     let mut value = base();
-    value.fields = vec![(b"f".to_vec(), vec![b'v'; 65_537])];
+    value.fields = vec![(vec![b'n'; 65_537], b"v".to_vec())];
     let size_error =
         "ERR field, item or category too large (limit 65536 bytes, session.max-field-size)";
     assert_eq!(load(&mut c, "k", &value.encode()), Err(size_error.into()));

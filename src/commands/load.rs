@@ -19,6 +19,11 @@ pub fn load(inv: &Invocation) -> RedisResult {
     if !inv.trusted() {
         check_limits(&session).map_err(from_core)?;
     }
+    if !inv.trusted() && session.fields_bytes() > config::settings().max_session_size {
+        return Err(from_core(Error::SessionTooLarge {
+            limit: config::settings().max_session_size,
+        }));
+    }
     let deadline = session.deadline_ms();
     // A Vec, not the session's Option<Box<[u8]>>: dropping a `None` box slice lets the optimizer
     // test its (unwritten) length first, which valgrind reports as a use of uninitialised memory.
@@ -52,7 +57,9 @@ fn check_limits(session: &Session) -> Result<(), Error> {
         .activity
         .iter()
         .flat_map(|a| a.interests.entries.iter().map(|e| &e.category[..]));
-    if session.fields.iter().any(|(n, v)| too_big(n) || too_big(v))
+    // field names by the per-field limit; values by the session's total (max-session-size, below:
+    // REPLACE writes values up to it)
+    if session.fields.iter().any(|(n, _)| too_big(n))
         || session.user.as_deref().is_some_and(too_big)
         || session.groups.iter().any(|g| too_big(g))
         || interests.any(too_big)
