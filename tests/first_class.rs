@@ -19,14 +19,26 @@ const COMMANDS: &[(&str, i64, bool)] = &[
     ("session.notifygroup", -4, false),
     ("session.load", 3, true),
     ("session.catalog", -2, false),
-    ("session.sessions", 2, false),
-    ("session.revoke", 2, false),
+    ("session.group", -2, false),
+    ("session.sessions", -2, false),
+    ("session.revoke", -2, false),
     ("session.rotate", -3, false),
     ("session.upgrade", -2, true),
     ("session.purge", -1, false),
 ];
 
-const SUBCOMMANDS: &[&str] = &["add", "del", "drop", "info", "list"];
+const SUBCOMMANDS: &[&str] = &[
+    "catalog|add",
+    "catalog|del",
+    "catalog|drop",
+    "catalog|info",
+    "catalog|list",
+    "catalog|help",
+    "group|list",
+    "group|info",
+    "group|drop",
+    "group|help",
+];
 
 fn text(v: &Value) -> String {
     String::from_utf8_lossy(&bytes(v)).into_owned()
@@ -83,7 +95,7 @@ fn every_command_is_documented_with_arity_and_key_specs() {
         "ROTATE names both keys"
     );
     for sub in SUBCOMMANDS {
-        let full = format!("session.catalog|{sub}");
+        let full = format!("session.{sub}");
         let Value::Array(docs) = ok(&mut c, &["COMMAND", "DOCS", &full]) else {
             panic!("{full}")
         };
