@@ -814,7 +814,7 @@ pub fn splice(existing: &str, section: &str) -> String {
     let Some(at) = existing.find(&format!("{HEADING}\n")) else {
         // a file from before this table: the section goes before "Reproduce", or at the end
         return match existing.find("\n## Reproduce") {
-            Some(i) => format!("{}\n{section}{}", &existing[..=i], &existing[i..]),
+            Some(i) => format!("{}{section}{}", &existing[..=i], &existing[i..]),
             None => format!("{}\n\n{section}", existing.trim_end()),
         };
     };
