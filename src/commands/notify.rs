@@ -38,8 +38,18 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
             return Err(from_core(session_core::Error::FieldTooLarge { limit }));
         }
     }
+    // What the primary or the AOF published is applied whatever this server's limits say.
+    let limits = if trusted {
+        session_core::registry::Limits::NONE
+    } else {
+        config::registry_limits()
+    };
     let mut registry = registry::lock();
-    let published = registry.publish(n.group, n.id, n.payload, now, expires, max_len, n.seq);
+    let published = registry
+        .publish(
+            n.group, n.id, n.payload, now, expires, max_len, n.seq, limits,
+        )
+        .map_err(from_core)?;
     let seq = registry.last_seq;
     drop(registry);
     if published == Published::Duplicate {
@@ -92,9 +102,8 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
         return Ok(RedisValue::NoReply);
     };
     let registry = registry::lock();
-    let groups = registry.groups.iter().map(|(name, g)| (&**name, g));
-    let mut due = pending(session, groups, now);
-    due.truncate(count.unwrap_or(usize::MAX));
+    // Stops at COUNT; work follows the session's own groups, never the registry's size.
+    let due = pending(session, &registry.groups, now, count.unwrap_or(usize::MAX));
 
     r.array(due.len());
     for d in &due {
@@ -131,19 +140,90 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// Undelivered live notifications of `session` (the `pending` field of TOUCH's reply).
+/// Undelivered live notifications of `session` (the `pending` field of TOUCH's reply): a lookup
+/// and a binary search per group of the session, whatever the registry holds.
 pub fn pending_count(session: &Session, now_ms: i64) -> usize {
     if !registry::has_groups() {
         return 0;
     }
-    let registry = registry::lock();
-    if registry.groups.is_empty() {
-        return 0;
+    session_core::notify::pending_count(session, &registry::lock().groups, now_ms)
+}
+
+/// `SESSION.GROUP LIST`: the groups' names (a group exists while it holds a notification).
+pub fn group_list(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
     }
-    pending(
-        session,
-        registry.groups.iter().map(|(n, g)| (&**n, g)),
-        now_ms,
+    let registry = registry::lock();
+    let r = Reply::new(inv.ctx);
+    r.array(registry.groups.len());
+    for name in registry.groups.keys() {
+        r.bulk(name);
+    }
+    Ok(RedisValue::NoReply)
+}
+
+/// `SESSION.GROUP INFO group`: its live notifications, memory and sequence range. O(1) apart
+/// from the memory sum, O(notifications of the group).
+pub fn group_info(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let registry = registry::lock();
+    let Some(g) = registry.groups.get(inv.args[2]) else {
+        return Err(errors::no_such_group());
+    };
+    let (first, last) = match (g.notifications.front(), g.notifications.back()) {
+        (Some(f), Some(l)) => (f.seq, l.seq),
+        _ => (0, 0),
+    };
+    let r = Reply::new(inv.ctx);
+    r.map(4);
+    r.entry_int("notifications", g.notifications.len() as i64);
+    r.entry_int("memory", g.memory() as i64);
+    r.entry_int("first_seq", i64::try_from(first).unwrap_or(i64::MAX));
+    r.entry_int("last_seq", i64::try_from(last).unwrap_or(i64::MAX));
+    Ok(RedisValue::NoReply)
+}
+
+/// `SESSION.GROUP DROP group`: removes the group and its notifications (replicated as itself).
+/// Members keep their cursors: sequence numbers only grow, so a group published to again later
+/// delivers its new notifications, and never an old one twice.
+pub fn group_drop(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let dropped = registry::lock().drop_group(inv.args[2]);
+    if dropped {
+        inv.replicate("SESSION.GROUP", &inv.args[1..]);
+    }
+    Ok(RedisValue::Integer(i64::from(dropped)))
+}
+
+/// `SESSION.GROUP HELP`.
+pub fn group_help(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    Ok(help(&[
+        "SESSION.GROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST",
+        "    Return the names of the groups that hold live notifications.",
+        "INFO <group>",
+        "    Return the group's notification count, memory and first and last sequence numbers.",
+        "DROP <group>",
+        "    Remove the group and all its notifications.",
+        "HELP",
+        "    Print this help.",
+    ]))
+}
+
+/// A HELP reply: one simple string a line, as Redis's own containers (`OBJECT HELP`) answer.
+pub fn help(lines: &[&str]) -> RedisValue {
+    RedisValue::Array(
+        lines
+            .iter()
+            .map(|l| RedisValue::SimpleString((*l).to_string()))
+            .collect(),
     )
-    .len()
 }
