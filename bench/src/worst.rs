@@ -717,10 +717,13 @@ fn crafted_load(rows: &mut Vec<WorstRow>) {
     ));
 }
 
+/// One case of the table: measures and appends its rows.
+type Step = fn(&WorstSizes, &mut Vec<WorstRow>);
+
 /// Every worst case, each in its own server; the one that may abort its server last.
 pub fn measure(sizes: &WorstSizes) -> Vec<WorstRow> {
     let mut rows = Vec::new();
-    let steps: [(&str, fn(&WorstSizes, &mut Vec<WorstRow>)); 6] = [
+    let steps: [(&str, Step); 6] = [
         ("registry", registry),
         ("pending notifications", pending),
         ("enrich", enrich),
