@@ -5,7 +5,8 @@ CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
 .PHONY: all deps build run test unit integration bench bench-quick lint fmt clean \
-	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-web demo redis-suite
+	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-worst bench-web demo \
+	redis-suite
 
 all: build
 
@@ -49,6 +50,11 @@ bench-floor:
 # docs/bench-scaling.png (a few minutes; never part of pass/fail).
 bench: build bench-floor
 	$(CARGO) run --release -p session-bench
+
+# Only the worst-case table (issue 15: each hostile command against its normal case, a few
+# minutes); spliced into docs/BENCHMARKS.md.
+bench-worst: build
+	$(CARGO) run --release -p session-bench -- --worst
 
 bench-quick: build bench-floor
 	$(CARGO) run --release -q -p session-bench -- --quick

@@ -226,9 +226,7 @@ fn events_during(server: &Server, work: impl FnOnce(&mut Connection)) -> Vec<Str
     let mut sub = server.conn();
     let mut pubsub = sub.as_pubsub();
     pubsub.psubscribe("__keyevent@0__:*").unwrap();
-    pubsub
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    pubsub.set_read_timeout(Some(PATIENCE)).unwrap();
     work(&mut c);
     // a sentinel marks the end of the work's events
     ok(&mut c, &["SESSION.TOUCH", "sentinel"]);
