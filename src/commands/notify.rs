@@ -1,5 +1,9 @@
 //! Group notifications: `SESSION.NOTIFYGROUP` publishes once to a group in the registry (O(1) in
 //! the number of members); `SESSION.INBOX` delivers a session's pending ones exactly once.
+//!
+//! Tenancy (`crate::acl`): NOTIFYGROUP needs publish permission on `session:notify:<group>` and
+//! records its ACL user with the notification; INBOX and TOUCH's `pending` count only
+//! notifications whose publisher may write the session's key.
 
 use redis_module::{RedisError, RedisResult, RedisValue};
 use serde_json::json;
@@ -10,6 +14,7 @@ use session_core::registry::Published;
 use session_core::session::effective_time;
 use session_core::Session;
 
+use crate::acl;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
@@ -27,6 +32,20 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
     if n.seq.is_some() && !trusted {
         return Err(errors::reserved("SEQ"));
     }
+    if n.publisher.is_some() && !trusted {
+        return Err(errors::reserved("PUBLISHER"));
+    }
+    let mut channel = b"session:notify:".to_vec();
+    channel.extend_from_slice(n.group);
+    // Tenancy: publishing into a group is publishing on its channel; the publisher is recorded so
+    // that the notification reaches only sessions it may write (derived segments included).
+    let publisher = match n.publisher {
+        Some(p) => Some(p.to_vec()),
+        None => acl::current_user_name(inv.ctx),
+    };
+    if !acl::Caller::current(inv.ctx).may_publish(inv.ctx, &channel) {
+        return Err(acl::no_perm_channel());
+    }
     let now = effective_time(n.at_ms, ffi::wall_ms(), trusted).map_err(from_core)?;
     let expires = n
         .expire_at_ms
@@ -40,7 +59,10 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
     }
     let mut registry = registry::lock();
     let published = registry.publish(n.group, n.id, n.payload, now, expires, max_len, n.seq);
-    let seq = registry.last_seq;
+    let seq = n.seq.unwrap_or(registry.last_seq);
+    if published != Published::Duplicate {
+        registry.set_publisher(n.group, seq, publisher.as_deref());
+    }
     drop(registry);
     if published == Published::Duplicate {
         return Ok(RedisValue::Integer(0));
@@ -48,31 +70,31 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
 
     // Effects: absolute expiry, the bound and the time, so replicas purge and trim identically.
     let (expires, max_len, now_text) = (expires.to_string(), max_len.to_string(), now.to_string());
-    let seq = n.seq.unwrap_or(seq).to_string();
-    inv.replicate(
-        "SESSION.NOTIFYGROUP",
-        &[
-            n.group,
-            n.id,
-            n.payload,
-            b"EXPIREAT",
-            expires.as_bytes(),
-            b"MAXLEN",
-            max_len.as_bytes(),
-            b"AT",
-            now_text.as_bytes(),
-            b"SEQ",
-            seq.as_bytes(),
-        ],
-    );
+    let seq = seq.to_string();
+    let mut effect: Vec<&[u8]> = vec![
+        n.group,
+        n.id,
+        n.payload,
+        b"EXPIREAT",
+        expires.as_bytes(),
+        b"MAXLEN",
+        max_len.as_bytes(),
+        b"AT",
+        now_text.as_bytes(),
+        b"SEQ",
+        seq.as_bytes(),
+    ];
+    if let Some(p) = &publisher {
+        effect.push(b"PUBLISHER");
+        effect.push(p);
+    }
+    inv.replicate("SESSION.NOTIFYGROUP", &effect);
     if !inv.loading() {
         let message = json!({
             "group": bytes_value(n.group),
             "id": bytes_value(n.id),
             "payload": bytes_value(n.payload),
         });
-        let mut channel = b"session:notify:".to_vec();
-        channel.extend_from_slice(n.group);
         ffi::publish(inv.ctx, &channel, message.to_string().as_bytes());
     }
     stats::add(&stats::NOTIFICATIONS_PUBLISHED, 1);
@@ -94,6 +116,9 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     let registry = registry::lock();
     let groups = registry.groups.iter().map(|(name, g)| (&**name, g));
     let mut due = pending(session, groups, now);
+    // Tenancy: only what a publisher allowed to write this session's key published.
+    let mut publishers = acl::Publishers::new(inv.ctx, inv.args[1]);
+    due.retain(|d| publishers.reaches(d.notification.publisher.as_deref()));
     due.truncate(count.unwrap_or(usize::MAX));
 
     r.array(due.len());
@@ -131,8 +156,14 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// Undelivered live notifications of `session` (the `pending` field of TOUCH's reply).
-pub fn pending_count(session: &Session, now_ms: i64) -> usize {
+/// Undelivered live notifications of `session` at `key` that reach it (the `pending` field of
+/// TOUCH's reply).
+pub fn pending_count(
+    ctx: *mut redis_module::raw::RedisModuleCtx,
+    key: &[u8],
+    session: &Session,
+    now_ms: i64,
+) -> usize {
     if !registry::has_groups() {
         return 0;
     }
@@ -140,10 +171,13 @@ pub fn pending_count(session: &Session, now_ms: i64) -> usize {
     if registry.groups.is_empty() {
         return 0;
     }
+    let mut publishers = acl::Publishers::new(ctx, key);
     pending(
         session,
         registry.groups.iter().map(|(n, g)| (&**n, g)),
         now_ms,
     )
-    .len()
+    .iter()
+    .filter(|d| publishers.reaches(d.notification.publisher.as_deref()))
+    .count()
 }

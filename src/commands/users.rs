@@ -16,6 +16,7 @@ use redis_module::{RedisError, RedisResult, RedisValue};
 use session_core::users::{evictions, Gone};
 use session_core::Session;
 
+use crate::acl::Caller;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
@@ -30,7 +31,10 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     }
     let user = inv.args[1];
     let db = selected_db(inv.ctx);
-    let live = live_sessions(inv.ctx, db, user)?;
+    let mut live = live_sessions(inv.ctx, db, user)?;
+    // Only the keys the caller may read (the index spans every tenant).
+    let caller = Caller::current(inv.ctx);
+    live.retain(|(key, _)| caller.may_read(inv.ctx, key));
     let r = Reply::new(inv.ctx);
     r.array(live.len());
     for (key, _) in &live {
@@ -39,9 +43,9 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `SESSION.REVOKE user`: deletes every session of the user ("log out everywhere"); replies how
-/// many. Each deletion is a `DEL` (replicated, notified, published on `session:deleted` with
-/// reason `revoked`).
+/// `SESSION.REVOKE user`: deletes every session of the user ("log out everywhere") that the
+/// caller may write; replies how many. Each deletion is a `DEL` (replicated, notified, published
+/// on `session:deleted` with reason `revoked`).
 pub fn revoke(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 2 {
         return Err(RedisError::WrongArity);
@@ -49,8 +53,12 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
     let user = inv.args[1];
     let db = selected_db(inv.ctx);
     let live = live_sessions(inv.ctx, db, user)?;
+    let caller = Caller::current(inv.ctx);
     let mut deleted = 0;
-    for (key, _) in &live {
+    for (key, _) in live
+        .iter()
+        .filter(|(key, _)| caller.may_write(inv.ctx, key))
+    {
         deleted += delete(inv.ctx, key, Gone::Revoked)?;
     }
     Ok(RedisValue::Integer(deleted))
@@ -118,7 +126,9 @@ pub fn index_user<'a>(given: Option<&'a [u8]>, session: &Session) -> Option<Cow<
 }
 
 /// Evicts the least recently seen sessions of `user` (never `keep`) until the user holds at most
-/// `session.max-sessions-per-user`. Each eviction is a `DEL` (reason `limit`).
+/// `session.max-sessions-per-user`, choosing only among sessions the caller (the toucher) may
+/// write: another tenant's sessions of the same user name neither count nor are evicted, so the
+/// maximum holds per tenant. Each eviction is a `DEL` (reason `limit`).
 pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: &[u8]) {
     let max = config::max_sessions_per_user();
     if max == 0 {
@@ -131,7 +141,13 @@ pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: 
         return;
     }
     let kept = live.iter().any(|(k, _)| **k == *keep);
-    let others: Seen = live.into_iter().filter(|(k, _)| **k != *keep).collect();
+    let caller = Caller::current(ctx);
+    // Only the sessions the toucher may write count and can be chosen: another tenant's sessions
+    // of the same user name neither count against this tenant nor get evicted by it.
+    let others: Seen = live
+        .into_iter()
+        .filter(|(k, _)| **k != *keep && caller.may_write(ctx, k))
+        .collect();
     // `evictions` leaves room for the kept session; without it, the user may keep one more.
     let victims = evictions(others, if kept { max } else { max + 1 });
     for key in victims {

@@ -24,6 +24,9 @@ pub struct Notification {
     pub payload: Box<[u8]>,
     pub published_ms: i64,
     pub expires_ms: i64,
+    /// The ACL user that published it (`None`: the primary's stream, the AOF, an older saved form).
+    /// It reaches a session only if this user may write the session's key (checked at delivery).
+    pub publisher: Option<Box<[u8]>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,7 +48,11 @@ impl Group {
             + self
                 .notifications
                 .iter()
-                .map(|n| alloc_size(n.id.len()) + alloc_size(n.payload.len()))
+                .map(|n| {
+                    alloc_size(n.id.len())
+                        + alloc_size(n.payload.len())
+                        + n.publisher.as_ref().map_or(0, |p| alloc_size(p.len()))
+                })
                 .sum::<usize>()
     }
 }
@@ -140,6 +147,7 @@ mod tests {
             payload: b"p".to_vec().into(),
             published_ms,
             expires_ms,
+            publisher: None,
         }
     }
 

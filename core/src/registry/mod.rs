@@ -111,12 +111,25 @@ impl Registry {
             payload: payload.into(),
             published_ms: now_ms,
             expires_ms,
+            publisher: None,
         });
         g.notifications.make_contiguous().sort_by_key(|n| n.seq);
         while g.notifications.len() > max_per_group.max(1) {
             g.notifications.pop_front();
         }
         Published::Stored
+    }
+
+    /// Records the ACL user that published notification `seq` of `group` (tenancy: it then
+    /// reaches only sessions that user may write).
+    pub fn set_publisher(&mut self, group: &[u8], seq: u64, publisher: Option<&[u8]>) {
+        if let Some(n) = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.notifications.iter_mut().find(|n| n.seq == seq))
+        {
+            n.publisher = publisher.map(Box::from);
+        }
     }
 
     pub fn items(&self) -> usize {
