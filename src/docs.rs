@@ -323,6 +323,7 @@ pub const DOCS: &[Doc] = &[
             option("MAXLEN", "count", Kind::Int),
             option("AT", "unix-time-milliseconds", Kind::Time),
             option("SEQ", "sequence", Kind::Int),
+            option("PUBLISHER", "acl-user", Kind::Str),
         ],
     },
     Doc {
@@ -335,7 +336,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.sessions",
-        summary: "Lists a user's live sessions (this node's, in Redis Cluster)",
+        summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster)",
         complexity: "O(S) for S sessions of the user",
         arity: 2,
         keys: Keys::None,
@@ -343,7 +344,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.revoke",
-        summary: "Deletes every session of a user (log out everywhere) and replies the count",
+        summary: "Deletes every session of a user the caller may write (log out everywhere) and replies the count",
         complexity: "O(S) for S sessions of the user",
         arity: 2,
         keys: Keys::None,
