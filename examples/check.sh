@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Runs the client examples (Python, Node.js, Rust) against a redis-server of its own with the
+# Runs the client examples (Python, Node.js, Rust, Django) against a redis-server of its own with the
 # session module loaded, and prints one PASS/FAIL line per example. Exits non-zero if any failed.
 #
-#   bash examples/check.sh                 # all three
+#   bash examples/check.sh                 # all four
 #   bash examples/check.sh python rust     # some of them
 #
 # It builds the module (cargo build --release -p session-store; quick when up to date), starts
 # redis-server on a free loopback port in a temporary directory (stopped on exit, even on
 # failure), and installs what each example needs into the example's own folder, only when
 # missing or when its lock file changed: python/.deps (pip --target), node/node_modules (npm ci),
-# rust/target (cargo build --locked). Each example runs twice: over RESP3 and over RESP2.
+# rust/target (cargo build --locked), django/.deps (pip --target: django/requirements.txt and the
+# package in clients/python, reinstalled when its sources change). Each example runs twice: over
+# RESP3 and over RESP2.
 #
 # Environment: REDIS_SERVER (default: redis-server on PATH), SESSION_MODULE (a prebuilt .so: skips
 # the module build), VERBOSE=1 (print every example's output, not only a failing one's).
@@ -17,7 +19,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-all=(python node rust)
+all=(python node rust django)
 selected=("${@:-${all[@]}}")
 for name in "${selected[@]}"; do
   case " ${all[*]} " in *" $name "*) ;; *) echo "check.sh: unknown example '$name' (one of: ${all[*]})" >&2; exit 2 ;; esac
@@ -110,6 +112,28 @@ install_python() {
 }
 run_python() {
   PYTHONPATH="$here/python/.deps" timeout --foreground 120 python3 "$here/python/session_demo.py"
+}
+
+# The Django example: the site in examples/django (the session engine and middleware of
+# clients/python) driven by its check script through Django's test client: log in, page views,
+# surfacing, a notification, log out everywhere.
+django_stamp() {
+  cat "$here/django/requirements.txt"
+  (cd "$root/clients/python" && find pyproject.toml src -type f ! -name '*.pyc' | LC_ALL=C sort |
+    xargs cksum)
+}
+install_django() {
+  local dir="$here/django"
+  django_stamp >"$tmp/django.stamp"
+  fresh "$tmp/django.stamp" "$dir/.deps/.installed" && return 0
+  log "django: pip install -r requirements.txt ../clients/python --target django/.deps"
+  rm -rf "$dir/.deps"
+  python3 -m pip install --quiet --disable-pip-version-check --no-input \
+    --target "$dir/.deps" -r "$dir/requirements.txt" "$root/clients/python" &&
+    cp "$tmp/django.stamp" "$dir/.deps/.installed"
+}
+run_django() {
+  PYTHONPATH="$here/django/.deps" timeout --foreground 120 python3 "$here/django/check_demo.py"
 }
 
 install_node() {

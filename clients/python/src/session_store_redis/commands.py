@@ -1,0 +1,434 @@
+"""The SESSION.* commands as methods of a redis-py client, the way redis-py ships ``r.json()``.
+
+    import redis
+    from session_store_redis import session_commands
+
+    s = session_commands(redis.Redis())          # or redis.asyncio.Redis(), RedisCluster(...)
+    view = s.touch("sess:1", idle=1800, event="article:7", categories=["golf"])
+    view.events, view.seen_before, view.ttl_ms
+
+One method per command (CATALOG's subcommands are ``catalog_add`` ... ``catalog_list``); each
+builds the command's arguments, sends it through the client's own ``execute_command`` and turns
+the reply into the same Python value on RESP2 and RESP3 (see ``types``). With an asyncio client
+every method returns an awaitable of that value.
+
+In Redis Cluster keyed commands are routed by the client (the module's key specs). The registry
+commands (CATALOG, NOTIFYGROUP, PURGE) and the per-node user index (SESSIONS, REVOKE) are sent to
+every primary and their replies merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .types import (
+    PageView,
+    parse_bool,
+    parse_catalog_info,
+    parse_fields,
+    parse_flags,
+    parse_inbox,
+    parse_int,
+    parse_json,
+    parse_list,
+    parse_ok,
+    parse_scored,
+    parse_touch,
+    parse_values,
+)
+
+Arg = bytes | str | int | float
+Parser = Callable[[Any], Any]
+
+
+def _counted(token: str, values: Sequence[Arg]) -> list[Arg]:
+    """``TOKEN count v1 v2 ...``, or nothing for an empty list (a count must be positive)."""
+    values = list(values)
+    return [token, len(values), *values] if values else []
+
+
+def _flat(mapping: Mapping[Arg, Arg] | Iterable[tuple[Arg, Arg]]) -> list[Arg]:
+    items = mapping.items() if isinstance(mapping, Mapping) else mapping
+    out: list[Arg] = []
+    for name, value in items:
+        out += [name, value]
+    return out
+
+
+def _is_cluster(client: Any) -> bool:
+    try:
+        from redis.cluster import RedisCluster
+    except ImportError:  # pragma: no cover
+        RedisCluster = ()  # type: ignore[assignment,misc]
+    try:
+        from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    except ImportError:  # pragma: no cover
+        AsyncRedisCluster = ()  # type: ignore[assignment,misc]
+    return isinstance(client, (RedisCluster, AsyncRedisCluster))
+
+
+def _is_async(client: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+
+
+# --- Argument builders (shared by the sync and async classes) -----------------------------------
+
+
+def touch_args(
+    key: Arg,
+    *,
+    idle: int | None = None,
+    maxage: int | None = None,
+    xx: bool = False,
+    user: Arg | None = None,
+    fields: Mapping[Arg, Arg] | None = None,
+    delete: Iterable[Arg] | None = None,
+    event: Arg | None = None,
+    categories: Iterable[Arg] | None = None,
+    at: int | None = None,
+) -> list[Arg]:
+    args: list[Arg] = ["SESSION.TOUCH", key]
+    if idle is not None:
+        args += ["IDLE", int(idle)]
+    if maxage is not None:
+        args += ["MAXAGE", int(maxage)]
+    if xx:
+        args.append("XX")
+    if user is not None:
+        args += ["USER", user]
+    if fields:
+        flat = _flat(fields)
+        args += ["SET", len(flat) // 2, *flat]
+    if delete:
+        args += _counted("DEL", list(delete))
+    if event is not None:
+        args += ["EVENT", event]
+        if categories:
+            args += _counted("CATEGORIES", list(categories))
+    elif categories:
+        raise ValueError("categories need an event")
+    if at is not None:
+        args += ["AT", int(at)]
+    return args
+
+
+class _Commands:
+    """Argument building and reply parsing; subclasses say how a command is sent."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cluster = _is_cluster(client)
+
+    # How commands travel: overridden by the sync and async classes.
+    def _one(self, parse: Parser, *args: Arg) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _transaction(self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    # --- Sessions ------------------------------------------------------------------------------
+
+    def touch(self, key: Arg, **options: Any) -> Any:
+        """SESSION.TOUCH: create/refresh, write fields, record an event. -> Touch (None with xx
+        on a missing session). Options: idle, maxage (seconds), xx, user, fields (mapping for
+        SET), delete (names for DEL), event, categories, at (unix ms)."""
+        return self._one(parse_touch, *touch_args(key, **options))
+
+    def get(self, key: Arg, *fields: Arg) -> Any:
+        """SESSION.GET: without names a dict of every field; with names a list of values (None
+        where missing). None for a missing session. Never renews the TTL."""
+        if fields:
+            return self._one(parse_values, "SESSION.GET", key, *fields)
+        return self._one(parse_fields, "SESSION.GET", key)
+
+    def page_view(
+        self,
+        key: Arg,
+        *,
+        event: Arg | None = None,
+        categories: Iterable[Arg] | None = None,
+        fields: Sequence[Arg] = (),
+        xx: bool = True,
+        **touch_options: Any,
+    ) -> Any:
+        """Load the session and record the view in ONE round trip -> PageView.
+
+        Today this is ``MULTI; SESSION.TOUCH key [XX] EVENT ...; SESSION.GET key; EXEC`` (one
+        pipeline, atomic); it is the one place to switch to ``TOUCH ... WITHFIELDS`` once the
+        module has it. ``xx`` (default) records nothing and creates nothing for a missing
+        session: PageView(None, None). ``fields`` names the fields to load (default: all;
+        then ``PageView.fields`` is a dict, else a dict of the named ones that exist).
+        """
+        touch = touch_args(key, xx=xx, event=event, categories=categories, **touch_options)
+        get: list[Arg] = ["SESSION.GET", key, *fields]
+        names = list(fields)
+
+        def parse(replies: list[Any]) -> PageView:
+            t = parse_touch(replies[0])
+            if t is None:
+                return PageView(None, None)
+            if names:
+                values = parse_values(replies[1]) or []
+                loaded = {n: v for n, v in zip(names, values, strict=False) if v is not None}
+            else:
+                loaded = parse_fields(replies[1]) or {}
+            return PageView(t, loaded)
+
+        return self._transaction(parse, [touch, get])
+
+    def seen(self, key: Arg, *items: Arg) -> Any:
+        """SESSION.SEEN -> list of bool (True = probably seen, False = certainly not)."""
+        return self._one(parse_flags, "SESSION.SEEN", key, *items)
+
+    def enrich(
+        self,
+        key: Arg,
+        *,
+        attrs: Mapping[str, Any] | str | bytes | None = None,
+        join: Iterable[Arg] = (),
+        leave: Iterable[Arg] = (),
+        at: int | None = None,
+    ) -> Any:
+        """SESSION.ENRICH -> the calculated data as a dict (None for a missing session). ``attrs``
+        is a JSON merge patch: a dict (serialized here) or JSON text."""
+        args: list[Arg] = ["SESSION.ENRICH", key]
+        if attrs is not None:
+            text = attrs if isinstance(attrs, (str, bytes)) else json.dumps(attrs)
+            args += ["ATTRS", text]
+        args += _counted("JOIN", list(join))
+        args += _counted("LEAVE", list(leave))
+        if at is not None:
+            args += ["AT", int(at)]
+        return self._one(parse_json, *args)
+
+    def info(self, key: Arg) -> Any:
+        """SESSION.INFO -> the whole session as a dict (None for a missing session)."""
+        return self._one(parse_json, "SESSION.INFO", key)
+
+    def load(self, key: Arg, payload: bytes) -> Any:
+        """SESSION.LOAD: store a session from its saved form -> True."""
+        return self._one(parse_ok, "SESSION.LOAD", key, payload)
+
+    def surface(
+        self,
+        key: Arg,
+        catalog: Arg | None = None,
+        *,
+        items: Sequence[Arg] | None = None,
+        count: int | None = None,
+        category: Arg | None = None,
+        explore: float | None = None,
+        max_impressions: int | None = None,
+        nomark: bool = False,
+        withscores: bool = False,
+    ) -> Any:
+        """SESSION.SURFACE ... FROM catalog, or ITEMS (the given candidates) -> list of items, or
+        of (item, rank) with ``withscores``."""
+        if (catalog is None) == (items is None):
+            raise ValueError("give either a catalog or items")
+        args: list[Arg] = ["SESSION.SURFACE", key]
+        if catalog is not None:
+            args += ["FROM", catalog]
+        else:
+            items = list(items or [])
+            if not items:
+                raise ValueError("items must not be empty")
+            args += ["ITEMS", len(items), *items]
+        if count is not None:
+            args += ["COUNT", int(count)]
+        if category is not None:
+            args += ["CATEGORY", category]
+        if explore is not None:
+            args += ["EXPLORE", repr(float(explore))]
+        if max_impressions is not None:
+            args += ["MAXIMPRESSIONS", int(max_impressions)]
+        if nomark:
+            args.append("NOMARK")
+        if withscores:
+            args.append("WITHSCORES")
+            return self._one(parse_scored, *args)
+        return self._one(parse_list, *args)
+
+    def impress(self, key: Arg, items: Sequence[Arg], *, width: int | None = None) -> Any:
+        """SESSION.IMPRESS -> the number of impressions recorded (0 for a missing session)."""
+        args: list[Arg] = ["SESSION.IMPRESS", key, *_counted_required(items)]
+        if width is not None:
+            args += ["WIDTH", int(width)]
+        return self._one(parse_int, *args)
+
+    def inbox(
+        self, key: Arg, *, count: int | None = None, peek: bool = False, at: int | None = None
+    ) -> Any:
+        """SESSION.INBOX -> list of Notification, oldest first; marks them delivered unless
+        ``peek``."""
+        args: list[Arg] = ["SESSION.INBOX", key]
+        if count is not None:
+            args += ["COUNT", int(count)]
+        if peek:
+            args.append("PEEK")
+        if at is not None:
+            args += ["AT", int(at)]
+        return self._one(parse_inbox, *args)
+
+    def rotate(self, key: Arg, newkey: Arg) -> Any:
+        """SESSION.ROTATE -> True when moved, False when ``key`` does not exist. In a cluster
+        both keys must share a slot (a hash tag)."""
+        return self._one(parse_ok, "SESSION.ROTATE", key, newkey)
+
+    # --- The per-user index (per node in a cluster: every primary, merged) -----------------
+
+    def sessions(self, user: Arg) -> Any:
+        """SESSION.SESSIONS -> the user's live session keys, sorted."""
+        return self._every(
+            lambda rs: sorted({k for r in rs for k in r}), parse_list, "SESSION.SESSIONS", user
+        )
+
+    def revoke(self, user: Arg) -> Any:
+        """SESSION.REVOKE ("log out everywhere") -> how many sessions were deleted."""
+        return self._every(sum, parse_int, "SESSION.REVOKE", user)
+
+    # --- The registry (module-global: every primary in a cluster) --------------------------
+
+    def catalog_add(
+        self,
+        catalog: Arg,
+        item: Arg,
+        *,
+        score: float | None = None,
+        categories: Iterable[Arg] = (),
+        ttl: int | None = None,
+        expireat: int | None = None,
+    ) -> Any:
+        """SESSION.CATALOG ADD -> True for a new item, False when it replaced one."""
+        if ttl is not None and expireat is not None:
+            raise ValueError("give ttl or expireat, not both")
+        args: list[Arg] = ["SESSION.CATALOG", "ADD", catalog, item]
+        if score is not None:
+            args += ["SCORE", repr(float(score))]
+        args += _counted("CATEGORIES", list(categories))
+        if ttl is not None:
+            args += ["TTL", int(ttl)]
+        if expireat is not None:
+            args += ["EXPIREAT", int(expireat)]
+        return self._every(any, parse_bool, *args)
+
+    def catalog_del(self, catalog: Arg, *items: Arg) -> Any:
+        """SESSION.CATALOG DEL -> the number of items removed."""
+        return self._every(max, parse_int, "SESSION.CATALOG", "DEL", catalog, *items)
+
+    def catalog_drop(self, catalog: Arg) -> Any:
+        """SESSION.CATALOG DROP -> True when the catalog existed."""
+        return self._every(any, parse_bool, "SESSION.CATALOG", "DROP", catalog)
+
+    def catalog_info(self, catalog: Arg) -> Any:
+        """SESSION.CATALOG INFO -> CatalogInfo (items, categories, memory)."""
+        return self._one(parse_catalog_info, "SESSION.CATALOG", "INFO", catalog)
+
+    def catalog_list(self) -> Any:
+        """SESSION.CATALOG LIST -> catalog names, sorted."""
+        return self._every(
+            lambda rs: sorted({n for r in rs for n in r}), parse_list, "SESSION.CATALOG", "LIST"
+        )
+
+    def notifygroup(
+        self,
+        group: Arg,
+        id: Arg,
+        payload: Arg,
+        *,
+        ttl: int | None = None,
+        expireat: int | None = None,
+        maxlen: int | None = None,
+        at: int | None = None,
+    ) -> Any:
+        """SESSION.NOTIFYGROUP -> True when stored, False when the id is already live."""
+        if ttl is not None and expireat is not None:
+            raise ValueError("give ttl or expireat, not both")
+        args: list[Arg] = ["SESSION.NOTIFYGROUP", group, id, payload]
+        if ttl is not None:
+            args += ["TTL", int(ttl)]
+        if expireat is not None:
+            args += ["EXPIREAT", int(expireat)]
+        if maxlen is not None:
+            args += ["MAXLEN", int(maxlen)]
+        if at is not None:
+            args += ["AT", int(at)]
+        return self._every(any, parse_bool, *args)
+
+    def purge(self, *, at: int | None = None) -> Any:
+        """SESSION.PURGE -> how many expired registry entries went."""
+        args: list[Arg] = ["SESSION.PURGE"]
+        if at is not None:
+            args += ["AT", int(at)]
+        return self._every(sum, parse_int, *args)
+
+
+def _counted_required(items: Sequence[Arg]) -> list[Arg]:
+    items = list(items)
+    if not items:
+        raise ValueError("items must not be empty")
+    return [len(items), *items]
+
+
+class SessionCommands(_Commands):
+    """The SESSION.* commands on a synchronous redis-py client (``Redis`` or ``RedisCluster``)."""
+
+    def _one(self, parse: Parser, *args: Arg) -> Any:
+        return parse(self.client.execute_command(*args))
+
+    def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
+        if not self.cluster:
+            return parse(self.client.execute_command(*args))
+        replies = [
+            parse(self.client.execute_command(*args, target_nodes=node))
+            for node in self.client.get_primaries()
+        ]
+        return merge(replies)
+
+    def _transaction(self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]) -> Any:
+        with self.client.pipeline(transaction=True) as pipe:
+            for args in commands:
+                pipe.execute_command(*args)
+            return parse(pipe.execute())
+
+
+class AsyncSessionCommands(_Commands):
+    """The SESSION.* commands on a ``redis.asyncio`` client: every method returns an awaitable."""
+
+    async def _one(self, parse: Parser, *args: Arg) -> Any:
+        return parse(await self.client.execute_command(*args))
+
+    async def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
+        if not self.cluster:
+            return parse(await self.client.execute_command(*args))
+        replies = await asyncio.gather(
+            *(
+                self.client.execute_command(*args, target_nodes=node)
+                for node in self.client.get_primaries()
+            )
+        )
+        return merge([parse(r) for r in replies])
+
+    async def _transaction(
+        self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]
+    ) -> Any:
+        async with self.client.pipeline(transaction=True) as pipe:
+            for args in commands:
+                pipe.execute_command(*args)
+            return parse(await pipe.execute())
+
+
+def session_commands(client: Any) -> SessionCommands | AsyncSessionCommands:
+    """The SESSION.* commands on ``client``: ``redis.Redis``, ``redis.cluster.RedisCluster``, or
+    their ``redis.asyncio`` counterparts (then every method returns an awaitable)."""
+    if _is_async(client):
+        return AsyncSessionCommands(client)
+    return SessionCommands(client)
