@@ -5,7 +5,7 @@ CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
 .PHONY: all deps build run test unit integration bench bench-quick lint fmt clean \
-	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor
+	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-web
 
 all: build
 
@@ -30,6 +30,11 @@ integration: build
 test: build bench-floor
 	$(CARGO) test --release --workspace --exclude session-bench-floor -- --test-threads 4
 	$(CARGO) run --release -q -p session-bench -- --quick
+
+# The web benchmark: one Express app three ways under autocannon (clients/node/bench/web.js);
+# writes docs/BENCHMARKS-web.md.
+bench-web: build
+	cd clients/node && (test -d node_modules || npm ci --no-audit --no-fund --loglevel=error) && node bench/web.js
 
 # The benchmark's API-floor probe (bench/floor; loaded beside the module by the benchmark only).
 bench-floor:

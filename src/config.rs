@@ -21,6 +21,10 @@ pub static DEFAULT_MAXAGE: AtomicI64 = AtomicI64::new(86_400);
 pub static MAX_FIELDS: AtomicI64 = AtomicI64::new(1024);
 /// `session.max-field-size`: bytes per field name or value, event item or category.
 pub static MAX_FIELD_SIZE: AtomicI64 = AtomicI64::new(65_536);
+/// `session.max-session-size`: bytes of field names and values per session (the limit that binds
+/// a web framework's whole-session document written with `REPLACE`).
+pub static MAX_SESSION_SIZE: AtomicI64 =
+    AtomicI64::new(session_core::session::DEFAULT_MAX_SESSION_SIZE as i64);
 /// `session.max-categories`: categories per event.
 pub static MAX_CATEGORIES: AtomicI64 = AtomicI64::new(8);
 /// `session.seen-capacity`: items in the seen filter's first layer (it grows by doubling).
@@ -67,6 +71,22 @@ pub static NOTIFY_TTL: AtomicI64 = AtomicI64::new(86_400);
 /// `session.max-notifications`: live notifications a group keeps (the oldest go first).
 pub static MAX_NOTIFICATIONS: AtomicI64 = AtomicI64::new(100);
 
+/// `session.max-registry-groups`: notification groups the registry holds at most.
+pub static MAX_REGISTRY_GROUPS: AtomicI64 = AtomicI64::new(100_000);
+/// `session.max-notification-size`: bytes of one notification's payload.
+pub static MAX_NOTIFICATION_SIZE: AtomicI64 = AtomicI64::new(65_536);
+/// `session.max-registry-memory`: bytes all groups and their notifications may take.
+pub static MAX_REGISTRY_MEMORY: AtomicI64 = AtomicI64::new(256 * 1024 * 1024);
+
+/// The bounds a client's NOTIFYGROUP is held to.
+pub fn registry_limits() -> session_core::registry::Limits {
+    session_core::registry::Limits {
+        max_groups: get(&MAX_REGISTRY_GROUPS).max(1) as usize,
+        max_payload: get(&MAX_NOTIFICATION_SIZE).max(0) as usize,
+        max_memory: get(&MAX_REGISTRY_MEMORY).max(0) as usize,
+    }
+}
+
 pub fn notify_ttl() -> i64 {
     get(&NOTIFY_TTL).clamp(1, LIFETIME_MAX)
 }
@@ -87,6 +107,7 @@ pub fn settings() -> Settings {
         max_fields: get(&MAX_FIELDS).max(0) as usize,
         max_field_size: get(&MAX_FIELD_SIZE).max(0) as usize,
         max_categories: get(&MAX_CATEGORIES).max(0) as usize,
+        max_session_size: get(&MAX_SESSION_SIZE).max(0) as usize,
         sketch: SketchParams {
             seen_capacity: get(&SEEN_CAPACITY).clamp(1, i64::from(SketchParams::SEEN_CAPACITY_MAX))
                 as u32,
@@ -127,6 +148,7 @@ pub fn trusted_settings() -> Settings {
         max_fields: usize::MAX,
         max_field_size: usize::MAX,
         max_categories: usize::MAX,
+        max_session_size: usize::MAX,
         ..settings()
     }
 }

@@ -182,6 +182,35 @@ const TOUCH_ARGS: &[Arg] = &[
             int("half-life"),
         ],
     ),
+    option("PIDLE", "milliseconds", Kind::Int),
+    option("PMAXAGE", "milliseconds", Kind::Int),
+    block(
+        "REPLACE",
+        "replace",
+        true,
+        &[
+            int("count"),
+            Arg {
+                optional: true,
+                ..many_blocks("field-value", &[string("field"), string("value")])
+            },
+        ],
+    ),
+    block(
+        "WITHFIELDS",
+        "withfields",
+        true,
+        &[
+            Arg {
+                optional: true,
+                ..int("count")
+            },
+            Arg {
+                optional: true,
+                ..many("field", Kind::Str)
+            },
+        ],
+    ),
 ];
 
 const ENRICH_ARGS: &[Arg] = &[
@@ -287,7 +316,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.surface",
         summary: "Returns content the session has not seen, best first, and records the impressions",
-        complexity: "O(C * (I + 1)) for COUNT C and I interests, independent of the catalog's size",
+        complexity: "O(C * (I + 1) + W) for COUNT C, I interests and W <= 65536 seen items stepped over, independent of the catalog's size; random draws O(log N)",
         arity: -4,
         keys: Keys::Update,
         args: SURFACE_ARGS,
@@ -303,7 +332,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.inbox",
         summary: "Returns the session's pending group notifications, oldest first, and marks them delivered",
-        complexity: "O(G * M) for G groups of at most M live notifications",
+        complexity: "O(G * (log(R) + log(M)) + C * G) for the session's G groups (explicit and segments) in a registry of R groups of at most M notifications, and C notifications returned",
         arity: -2,
         keys: Keys::Update,
         args: &[key("key"), option("COUNT", "count", Kind::Int), flag("PEEK"), option("AT", "unix-time-milliseconds", Kind::Time)],
@@ -311,7 +340,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.notifygroup",
         summary: "Publishes one notification to every member of a group, once, whatever the group's size",
-        complexity: "O(M) for at most M live notifications per group; O(1) in the number of members",
+        complexity: "O(M) for at most M live notifications per group; O(1) in the number of members and of groups",
         arity: -4,
         keys: Keys::None,
         args: &[
@@ -336,27 +365,35 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.sessions",
-        summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster)",
-        complexity: "O(S) for S sessions of the user",
-        arity: 2,
+        summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster); with CURSOR, one page",
+        complexity: "O(S) for S sessions of the user; with CURSOR, O(log(S) + COUNT)",
+        arity: -2,
         keys: Keys::None,
-        args: &[string("user")],
+        args: &[string("user"), option("CURSOR", "cursor", Kind::Str), option("COUNT", "count", Kind::Int)],
     },
     Doc {
         name: "session.revoke",
-        summary: "Deletes every session of a user the caller may write (log out everywhere) and replies the count",
-        complexity: "O(S) for S sessions of the user",
-        arity: 2,
+        summary: "Deletes the sessions of a user the caller may write (log out everywhere): all, or COUNT per call",
+        complexity: "O(S) for S sessions of the user; with COUNT, O(COUNT * log(S))",
+        arity: -2,
         keys: Keys::None,
-        args: &[string("user")],
+        args: &[string("user"), option("COUNT", "count", Kind::Int)],
     },
     Doc {
         name: "session.rotate",
-        summary: "Moves a session to a new key with all its state (against session fixation)",
-        complexity: "O(1)",
-        arity: 3,
+        summary: "Moves a session to a new key with all its state (against session fixation); CLEARFIELDS drops its fields (login)",
+        complexity: "O(1); O(F) with CLEARFIELDS for F fields",
+        arity: -3,
         keys: Keys::Move,
-        args: &[key("key"), key("newkey")],
+        args: &[key("key"), key("newkey"), flag("CLEARFIELDS")],
+    },
+    Doc {
+        name: "session.upgrade",
+        summary: "Turns a legacy string session at the key into a native session holding it in one field, keeping its TTL",
+        complexity: "O(N) for a string of N bytes",
+        arity: -2,
+        keys: Keys::Overwrite,
+        args: &[key("key"), option("FIELD", "name", Kind::Str)],
     },
     Doc {
         name: "session.purge",
@@ -417,6 +454,54 @@ pub const DOCS: &[Doc] = &[
         name: "session.catalog|list",
         summary: "Lists the catalogs' names",
         complexity: "O(K) for K catalogs",
+        arity: 2,
+        keys: Keys::None,
+        args: &[],
+    },
+    Doc {
+        name: "session.catalog|help",
+        summary: "Shows helpful text about the different subcommands",
+        complexity: "O(1)",
+        arity: 2,
+        keys: Keys::None,
+        args: &[],
+    },
+    Doc {
+        name: "session.group",
+        summary: "Inspects and cleans the registry's notification groups",
+        complexity: "Depends on the subcommand",
+        arity: -2,
+        keys: Keys::None,
+        args: &[],
+    },
+    Doc {
+        name: "session.group|list",
+        summary: "Lists the groups' names (a group exists while it holds a live notification)",
+        complexity: "O(G) for G groups",
+        arity: 2,
+        keys: Keys::None,
+        args: &[],
+    },
+    Doc {
+        name: "session.group|info",
+        summary: "Reports a group's notifications, memory and sequence range",
+        complexity: "O(M) for a group of M notifications",
+        arity: 3,
+        keys: Keys::None,
+        args: &[string("group")],
+    },
+    Doc {
+        name: "session.group|drop",
+        summary: "Removes a group and all its notifications",
+        complexity: "O(M) for a group of M notifications",
+        arity: 3,
+        keys: Keys::None,
+        args: &[string("group")],
+    },
+    Doc {
+        name: "session.group|help",
+        summary: "Shows helpful text about the different subcommands",
+        complexity: "O(1)",
         arity: 2,
         keys: Keys::None,
         args: &[],

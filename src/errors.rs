@@ -25,6 +25,10 @@ pub fn no_such_catalog() -> RedisError {
     RedisError::Str("ERR no such catalog")
 }
 
+pub fn no_such_group() -> RedisError {
+    RedisError::Str("ERR no such group")
+}
+
 pub fn catalog_full(limit: usize) -> RedisError {
     RedisError::String(format!(
         "ERR catalog is full (limit {limit} items, session.max-catalog-items)"

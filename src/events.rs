@@ -370,6 +370,12 @@ unsafe extern "C" fn on_flush(
             .map_or(-1, |info| info.dbnum);
         index().flush((db >= 0).then_some(db));
         unlinked().clear();
+        // FLUSHALL clears the registry too: catalogs and notifications are data. FLUSHALL reaches
+        // replicas and the AOF as itself, so they clear theirs at the same point of the stream.
+        // FLUSHDB leaves it (the registry is server-wide, not one database's).
+        if db < 0 {
+            crate::registry::clear();
+        }
     })
 }
 

@@ -480,3 +480,36 @@ pub fn encode_names(ctx: *mut raw::RedisModuleCtx) -> usize {
         .filter(|p| !p.load(Ordering::Relaxed).is_null())
         .count()
 }
+
+/// A string key's bytes and its remaining time to live in milliseconds (None without expiry).
+pub type StringWithTtl = (Vec<u8>, Option<i64>);
+
+impl Key {
+    /// The bytes of a key holding a plain string and its remaining time to live in milliseconds
+    /// (None without expiry); `Ok(None)` when the key holds no string.
+    pub fn string_and_ttl(&self) -> Result<Option<StringWithTtl>, RedisError> {
+        let Some(key) = self.key.map(NonNull::as_ptr) else {
+            return Ok(None);
+        };
+        let key_type = api!(RedisModule_KeyType)?;
+        // SAFETY: the key is open.
+        if unsafe { key_type(key) } != raw::REDISMODULE_KEYTYPE_STRING as c_int {
+            return Ok(None);
+        }
+        let dma = api!(RedisModule_StringDMA)?;
+        let get_expire = api!(RedisModule_GetExpire)?;
+        let mut len = 0usize;
+        // SAFETY: a string key open for reading; the bytes are copied before the key changes.
+        let bytes = unsafe {
+            let p = dma(key, &mut len, raw::REDISMODULE_READ as c_int);
+            if p.is_null() || len == 0 {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec()
+            }
+        };
+        // SAFETY: the key is open.
+        let ttl = unsafe { get_expire(key) };
+        Ok(Some((bytes, (ttl >= 0).then_some(ttl))))
+    }
+}

@@ -48,6 +48,15 @@ pub fn lock() -> Guard {
     )
 }
 
+/// Empties the registry (FLUSHALL). The sequence survives, so cursors never hide a notification
+/// published after the flush.
+pub fn clear() {
+    let mut registry = lock();
+    let last_seq = registry.last_seq;
+    *registry = Registry::new();
+    registry.last_seq = last_seq;
+}
+
 /// False when the registry certainly holds no group (every change goes through `lock`).
 pub fn has_groups() -> bool {
     HAS_GROUPS.load(Ordering::Relaxed)
@@ -95,8 +104,9 @@ pub unsafe extern "C" fn aux_load(
     }
 }
 
-/// (catalogs, items, groups, notifications, memory) when the registry is free; None when locked.
-pub fn try_sizes() -> Option<(usize, usize, usize, usize, usize)> {
+/// (catalogs, items, groups, notifications, memory, group memory) when the registry is free; None
+/// when locked.
+pub fn try_sizes() -> Option<(usize, usize, usize, usize, usize, usize)> {
     let registry = match REGISTRY.try_lock() {
         Ok(r) => r,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -108,6 +118,7 @@ pub fn try_sizes() -> Option<(usize, usize, usize, usize, usize)> {
         registry.groups.len(),
         registry.notifications(),
         registry.memory(),
+        registry.group_memory(),
     ))
 }
 

@@ -35,7 +35,7 @@ fn get(counter: &AtomicU64) -> u64 {
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // During a crash report the registry lock may be held by the crashing command: skip it.
-        let (catalogs, items, groups, notifications, memory) =
+        let (catalogs, items, groups, notifications, memory, group_memory) =
             registry::try_sizes().unwrap_or_default();
         let (indexed_sessions, indexed_users) =
             crate::events::try_index_sizes().unwrap_or_default();
@@ -54,6 +54,7 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
             ("groups", groups as u64),
             ("live_notifications", notifications as u64),
             ("registry_memory_bytes", memory as u64),
+            ("registry_group_memory_bytes", group_memory as u64),
             ("indexed_sessions", indexed_sessions as u64),
             ("indexed_users", indexed_users as u64),
             // 1 while an AOF, a backlog or a replica may receive propagation (`propagation.rs`)

@@ -21,7 +21,8 @@ const COMMANDS: &[(&str, i64, bool)] = &[
     ("session.catalog", -2, false),
     ("session.sessions", 2, false),
     ("session.revoke", 2, false),
-    ("session.rotate", 3, false),
+    ("session.rotate", -3, false),
+    ("session.upgrade", -2, true),
     ("session.purge", -1, false),
 ];
 

@@ -517,3 +517,55 @@ fn acl_categories_on_servers_that_have_them() {
     assert!(noperm(&err(&mut app, &["SESSION.REVOKE", "bob"])));
     assert!(noperm(&err(&mut app, &["SESSION.PURGE"])));
 }
+
+#[test]
+fn group_names_are_checked_as_keys() {
+    let server = tenants(&[]);
+    let (mut a, mut b, mut admin) = (
+        login(&server, "tenantA"),
+        login(&server, "tenantB"),
+        server.conn(),
+    );
+    ok(&mut b, &["SESSION.NOTIFYGROUP", "b:vip", "n1", "hello"]);
+    ok(&mut a, &["SESSION.NOTIFYGROUP", "a:vip", "n1", "hello"]);
+    assert_eq!(strings(ok(&mut a, &["SESSION.GROUP", "LIST"])), ["a:vip"]);
+    assert!(noperm(&err(&mut a, &["SESSION.GROUP", "INFO", "b:vip"])));
+    assert!(noperm(&err(&mut a, &["SESSION.GROUP", "DROP", "b:vip"])));
+    assert_eq!(
+        strings(ok(&mut admin, &["SESSION.GROUP", "LIST"])),
+        ["a:vip", "b:vip"]
+    );
+    ok(&mut b, &["SESSION.GROUP", "INFO", "b:vip"]);
+}
+
+#[test]
+fn revoke_with_count_reaches_zero_remaining_for_a_tenant() {
+    let server = tenants(&[]);
+    let (mut a, mut b, mut admin) = (
+        login(&server, "tenantA"),
+        login(&server, "tenantB"),
+        server.conn(),
+    );
+    // Tenant B's keys sort first: a page of the first keys would hold none of tenant A's.
+    for k in ["a:1", "a:2", "a:3"] {
+        touch(&mut a, k, &["USER", "bob"]);
+    }
+    for k in ["A:0", "A:1"] {
+        ok(&mut admin, &["SESSION.TOUCH", k, "USER", "bob"]);
+    }
+    touch(&mut b, "b:1", &["USER", "bob"]);
+    let mut rounds = 0;
+    loop {
+        let reply = ok(&mut a, &["SESSION.REVOKE", "bob", "COUNT", "2"]);
+        let Value::Array(v) = reply else {
+            panic!("REVOKE COUNT replied {reply:?}")
+        };
+        rounds += 1;
+        assert!(rounds <= 3, "REVOKE COUNT never reaches 0 remaining");
+        if int(v[1].clone()) == 0 {
+            break;
+        }
+    }
+    assert!(!exists(&mut admin, "a:1") && !exists(&mut admin, "a:3"));
+    assert!(exists(&mut admin, "A:0") && exists(&mut admin, "b:1"));
+}

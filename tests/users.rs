@@ -153,17 +153,27 @@ fn sessions_revoke_and_rotate() {
     assert!(!exists(&mut c, "elsewhere"));
     for bad in [
         &["SESSION.ROTATE", "s:2b"][..],
-        &["SESSION.ROTATE", "a", "b", "c"],
         &["SESSION.SESSIONS"],
-        &["SESSION.SESSIONS", "a", "b"],
         &["SESSION.REVOKE"],
-        &["SESSION.REVOKE", "a", "b"],
     ] {
         assert!(
             err(&mut c, bad).contains("wrong number of arguments"),
             "{bad:?}"
         );
     }
+    // extra arguments are the CURSOR / COUNT options now
+    for bad in [
+        &["SESSION.SESSIONS", "a", "b"][..],
+        &["SESSION.REVOKE", "a", "b"],
+    ] {
+        assert_eq!(err(&mut c, bad), "ERR syntax error", "{bad:?}");
+    }
+
+    // ROTATE's one option is CLEARFIELDS (tests/web.rs)
+    assert_eq!(
+        err(&mut c, &["SESSION.ROTATE", "a", "b", "c"]),
+        "ERR syntax error"
+    );
 
     // REVOKE deletes every session of the user and nothing else
     assert_eq!(revoke(&mut c, "bob"), 2);

@@ -42,10 +42,15 @@ pub enum Error {
     AttrsTooLarge { limit: usize },
     /// More explicit groups than the limit.
     TooManyGroups { limit: usize },
+    /// A publish would take the registry past one of its limits (`what` names the limit's
+    /// configuration parameter).
+    RegistryFull { what: &'static str, limit: usize },
     /// The saved form of a session could not be decoded.
     Corrupt(&'static str),
     /// The saved form was written by a newer version of the module.
     UnknownEncoding(u8),
+    /// The write would leave the session's field names and values above the size limit.
+    SessionTooLarge { limit: usize },
 }
 
 impl fmt::Display for Error {
@@ -88,8 +93,16 @@ impl fmt::Display for Error {
             Error::TooManyGroups { limit } => {
                 write!(f, "ERR too many groups in the session (limit {limit}, session.max-groups)")
             }
+            Error::RegistryFull { what, limit } => write!(
+                f,
+                "ERR registry limit reached: {what} is {limit} (drop groups with SESSION.GROUP DROP, or raise it)"
+            ),
             Error::Corrupt(what) => write!(f, "ERR corrupt session encoding: {what}"),
             Error::UnknownEncoding(v) => write!(f, "ERR unknown session encoding version {v}"),
+            Error::SessionTooLarge { limit } => write!(
+                f,
+                "ERR session fields would exceed {limit} bytes (session.max-session-size)"
+            ),
         }
     }
 }

@@ -43,6 +43,12 @@ const KEYWORDS: &[&str] = &[
     "MAXLEN",
     "SEQ",
     "PEEK",
+    "PIDLE",
+    "PMAXAGE",
+    "REPLACE",
+    "WITHFIELDS",
+    "CLEARFIELDS",
+    "FIELD",
     "set",
     "Event",
     "at",
@@ -74,6 +80,8 @@ const NUMBERS: &[&str] = &[
     "99999999999999999999999",
     "16725225600000",
     "16725225600001",
+    "315360000000",
+    "315360000001",
     "0.5",
     "1e-9",
     "1e300",
@@ -323,5 +331,58 @@ proptest! {
 
         let inbox: Vec<Vec<u8>> = vec![b"peek".to_vec(), b"COUNT".to_vec(), count.to_string().into_bytes()];
         prop_assert_eq!(parse_inbox(&as_slices(&inbox)).ok(), Some((Some(count), true, None)));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(2_000), ..ProptestConfig::default() })]
+
+    /// The web additions (issue 17) on any argument list: REPLACE never beside SET or DEL,
+    /// lifetimes in milliseconds within range once rounded, WITHFIELDS' named list never empty
+    /// when a count was given; ROTATE's and UPGRADE's options parse or are refused.
+    #[test]
+    fn web_additions_parse_within_range(items in tokens()) {
+        let items = as_slices(&items);
+        let _ = session_core::codec::args::parse_rotate(&items);
+        let _ = session_core::codec::args::parse_upgrade(&items);
+        if let Ok(t) = parse_touch(&items) {
+            if t.replace.is_some() {
+                prop_assert!(t.set.is_empty() && t.del.is_empty());
+            }
+            for v in [t.idle_s, t.maxage_s].into_iter().flatten() {
+                prop_assert!((1..=315_360_000).contains(&v));
+            }
+        }
+    }
+
+    /// A well-formed REPLACE / WITHFIELDS / PIDLE parses to exactly what it says.
+    #[test]
+    fn well_formed_web_touch_parses_to_its_values(
+        pairs in vec((vec(any::<u8>(), 0..8), vec(any::<u8>(), 0..8)), 0..6),
+        names in vec(vec(any::<u8>(), 0..8), 0..4),
+        pidle in 1i64..=315_360_000_000,
+    ) {
+        let mut items: Vec<Vec<u8>> = vec![b"PIDLE".to_vec(), pidle.to_string().into_bytes()];
+        items.push(b"REPLACE".to_vec());
+        items.push(pairs.len().to_string().into_bytes());
+        for (n, v) in &pairs {
+            items.push(n.clone());
+            items.push(v.clone());
+        }
+        items.push(b"WITHFIELDS".to_vec());
+        if !names.is_empty() {
+            items.push(names.len().to_string().into_bytes());
+            items.extend(names.iter().cloned());
+        }
+        let slices = as_slices(&items);
+        let t = parse_touch(&slices).expect("well formed");
+        prop_assert_eq!(t.idle_s, Some(((pidle + 999) / 1000) as u32));
+        let replace = t.replace.expect("REPLACE");
+        prop_assert_eq!(replace.len(), pairs.len());
+        for ((n, v), (pn, pv)) in replace.iter().zip(&pairs) {
+            prop_assert_eq!((*n, *v), (pn.as_slice(), pv.as_slice()));
+        }
+        let with: Vec<&[u8]> = t.with_fields.expect("WITHFIELDS").to_vec();
+        prop_assert_eq!(with, as_slices(&names));
     }
 }

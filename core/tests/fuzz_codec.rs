@@ -20,7 +20,7 @@ use session_core::codec::registry as saved_registry;
 use session_core::codec::{decode, encode, ENCODING_VERSION};
 use session_core::enrich::{self, Enrich, Thresholds};
 use session_core::notify::{acknowledge, pending};
-use session_core::registry::Registry;
+use session_core::registry::{Limits, Registry};
 use session_core::surface::catalog::Catalog;
 use session_core::surface::{filter_items, surface, Profile, Ranking};
 use session_core::{Session, SketchParams, Touch};
@@ -293,9 +293,31 @@ fn exercise(s: &Session) {
 
     let mut registry = Registry::default();
     for g in s.groups.iter().chain(s.cursors.iter().map(|(g, _)| g)) {
-        registry.publish(g, b"id", b"payload", NOW, NOW + 60_000, 10, None);
+        registry
+            .publish(
+                g,
+                b"id",
+                b"payload",
+                NOW,
+                NOW + 60_000,
+                10,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
     }
-    registry.publish(b"new", b"id", b"payload", NOW, NOW + 60_000, 10, None);
+    registry
+        .publish(
+            b"new",
+            b"id",
+            b"payload",
+            NOW,
+            NOW + 60_000,
+            10,
+            None,
+            Limits::NONE,
+        )
+        .unwrap();
 
     // writes on a copy: touch with an event (past, present, far future), impressions, ENRICH,
     // INBOX, and the result still round-trips
@@ -322,7 +344,7 @@ fn exercise(s: &Session) {
     if let Ok(merged) = enrich::plan(&w, &req, 65_536, 1_000) {
         enrich::apply(&mut w, &req, merged, NOW, &Thresholds::default());
     }
-    let due = pending(&w, registry.groups.iter().map(|(n, g)| (&**n, g)), NOW);
+    let due = pending(&w, &registry.groups, NOW, usize::MAX);
     let due: Vec<_> = due
         .into_iter()
         .map(|d| (d.group.to_vec(), d.notification.clone()))
@@ -440,7 +462,8 @@ fn registry() -> impl Strategy<Value = Registry> {
                 .add(id, *score, &cats, *expires);
         }
         for (group, id, payload, at, ttl) in &notes {
-            r.publish(group, id, payload, *at, at + ttl, max, None);
+            r.publish(group, id, payload, *at, at + ttl, max, None, Limits::NONE)
+                .unwrap();
         }
         r
     })
@@ -461,8 +484,9 @@ fn exercise_registry(r: &mut Registry) {
         let _ = catalog.expired(NOW, 10);
     }
     let s = Session::new(NOW, 10, 10);
-    let _ = pending(&s, r.groups.iter().map(|(n, g)| (&**n, g)), NOW);
-    r.publish(b"n1", b"fresh", b"p", NOW, NOW + 1, 3, None);
+    let _ = pending(&s, &r.groups, NOW, usize::MAX);
+    r.publish(b"n1", b"fresh", b"p", NOW, NOW + 1, 3, None, Limits::NONE)
+        .unwrap();
     r.purge_notifications(NOW + 10);
     let back = saved_registry::decode(&saved_registry::encode(r)).expect("a used registry decodes");
     assert_eq!(

@@ -155,3 +155,25 @@ pub fn list(inv: &Invocation) -> RedisResult {
     }
     Ok(RedisValue::NoReply)
 }
+
+/// `SESSION.CATALOG HELP`.
+pub fn help(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    Ok(super::notify::help(&[
+        "SESSION.CATALOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ADD <catalog> <item> [SCORE <score>] [CATEGORIES <count> <category> ...] [TTL <seconds> | EXPIREAT <unix-time-milliseconds>]",
+        "    Add an item to a catalog, or replace it.",
+        "DEL <catalog> <item> [<item> ...]",
+        "    Remove items (an emptied catalog disappears).",
+        "DROP <catalog>",
+        "    Remove a whole catalog.",
+        "INFO <catalog>",
+        "    Return the catalog's items, categories and memory.",
+        "LIST",
+        "    Return the catalogs' names.",
+        "HELP",
+        "    Print this help.",
+    ]))
+}

@@ -24,11 +24,18 @@ pub fn load(inv: &Invocation) -> RedisResult {
                 limit: settings.max_fields,
             }));
         }
-        if session.fields.iter().any(|(n, v)| too_big(n) || too_big(v)) {
+        // names by the per-field limit, values by the session's total (REPLACE writes values up
+        // to it)
+        if session.fields.iter().any(|(n, _)| too_big(n)) {
             return Err(from_core(Error::FieldTooLarge {
                 limit: settings.max_field_size,
             }));
         }
+    }
+    if !inv.trusted() && session.fields_bytes() > config::settings().max_session_size {
+        return Err(from_core(Error::SessionTooLarge {
+            limit: config::settings().max_session_size,
+        }));
     }
     let deadline = session.deadline_ms();
     // A Vec, not the session's Option<Box<[u8]>>: dropping a `None` box slice lets the optimizer

@@ -8,6 +8,7 @@ mod purge;
 mod read;
 mod surface;
 mod touch;
+mod upgrade;
 mod users;
 
 pub use notify::pending_count;
@@ -35,9 +36,23 @@ const fn catalog_sub(
     entry: crate::command::Entry,
     flags: &'static str,
 ) -> Spec {
+    sub("session.catalog", name, entry, flags)
+}
+
+/// A subcommand of `session.group` (no keys, as the catalog's).
+const fn group_sub(name: &'static str, entry: crate::command::Entry, flags: &'static str) -> Spec {
+    sub("session.group", name, entry, flags)
+}
+
+const fn sub(
+    parent: &'static str,
+    name: &'static str,
+    entry: crate::command::Entry,
+    flags: &'static str,
+) -> Spec {
     Spec {
         name,
-        parent: Some("session.catalog"),
+        parent: Some(parent),
         entry: Some(entry),
         flags,
         first_key: 0,
@@ -79,6 +94,11 @@ pub fn table() -> Vec<Spec> {
             step: 0,
         },
         keyed("session.load", entry!(load::load), "write deny-oom"),
+        keyed(
+            "session.upgrade",
+            entry!(upgrade::upgrade),
+            "write deny-oom",
+        ),
         // The per-user index is not in the keyspace: SESSIONS and REVOKE name no key.
         Spec {
             name: "session.sessions",
@@ -130,5 +150,27 @@ pub fn table() -> Vec<Spec> {
         catalog_sub("drop", entry!(catalog::drop_catalog), "write"),
         catalog_sub("info", entry!(catalog::info), "readonly"),
         catalog_sub("list", entry!(catalog::list), "readonly"),
+        catalog_sub(
+            "help",
+            entry!(catalog::help),
+            "readonly fast allow-loading allow-stale",
+        ),
+        Spec {
+            name: "session.group",
+            parent: None,
+            entry: None,
+            flags: "",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
+        group_sub("list", entry!(notify::group_list), "readonly"),
+        group_sub("info", entry!(notify::group_info), "readonly"),
+        group_sub("drop", entry!(notify::group_drop), "write"),
+        group_sub(
+            "help",
+            entry!(notify::group_help),
+            "readonly fast allow-loading allow-stale",
+        ),
     ]
 }

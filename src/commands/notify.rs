@@ -9,7 +9,7 @@ use redis_module::{RedisError, RedisResult, RedisValue};
 use serde_json::json;
 use session_core::codec::args::{parse_inbox, parse_notify};
 use session_core::json::bytes_value;
-use session_core::notify::{acknowledge, pending};
+use session_core::notify::{acknowledge, pending_where};
 use session_core::registry::Published;
 use session_core::session::effective_time;
 use session_core::Session;
@@ -57,8 +57,18 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
             return Err(from_core(session_core::Error::FieldTooLarge { limit }));
         }
     }
+    // What the primary or the AOF published is applied whatever this server's limits say.
+    let limits = if trusted {
+        session_core::registry::Limits::NONE
+    } else {
+        config::registry_limits()
+    };
     let mut registry = registry::lock();
-    let published = registry.publish(n.group, n.id, n.payload, now, expires, max_len, n.seq);
+    let published = registry
+        .publish(
+            n.group, n.id, n.payload, now, expires, max_len, n.seq, limits,
+        )
+        .map_err(from_core)?;
     let seq = n.seq.unwrap_or(registry.last_seq);
     if published != Published::Duplicate {
         registry.set_publisher(n.group, seq, publisher.as_deref());
@@ -114,12 +124,16 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
         return Ok(RedisValue::NoReply);
     };
     let registry = registry::lock();
-    let groups = registry.groups.iter().map(|(name, g)| (&**name, g));
-    let mut due = pending(session, groups, now);
-    // Tenancy: only what a publisher allowed to write this session's key published.
+    // Stops at COUNT; work follows the session's own groups, never the registry's size.
+    // Tenancy: only what a publisher allowed to write this session's key published is delivered.
     let mut publishers = acl::Publishers::new(inv.ctx, inv.args[1]);
-    due.retain(|d| publishers.reaches(d.notification.publisher.as_deref()));
-    due.truncate(count.unwrap_or(usize::MAX));
+    let due = pending_where(
+        session,
+        &registry.groups,
+        now,
+        count.unwrap_or(usize::MAX),
+        |n| publishers.reaches(n.publisher.as_deref()),
+    );
 
     r.array(due.len());
     for d in &due {
@@ -157,7 +171,8 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
 }
 
 /// Undelivered live notifications of `session` at `key` that reach it (the `pending` field of
-/// TOUCH's reply).
+/// TOUCH's reply): a lookup and a binary search per group of the session, whatever the registry
+/// holds; when something is pending, a walk of it checking each publisher (once per publisher).
 pub fn pending_count(
     ctx: *mut redis_module::raw::RedisModuleCtx,
     key: &[u8],
@@ -168,16 +183,101 @@ pub fn pending_count(
         return 0;
     }
     let registry = registry::lock();
-    if registry.groups.is_empty() {
+    if session_core::notify::pending_count(session, &registry.groups, now_ms) == 0 {
         return 0;
     }
     let mut publishers = acl::Publishers::new(ctx, key);
-    pending(
-        session,
-        registry.groups.iter().map(|(n, g)| (&**n, g)),
-        now_ms,
+    pending_where(session, &registry.groups, now_ms, usize::MAX, |n| {
+        publishers.reaches(n.publisher.as_deref())
+    })
+    .len()
+}
+
+/// `SESSION.GROUP LIST`: the groups' names (a group exists while it holds a notification).
+pub fn group_list(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    let registry = registry::lock();
+    // Only the names the caller may read, as if they were keys.
+    let caller = acl::Caller::current(inv.ctx);
+    let names: Vec<&[u8]> = registry
+        .groups
+        .keys()
+        .map(|name| &**name)
+        .filter(|name| caller.may_read(inv.ctx, name))
+        .collect();
+    let r = Reply::new(inv.ctx);
+    r.array(names.len());
+    for name in names {
+        r.bulk(name);
+    }
+    Ok(RedisValue::NoReply)
+}
+
+/// `SESSION.GROUP INFO group`: its live notifications, memory and sequence range. O(1) apart
+/// from the memory sum, O(notifications of the group).
+pub fn group_info(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    acl::require_read_name(inv.ctx, inv.args[2])?;
+    let registry = registry::lock();
+    let Some(g) = registry.groups.get(inv.args[2]) else {
+        return Err(errors::no_such_group());
+    };
+    let (first, last) = match (g.notifications.front(), g.notifications.back()) {
+        (Some(f), Some(l)) => (f.seq, l.seq),
+        _ => (0, 0),
+    };
+    let r = Reply::new(inv.ctx);
+    r.map(4);
+    r.entry_int("notifications", g.notifications.len() as i64);
+    r.entry_int("memory", g.memory() as i64);
+    r.entry_int("first_seq", i64::try_from(first).unwrap_or(i64::MAX));
+    r.entry_int("last_seq", i64::try_from(last).unwrap_or(i64::MAX));
+    Ok(RedisValue::NoReply)
+}
+
+/// `SESSION.GROUP DROP group`: removes the group and its notifications (replicated as itself).
+/// Members keep their cursors: sequence numbers only grow, so a group published to again later
+/// delivers its new notifications, and never an old one twice.
+pub fn group_drop(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 3 {
+        return Err(RedisError::WrongArity);
+    }
+    acl::require_write_name(inv.ctx, inv.args[2])?;
+    let dropped = registry::lock().drop_group(inv.args[2]);
+    if dropped {
+        inv.replicate("SESSION.GROUP", &inv.args[1..]);
+    }
+    Ok(RedisValue::Integer(i64::from(dropped)))
+}
+
+/// `SESSION.GROUP HELP`.
+pub fn group_help(inv: &Invocation) -> RedisResult {
+    if inv.args.len() != 2 {
+        return Err(RedisError::WrongArity);
+    }
+    Ok(help(&[
+        "SESSION.GROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST",
+        "    Return the names of the groups that hold live notifications.",
+        "INFO <group>",
+        "    Return the group's notification count, memory and first and last sequence numbers.",
+        "DROP <group>",
+        "    Remove the group and all its notifications.",
+        "HELP",
+        "    Print this help.",
+    ]))
+}
+
+/// A HELP reply: one simple string a line, as Redis's own containers (`OBJECT HELP`) answer.
+pub fn help(lines: &[&str]) -> RedisValue {
+    RedisValue::Array(
+        lines
+            .iter()
+            .map(|l| RedisValue::SimpleString((*l).to_string()))
+            .collect(),
     )
-    .iter()
-    .filter(|d| publishers.reaches(d.notification.publisher.as_deref()))
-    .count()
 }

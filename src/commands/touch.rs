@@ -39,6 +39,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     hints::prefetch(hint);
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     let index_user;
+    let fields;
     let (value, expiry) = key.value_and_expiry::<Session>(session_type())?;
     let (outcome, facts) = match value {
         KeyValue::Ours(session) => {
@@ -50,6 +51,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
             let outcome = session.apply_touch_prepared(&touch, now, false, &settings.sketch, prep);
             index_user = users::index_user(touch.user, session);
             hints::remember(hint, &session.hot_spans());
+            fields = with_fields(&touch, session, trusted);
             (outcome, Facts::of(inv, session, false, now))
         }
         KeyValue::Empty if touch.xx => return Ok(RedisValue::Null),
@@ -59,6 +61,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
             let outcome = session.apply_touch(&touch, now, true, &settings.sketch);
             let facts = Facts::of(inv, &session, true, now);
             index_user = users::index_user(touch.user, &session);
+            fields = with_fields(&touch, &session, trusted);
             key.set_value(session_type(), session)?;
             // a new value has no expiry yet
             key.set_abs_expire(outcome.deadline_ms)?;
@@ -77,7 +80,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
 
     stats::add(&stats::SESSIONS_CREATED, u64::from(facts.is_new));
     stats::add(&stats::EVENTS, u64::from(touch.event.is_some()));
-    reply(inv, &outcome, &facts, wall);
+    reply(inv, &outcome, &facts, wall, fields.as_deref());
     Ok(RedisValue::NoReply)
 }
 
@@ -160,9 +163,15 @@ impl Facts {
     }
 }
 
-fn reply(inv: &Invocation, outcome: &TouchOutcome, facts: &Facts, wall: i64) {
+fn reply(
+    inv: &Invocation,
+    outcome: &TouchOutcome,
+    facts: &Facts,
+    wall: i64,
+    fields: Option<&[Option<Vec<u8>>]>,
+) {
     let r = Reply::new(inv.ctx);
-    r.map(7);
+    r.map(if fields.is_some() { 8 } else { 7 });
     r.named_int(Name::New, i64::from(facts.is_new));
     r.named_int(Name::Events, facts.events as i64);
     r.named_int(Name::Unique, facts.unique as i64);
@@ -170,4 +179,39 @@ fn reply(inv: &Invocation, outcome: &TouchOutcome, facts: &Facts, wall: i64) {
     r.named_int(Name::IdleMs, outcome.idle_ms);
     r.named_int(Name::TtlMs, (outcome.deadline_ms - wall).max(0));
     r.named_int(Name::Pending, facts.pending as i64);
+    if let Some(fields) = fields {
+        // A flat array in both protocols (RESP3 would otherwise be a map that clients turn into an
+        // object keyed by field name): `name value ...` for all fields, `value ...` (nil where
+        // missing) for named ones.
+        r.bulk(b"fields");
+        r.array(fields.len());
+        for item in fields {
+            match item {
+                Some(bytes) => r.bulk(bytes),
+                None => r.null(),
+            }
+        }
+    }
+}
+
+/// The fields `WITHFIELDS` asks for, after the touch: `name, value, ...` for all of them, one
+/// value (or nil) per named field. None without `WITHFIELDS`, and for the primary's or the AOF's
+/// touches, whose reply nobody reads.
+fn with_fields(touch: &Touch, session: &Session, trusted: bool) -> Option<Vec<Option<Vec<u8>>>> {
+    let names = touch.with_fields?;
+    if trusted {
+        return Some(Vec::new());
+    }
+    Some(if names.is_empty() {
+        session
+            .fields
+            .iter()
+            .flat_map(|(n, v)| [Some(n.to_vec()), Some(v.to_vec())])
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|n| session.fields.get(n).map(<[u8]>::to_vec))
+            .collect()
+    })
 }

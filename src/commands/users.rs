@@ -13,6 +13,7 @@ use std::os::raw::c_int;
 
 use redis_module::raw;
 use redis_module::{RedisError, RedisResult, RedisValue};
+use session_core::codec::args::parse_rotate;
 use session_core::users::{evictions, Gone};
 use session_core::Session;
 
@@ -20,22 +21,76 @@ use crate::acl::Caller;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
-use crate::errors;
+use crate::errors::{self, from_core};
 use crate::events::{self, deleting_as, selected_db};
 use crate::ffi::{api, Key, KeyValue, OwnedString, Reply};
 
-/// `SESSION.SESSIONS user`: the user's live session keys (sorted), in the current database.
+/// Keys one `CURSOR`/`COUNT` call lists or revokes at most.
+const MAX_PAGE: i64 = 10_000;
+
+/// (cursor given, the key to start after, count).
+type Page<'a> = (bool, Option<&'a [u8]>, Option<usize>);
+
+/// `[CURSOR c] [COUNT n]` of SESSIONS and REVOKE: (cursor given, the key to start after, count).
+/// A cursor is `0` (start) or `k<key>` (after that key), as the previous reply gave it.
+fn page_args<'a>(rest: &'a [&'a [u8]]) -> Result<Page<'a>, RedisError> {
+    let mut args = session_core::codec::args::Args::new(rest);
+    let (mut cursor, mut after, mut count) = (false, None, None);
+    while !args.is_empty() {
+        let token = args.next_arg().map_err(from_core)?;
+        if token.eq_ignore_ascii_case(b"CURSOR") && !cursor {
+            cursor = true;
+            let c = args.next_arg().map_err(from_core)?;
+            after = match c.split_first() {
+                Some((b'k', key)) => Some(key),
+                _ if c == b"0" => None,
+                _ => return Err(RedisError::Str("ERR invalid cursor")),
+            };
+        } else if token.eq_ignore_ascii_case(b"COUNT") && count.is_none() {
+            count = Some(args.next_int("COUNT", 1, MAX_PAGE).map_err(from_core)? as usize);
+        } else {
+            return Err(from_core(session_core::Error::Syntax));
+        }
+    }
+    Ok((cursor, after, count))
+}
+
+fn next_cursor(more: bool, last: Option<&[u8]>) -> Vec<u8> {
+    match (more, last) {
+        (true, Some(key)) => [b"k", key].concat(),
+        _ => b"0".to_vec(),
+    }
+}
+
+/// `SESSION.SESSIONS user [CURSOR c] [COUNT n]`: the user's live session keys (sorted), in the
+/// current database. Without `CURSOR`, all of them; with it, a page of at most `COUNT` (default
+/// 100) as `[next-cursor, keys]`, `0` when done: O(log n + COUNT).
 pub fn sessions(inv: &Invocation) -> RedisResult {
-    if inv.args.len() != 2 {
+    if inv.args.len() < 2 {
         return Err(RedisError::WrongArity);
     }
     let user = inv.args[1];
+    let (paged, after, count) = page_args(&inv.args[2..])?;
     let db = selected_db(inv.ctx);
-    let mut live = live_sessions(inv.ctx, db, user)?;
     // Only the keys the caller may read (the index spans every tenant).
     let caller = Caller::current(inv.ctx);
-    live.retain(|(key, _)| caller.may_read(inv.ctx, key));
     let r = Reply::new(inv.ctx);
+    if !paged && count.is_none() {
+        let listed = events::index().sessions(db, user);
+        let mut live = live_sessions(inv.ctx, db, user, listed)?;
+        live.retain(|(key, _)| caller.may_read(inv.ctx, key));
+        r.array(live.len());
+        for (key, _) in &live {
+            r.bulk(key);
+        }
+        return Ok(RedisValue::NoReply);
+    }
+    let (listed, more) = events::index().sessions_after(db, user, after, count.unwrap_or(100));
+    let next = next_cursor(more, listed.last().map(|k| &**k));
+    let mut live = live_sessions(inv.ctx, db, user, listed)?;
+    live.retain(|(key, _)| caller.may_read(inv.ctx, key));
+    r.array(2);
+    r.bulk(&next);
     r.array(live.len());
     for (key, _) in &live {
         r.bulk(key);
@@ -43,34 +98,57 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `SESSION.REVOKE user`: deletes every session of the user ("log out everywhere") that the
-/// caller may write; replies how many. Each deletion is a `DEL` (replicated, notified, published
-/// on `session:deleted` with reason `revoked`).
+/// `SESSION.REVOKE user [COUNT n]`: deletes the user's sessions ("log out everywhere") that the
+/// caller may write. Without
+/// `COUNT`, all of them, replying how many; with it, at most `n` (the first in key order) per call,
+/// replying `[deleted, remaining]` so a client repeats until `remaining` is 0: each call is
+/// O(n log N) and never holds the event loop for the whole user. Each deletion is a `DEL`
+/// (replicated, notified, published on `session:deleted` with reason `revoked`).
 pub fn revoke(inv: &Invocation) -> RedisResult {
-    if inv.args.len() != 2 {
+    if inv.args.len() < 2 {
         return Err(RedisError::WrongArity);
     }
     let user = inv.args[1];
+    let (paged, _, count) = page_args(&inv.args[2..])?;
+    if paged {
+        return Err(from_core(session_core::Error::Syntax));
+    }
     let db = selected_db(inv.ctx);
-    let live = live_sessions(inv.ctx, db, user)?;
     let caller = Caller::current(inv.ctx);
+    // Only the sessions the caller may write; with COUNT, the first `n` of those (so `remaining`
+    // counts what this caller can still revoke and reaches 0). A tenant's COUNT call checks all
+    // the user's listed keys: O(S) for S sessions of the user.
+    let listed = events::index().sessions(db, user);
+    let mut live = live_sessions(inv.ctx, db, user, listed)?;
+    live.retain(|(key, _)| caller.may_write(inv.ctx, key));
+    let writable = live.len();
+    if let Some(n) = count {
+        live.truncate(n);
+    }
     let mut deleted = 0;
-    for (key, _) in live
-        .iter()
-        .filter(|(key, _)| caller.may_write(inv.ctx, key))
-    {
+    for (key, _) in &live {
         deleted += delete(inv.ctx, key, Gone::Revoked)?;
     }
-    Ok(RedisValue::Integer(deleted))
+    match count {
+        None => Ok(RedisValue::Integer(deleted)),
+        Some(_) => {
+            let remaining = (writable - live.len()) as i64;
+            Ok(RedisValue::Array(vec![
+                RedisValue::Integer(deleted),
+                RedisValue::Integer(remaining),
+            ]))
+        }
+    }
 }
 
 /// `SESSION.ROTATE key newkey`: moves the session to a new key with all its state, its expiry and
 /// its index entry (against session fixation). Refuses to overwrite any existing key. Nil when
 /// there is no session at `key`. Replicated as `RENAME key newkey`.
 pub fn rotate(inv: &Invocation) -> RedisResult {
-    if inv.args.len() != 3 {
+    if inv.args.len() < 3 {
         return Err(RedisError::WrongArity);
     }
+    let clear_fields = parse_rotate(&inv.args[3..]).map_err(errors::from_core)?;
     {
         let mut source = Key::open(inv.ctx, inv.argv[1], false)?;
         if let KeyValue::Empty = source.value::<Session>(session_type())? {
@@ -93,7 +171,35 @@ pub fn rotate(inv: &Invocation) -> RedisResult {
     if reply.is_error() {
         return Err(errors::write_failed());
     }
+    if clear_fields {
+        clear_rotated_fields(inv)?;
+    }
     Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// `ROTATE ... CLEARFIELDS` (login): the moved session keeps its lifecycle, activity, user and
+/// groups and loses its fields. Replicated after the `RENAME` as `SESSION.TOUCH newkey XX
+/// REPLACE 0 AT <last seen>`, which changes nothing else (same last-seen time, same expiry).
+fn clear_rotated_fields(inv: &Invocation) -> Result<(), RedisError> {
+    let mut key = Key::open(inv.ctx, inv.argv[2], true)?;
+    let last_seen = match key.value::<Session>(session_type())? {
+        KeyValue::Ours(session) if !session.fields.is_empty() => {
+            session.fields = session_core::session::fields::Fields::default();
+            session.last_seen_ms
+        }
+        _ => return Ok(()),
+    };
+    drop(key);
+    let words = [&b"XX"[..], b"REPLACE", b"0", b"AT"];
+    let mut owned: Vec<OwnedString> = Vec::with_capacity(5);
+    for w in words {
+        owned.push(OwnedString::new(inv.ctx, w).ok_or_else(errors::write_failed)?);
+    }
+    owned.push(OwnedString::from_i64(inv.ctx, last_seen).ok_or_else(errors::write_failed)?);
+    let mut argv = vec![inv.argv[2]];
+    argv.extend(owned.iter().map(OwnedString::ptr));
+    crate::ffi::replicate_strings(inv.ctx, c"SESSION.TOUCH", &argv);
+    Ok(())
 }
 
 /// After `SESSION.TOUCH` left a session of `user` at `key`: lists it under `user` (moving it from
@@ -134,7 +240,8 @@ pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: 
     if max == 0 {
         return;
     }
-    let Ok(live) = live_sessions(ctx, db, user) else {
+    let listed = events::index().sessions(db, user);
+    let Ok(live) = live_sessions(ctx, db, user, listed) else {
         return;
     };
     if live.len() <= max {
@@ -165,8 +272,12 @@ type Seen = Vec<(Box<[u8]>, i64)>;
 /// The keys listed under `user` that really hold a session of `user` now, with their last-seen
 /// time; entries found stale are dropped from the index. Reading a key the server finds expired
 /// deletes it (on a primary), which also drops it.
-fn live_sessions(ctx: *mut raw::RedisModuleCtx, db: i32, user: &[u8]) -> Result<Seen, RedisError> {
-    let listed = events::index().sessions(db, user);
+fn live_sessions(
+    ctx: *mut raw::RedisModuleCtx,
+    db: i32,
+    user: &[u8],
+    listed: Vec<Box<[u8]>>,
+) -> Result<Seen, RedisError> {
     let mut live = Vec::with_capacity(listed.len());
     let mut stale = Vec::new();
     for key in listed {

@@ -170,11 +170,82 @@ pub fn parse_touch<'a>(items: &'a [&'a [u8]]) -> Result<Touch<'a>> {
         } else if is(token, "AT") {
             once(t.at_ms.is_some())?;
             t.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else if is(token, "PIDLE") {
+            once(t.idle_s.is_some())?;
+            t.idle_s = Some(next_ms_as_s(&mut args, "PIDLE")?);
+        } else if is(token, "PMAXAGE") {
+            once(t.maxage_s.is_some())?;
+            t.maxage_s = Some(next_ms_as_s(&mut args, "PMAXAGE")?);
+        } else if is(token, "REPLACE") {
+            once(t.replace.is_some())?;
+            t.replace = Some(parse_replace(&mut args)?);
+        } else if is(token, "WITHFIELDS") {
+            once(t.with_fields.is_some())?;
+            t.with_fields = Some(parse_with_fields(&mut args)?);
         } else {
             return Err(Error::Syntax);
         }
     }
+    // REPLACE names the whole field set: SET or DEL beside it would be ambiguous.
+    if t.replace.is_some() && (!t.set.is_empty() || !t.del.is_empty()) {
+        return Err(Error::Syntax);
+    }
     Ok(t)
+}
+
+/// A lifetime in milliseconds (`PIDLE`, `PMAXAGE`: 1..=MAX_LIFETIME_S * 1000), rounded up to the
+/// whole second a session stores, so a cookie's `maxAge` never ends early.
+fn next_ms_as_s(args: &mut Args, what: &'static str) -> Result<u32> {
+    let ms = args.next_int(what, 1, i64::from(MAX_LIFETIME_S) * 1000)?;
+    Ok(((ms + 999) / 1000) as u32)
+}
+
+/// `REPLACE count field value ...` after the keyword; count 0 clears every field.
+fn parse_replace<'a>(args: &mut Args<'a>) -> Result<Vec<(&'a [u8], &'a [u8])>> {
+    let left = args.items.len().saturating_sub(args.pos + 1);
+    let raw = args.next_arg()?;
+    let n = match parse_i64(raw) {
+        Some(n) if n >= 0 && (n as u64) <= (left / 2) as u64 => n as usize,
+        Some(_) => return Err(Error::Count("REPLACE")),
+        None => return Err(Error::NotInteger),
+    };
+    Ok(args
+        .take(n * 2)?
+        .chunks_exact(2)
+        .map(|p| (p[0], p[1]))
+        .collect())
+}
+
+/// `WITHFIELDS [count field ...]` after the keyword: an empty list means every field. A count is
+/// recognized by being an integer (no TOUCH keyword is one).
+fn parse_with_fields<'a>(args: &mut Args<'a>) -> Result<&'a [&'a [u8]]> {
+    match args.items.get(args.pos) {
+        Some(next) if parse_i64(next).is_some() => {
+            let n = args.next_count("WITHFIELDS", 1)?;
+            args.take(n)
+        }
+        _ => Ok(&[]),
+    }
+}
+
+/// `SESSION.ROTATE key newkey [CLEARFIELDS]`: whether to clear the fields (login: the new id keeps
+/// the activity, the anonymous fields go).
+pub fn parse_rotate(items: &[&[u8]]) -> Result<bool> {
+    match items {
+        [] => Ok(false),
+        [word] if is(word, "CLEARFIELDS") => Ok(true),
+        _ => Err(Error::Syntax),
+    }
+}
+
+/// `SESSION.UPGRADE key [FIELD name]`: the field that receives a legacy string session's value
+/// (default `sess`).
+pub fn parse_upgrade<'a>(items: &'a [&'a [u8]]) -> Result<&'a [u8]> {
+    match items {
+        [] => Ok(b"sess"),
+        [word, name] if is(word, "FIELD") => Ok(name),
+        _ => Err(Error::Syntax),
+    }
 }
 
 /// Parses the arguments of `SESSION.ENRICH` that follow the key.

@@ -140,13 +140,14 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
     if r.byte()? != 0 || !r.is_empty() {
         return Err(Error::Corrupt("bytes after the registry"));
     }
+    registry.recount();
     Ok(registry)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Published;
+    use crate::registry::{Limits, Published};
 
     #[test]
     fn round_trip_and_refusals() {
@@ -157,16 +158,16 @@ mod tests {
         reg.catalogs.insert(b"news"[..].into(), c);
         reg.catalogs.insert(b"empty"[..].into(), Catalog::default());
         assert_eq!(
-            reg.publish(b"g", b"n1", b"hello", 10, 100, 5, None),
-            Published::Stored
+            reg.publish(b"g", b"n1", b"hello", 10, 100, 5, None, Limits::NONE),
+            Ok(Published::Stored)
         );
         assert_eq!(
-            reg.publish(b"g", b"n1", b"again", 11, 100, 5, None),
-            Published::Duplicate
+            reg.publish(b"g", b"n1", b"again", 11, 100, 5, None, Limits::NONE),
+            Ok(Published::Duplicate)
         );
         assert_eq!(
-            reg.publish(b"h", b"n1", b"x", 12, 100, 5, None),
-            Published::Stored
+            reg.publish(b"h", b"n1", b"x", 12, 100, 5, None, Limits::NONE),
+            Ok(Published::Stored)
         );
         let bytes = encode(&reg);
         let back = decode(&bytes).unwrap();

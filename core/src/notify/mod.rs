@@ -12,7 +12,7 @@
 //! ENRICH (`interest:hockey`, `dormant`, ...) holds every session in that segment. A session that
 //! becomes a member while a notification lives receives it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::mem::alloc_size;
 use crate::session::Session;
@@ -29,31 +29,88 @@ pub struct Notification {
     pub publisher: Option<Box<[u8]>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+impl Notification {
+    /// Heap bytes of one notification (its slot in the deque, id and payload).
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Notification>()
+            + alloc_size(self.id.len())
+            + alloc_size(self.payload.len())
+            + self.publisher.as_ref().map_or(0, |p| alloc_size(p.len()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// Oldest first; sequence numbers strictly increase.
     pub notifications: VecDeque<Notification>,
+    /// A lower bound of the earliest expiry among `notifications` (exact after `purge`): while it
+    /// is in the future, no notification of the group has expired, so a pending count is a binary
+    /// search instead of a walk.
+    pub min_expires_ms: i64,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group {
+            notifications: VecDeque::new(),
+            min_expires_ms: i64::MAX,
+        }
+    }
 }
 
 impl Group {
-    /// Drops expired notifications; returns how many.
+    /// A group holding `notifications` (oldest first), with its expiry bound computed.
+    pub fn with(notifications: VecDeque<Notification>) -> Self {
+        let min_expires_ms = notifications
+            .iter()
+            .map(|n| n.expires_ms)
+            .min()
+            .unwrap_or(i64::MAX);
+        Group {
+            notifications,
+            min_expires_ms,
+        }
+    }
+
+    /// Drops expired notifications; returns how many. Recomputes the expiry bound; costs one
+    /// comparison while nothing has expired.
     pub fn purge(&mut self, now_ms: i64) -> usize {
+        if self.min_expires_ms > now_ms {
+            return 0;
+        }
         let before = self.notifications.len();
         self.notifications.retain(|n| n.expires_ms > now_ms);
+        self.min_expires_ms = self
+            .notifications
+            .iter()
+            .map(|n| n.expires_ms)
+            .min()
+            .unwrap_or(i64::MAX);
         before - self.notifications.len()
     }
 
+    /// Heap bytes of the notifications (each one's slot, id and payload): the sum the registry's
+    /// memory limit is held to, so it is exact in what a publish adds.
     pub fn memory(&self) -> usize {
-        alloc_size(self.notifications.capacity() * std::mem::size_of::<Notification>())
-            + self
-                .notifications
-                .iter()
-                .map(|n| {
-                    alloc_size(n.id.len())
-                        + alloc_size(n.payload.len())
-                        + n.publisher.as_ref().map_or(0, |p| alloc_size(p.len()))
-                })
-                .sum::<usize>()
+        self.notifications.iter().map(Notification::memory).sum()
+    }
+
+    /// Index of the first notification after `cursor` (binary search: sequences increase).
+    pub fn after(&self, cursor: u64) -> usize {
+        self.notifications.partition_point(|n| n.seq <= cursor)
+    }
+
+    /// Live notifications after `cursor`: O(log n) while nothing in the group has expired (the
+    /// primary purges once a second), else a walk of the group's tail after the cursor.
+    pub fn pending_after(&self, cursor: u64, now_ms: i64) -> usize {
+        let from = self.after(cursor);
+        if self.min_expires_ms > now_ms {
+            return self.notifications.len() - from;
+        }
+        self.notifications
+            .range(from..)
+            .filter(|n| n.expires_ms > now_ms)
+            .count()
     }
 }
 
@@ -84,30 +141,100 @@ pub fn cursor(session: &Session, group: &[u8]) -> u64 {
         .map_or(0, |i| session.cursors[i].1)
 }
 
-/// Live, undelivered notifications of the session's groups, in publication order.
-pub fn pending<'a, G>(session: &Session, groups: G, now_ms: i64) -> Vec<Delivery<'a>>
-where
-    G: IntoIterator<Item = (&'a [u8], &'a Group)>,
-{
+/// The groups the session belongs to (explicit ones and derived segments), sorted, distinct.
+/// Bounded by `max-groups` plus the segments of its last ENRICH.
+pub fn memberships(session: &Session) -> Vec<&[u8]> {
+    let mut names: Vec<&[u8]> = session.groups.iter().map(|g| &**g).collect();
+    if let Some(c) = &session.calculated {
+        names.extend(c.segments.iter().map(|s| &**s));
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The session's groups that exist in the registry, each with the index of its first
+/// notification after the session's cursor. O(m log G + m log n) for m memberships.
+fn heads<'a>(
+    session: &Session,
+    groups: &'a BTreeMap<Box<[u8]>, Group>,
+) -> Vec<(&'a [u8], &'a Group, usize)> {
+    memberships(session)
+        .into_iter()
+        .filter_map(|name| groups.get_key_value(name))
+        .map(|(name, g)| (&**name, g, g.after(cursor(session, name))))
+        .filter(|(_, g, from)| *from < g.notifications.len())
+        .collect()
+}
+
+/// Up to `limit` live, undelivered notifications of the session's groups, in publication order.
+///
+/// Work is proportional to the session's own groups (a lookup each in `groups`, a binary search
+/// for its cursor) plus the notifications returned (a merge by sequence across them) plus any
+/// expired ones stepped over (the primary purges those once a second); never the number of groups
+/// in the registry nor the length of a group past `limit`.
+pub fn pending<'a>(
+    session: &Session,
+    groups: &'a BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    limit: usize,
+) -> Vec<Delivery<'a>> {
+    pending_where(session, groups, now_ms, limit, |_| true)
+}
+
+/// `pending`, counting only the notifications `reaches` accepts (tenancy: those whose publisher may
+/// write the session's key); the others are stepped over, never delivered.
+pub fn pending_where<'a>(
+    session: &Session,
+    groups: &'a BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    limit: usize,
+    mut reaches: impl FnMut(&Notification) -> bool,
+) -> Vec<Delivery<'a>> {
+    let mut heads = heads(session, groups);
     let mut out = Vec::new();
-    for (name, group) in groups {
-        if group.notifications.is_empty() || !is_member(session, name) {
-            continue;
+    while out.len() < limit {
+        // The head with the lowest sequence (sequences are registry-wide, so this is publication
+        // order across groups, and a cursor moved to the highest one delivered skips nothing).
+        let mut best: Option<(usize, u64)> = None;
+        for (i, (_, g, at)) in heads.iter_mut().enumerate() {
+            while let Some(n) = g.notifications.get(*at) {
+                if n.expires_ms > now_ms {
+                    break;
+                }
+                *at += 1;
+            }
+            if let Some(n) = g.notifications.get(*at) {
+                if best.is_none_or(|(_, seq)| n.seq < seq) {
+                    best = Some((i, n.seq));
+                }
+            }
         }
-        let after = cursor(session, name);
-        for n in &group.notifications {
-            if n.seq > after && n.expires_ms > now_ms {
+        let Some((i, _)) = best else { break };
+        let Some((name, g, at)) = heads.get_mut(i) else {
+            break;
+        };
+        if let Some(n) = g.notifications.get(*at) {
+            if reaches(n) {
                 out.push(Delivery {
                     group: name,
                     notification: n,
                 });
             }
         }
+        *at += 1;
     }
-    // Sequence numbers grow with publication: this is publication order across groups, and a
-    // cursor that moves to the highest sequence delivered never skips an undelivered one.
-    out.sort_by_key(|d| d.notification.seq);
     out
+}
+
+/// How many live notifications the session has not received: O(m log n) for m memberships while
+/// none of its groups holds an expired notification.
+pub fn pending_count(session: &Session, groups: &BTreeMap<Box<[u8]>, Group>, now_ms: i64) -> usize {
+    memberships(session)
+        .into_iter()
+        .filter_map(|name| groups.get(name).map(|g| (name, g)))
+        .map(|(name, g)| g.pending_after(cursor(session, name), now_ms))
+        .sum()
 }
 
 /// Marks `delivered` as received: each group's cursor moves to the highest sequence delivered in
@@ -151,6 +278,13 @@ mod tests {
         }
     }
 
+    fn registry(groups: Vec<(&[u8], Vec<Notification>)>) -> BTreeMap<Box<[u8]>, Group> {
+        groups
+            .into_iter()
+            .map(|(name, ns)| (Box::from(name), Group::with(ns.into())))
+            .collect()
+    }
+
     fn member_of(groups: &[&'static [u8]]) -> Session {
         let mut s = Session::new(0, 100, 100);
         let req = Enrich {
@@ -164,18 +298,17 @@ mod tests {
 
     #[test]
     fn delivered_once_in_order_and_never_expired() {
-        let a = Group {
-            notifications: vec![note(1, 10, 1_000), note(3, 30, 50)].into(),
-        };
-        let b = Group {
-            notifications: vec![note(2, 20, 1_000)].into(),
-        };
-        let groups = [(&b"a"[..], &a), (&b"b"[..], &b)];
+        let groups = registry(vec![
+            (b"a", vec![note(1, 10, 1_000), note(3, 30, 50)]),
+            (b"b", vec![note(2, 20, 1_000)]),
+        ]);
         let mut s = member_of(&[b"a", b"b"]);
-        let first = pending(&s, groups, 40);
+        let first = pending(&s, &groups, 40, usize::MAX);
         let seqs: Vec<u64> = first.iter().map(|d| d.notification.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
-        let at_60 = pending(&s, groups, 60);
+        assert_eq!(pending_count(&s, &groups, 40), 3);
+        let at_60 = pending(&s, &groups, 60, usize::MAX);
+        assert_eq!(pending_count(&s, &groups, 60), 2);
         assert_eq!(at_60.len(), 2, "expired one is never delivered");
         let owned: Vec<(Vec<u8>, u64)> = first
             .iter()
@@ -185,11 +318,7 @@ mod tests {
             .iter()
             .map(|(g, seq)| Delivery {
                 group: g,
-                notification: groups
-                    .iter()
-                    .find(|(n, _)| n == g)
-                    .unwrap()
-                    .1
+                notification: groups[&g[..]]
                     .notifications
                     .iter()
                     .find(|n| n.seq == *seq)
@@ -197,9 +326,11 @@ mod tests {
             })
             .collect();
         assert!(acknowledge(&mut s, &delivered[..2]));
-        assert_eq!(pending(&s, groups, 40).len(), 1);
+        assert_eq!(pending(&s, &groups, 40, usize::MAX).len(), 1);
+        assert_eq!(pending_count(&s, &groups, 40), 1);
         assert!(acknowledge(&mut s, &delivered));
-        assert!(pending(&s, groups, 40).is_empty());
+        assert!(pending(&s, &groups, 40, usize::MAX).is_empty());
+        assert_eq!(pending_count(&s, &groups, 40), 0);
         assert!(
             !acknowledge(&mut s, &delivered),
             "acknowledging again changes nothing"
@@ -208,15 +339,65 @@ mod tests {
 
     #[test]
     fn non_members_get_nothing_and_segments_count() {
-        let a = Group {
-            notifications: vec![note(1, 10, 1_000)].into(),
-        };
+        let groups = registry(vec![
+            (b"a", vec![note(1, 10, 1_000)]),
+            (b"new", vec![note(2, 10, 1_000)]),
+        ]);
         let s = member_of(&[b"other"]);
-        assert!(pending(&s, [(&b"a"[..], &a)], 0).is_empty());
-        // "new" is a derived segment of a session with at most one event
-        let seg = Group {
-            notifications: vec![note(2, 10, 1_000)].into(),
-        };
-        assert_eq!(pending(&s, [(&b"new"[..], &seg)], 0).len(), 1);
+        // "new" is a derived segment of a session with at most one event; "a" is not its group
+        let due = pending(&s, &groups, 0, usize::MAX);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].group, b"new");
+        assert_eq!(pending_count(&s, &groups, 0), 1);
+    }
+
+    #[test]
+    fn count_stops_the_merge_and_cursors_are_binary_searched() {
+        // 3 groups of 1000 interleaved notifications; the session is in two of them
+        let mut groups = BTreeMap::new();
+        for (k, name) in [&b"a"[..], b"b", b"c"].iter().enumerate() {
+            let ns: Vec<Notification> = (0..1000u64)
+                .map(|i| note(i * 3 + k as u64 + 1, 0, 1_000))
+                .collect();
+            groups.insert(Box::from(*name), Group::with(ns.into()));
+        }
+        let mut s = member_of(&[b"a", b"c"]);
+        let first = pending(&s, &groups, 0, 5);
+        let seqs: Vec<u64> = first.iter().map(|d| d.notification.seq).collect();
+        assert_eq!(seqs, vec![1, 3, 4, 6, 7]);
+        assert_eq!(pending_count(&s, &groups, 0), 2000);
+        let owned: Vec<(Box<[u8]>, u64)> = first
+            .iter()
+            .map(|d| (Box::from(d.group), d.notification.seq))
+            .collect();
+        let acked: Vec<Delivery> = owned
+            .iter()
+            .map(|(g, seq)| Delivery {
+                group: g,
+                notification: groups[g]
+                    .notifications
+                    .iter()
+                    .find(|n| n.seq == *seq)
+                    .unwrap(),
+            })
+            .collect();
+        assert!(acknowledge(&mut s, &acked));
+        assert_eq!(pending_count(&s, &groups, 0), 1995);
+        let next: Vec<u64> = pending(&s, &groups, 0, 3)
+            .iter()
+            .map(|d| d.notification.seq)
+            .collect();
+        assert_eq!(next, vec![9, 10, 12]);
+        // an expired notification (not purged yet) is neither counted nor delivered
+        let g = groups.get_mut(&b"a"[..]).unwrap();
+        g.notifications[4].expires_ms = 5;
+        g.min_expires_ms = 5;
+        assert_eq!(pending_count(&s, &groups, 10), 1994);
+        let next: Vec<u64> = pending(&s, &groups, 10, 4)
+            .iter()
+            .map(|d| d.notification.seq)
+            .collect();
+        assert_eq!(next, vec![9, 10, 12, 15]);
+        assert_eq!(memberships(&s), vec![&b"a"[..], b"c", b"new"]);
     }
 }

@@ -1,18 +1,51 @@
 //! The module-global registry: content catalogs and notification groups. Not keys: it
 //! lives beside the keyspace, is saved in the RDB as module aux data, and its changes replicate as
 //! the registry commands themselves.
+//!
+//! Its group side is bounded (`Limits`: groups, payload size, notification memory) and counted as
+//! it changes (`group_memory`, `notification_count`), so neither a limit check nor `INFO session`
+//! walks the groups.
 
 use std::collections::BTreeMap;
 
+use crate::error::{Error, Result};
 use crate::notify::{Group, Notification};
 use crate::surface::catalog::Catalog;
+
+/// Bytes a group costs besides its notifications (map entry, deque header).
+pub const GROUP_OVERHEAD: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct Registry {
     pub catalogs: BTreeMap<Box<[u8]>, Catalog>,
+    /// Change through `publish`, `drop_group`, `purge*` or call `recount` after (the counters
+    /// follow).
     pub groups: BTreeMap<Box<[u8]>, Group>,
     /// The last notification sequence number handed out (registry-wide, only grows).
     pub last_seq: u64,
+    /// Heap bytes of the groups (names, notifications, overhead), kept as they change.
+    group_memory: usize,
+    /// Notifications in all groups, kept as they change.
+    notification_count: usize,
+}
+
+/// The bounds a publish from a client is held to (the primary's and the AOF's are trusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Groups in the registry (`session.max-registry-groups`).
+    pub max_groups: usize,
+    /// Bytes of one notification's payload (`session.max-notification-size`).
+    pub max_payload: usize,
+    /// Bytes of all groups and their notifications (`session.max-registry-memory`).
+    pub max_memory: usize,
+}
+
+impl Limits {
+    pub const NONE: Limits = Limits {
+        max_groups: usize::MAX,
+        max_payload: usize::MAX,
+        max_memory: usize::MAX,
+    };
 }
 
 /// What a publish did.
@@ -23,31 +56,65 @@ pub enum Published {
     Duplicate,
 }
 
+fn group_cost(name: &[u8], g: &Group) -> usize {
+    name.len() + GROUP_OVERHEAD + g.memory()
+}
+
 impl Registry {
     pub const fn new() -> Self {
         Registry {
             catalogs: BTreeMap::new(),
             groups: BTreeMap::new(),
             last_seq: 0,
+            group_memory: 0,
+            notification_count: 0,
         }
     }
 
+    /// Recomputes the counters and every group's expiry bound (after a load). O(notifications).
+    pub fn recount(&mut self) {
+        let (mut memory, mut count) = (0, 0);
+        for (name, g) in self.groups.iter_mut() {
+            *g = Group::with(std::mem::take(&mut g.notifications));
+            memory += group_cost(name, g);
+            count += g.notifications.len();
+        }
+        self.group_memory = memory;
+        self.notification_count = count;
+    }
+
+    /// Heap bytes of the groups and their notifications: O(1).
+    pub fn group_memory(&self) -> usize {
+        self.group_memory
+    }
+
+    /// Heap bytes of the whole registry (catalogs are walked: O(catalog items)).
     pub fn memory(&self) -> usize {
         let catalogs: usize = self
             .catalogs
             .iter()
             .map(|(name, c)| name.len() + 64 + c.memory())
             .sum();
-        let groups: usize = self
-            .groups
-            .iter()
-            .map(|(name, g)| name.len() + 64 + g.memory())
-            .sum();
-        catalogs + groups
+        catalogs + self.group_memory
     }
 
+    /// Notifications in all groups: O(1).
     pub fn notifications(&self) -> usize {
-        self.groups.values().map(|g| g.notifications.len()).sum()
+        self.notification_count
+    }
+
+    /// Removes a group and its notifications. Returns whether it existed.
+    pub fn drop_group(&mut self, name: &[u8]) -> bool {
+        match self.groups.remove_entry(name) {
+            Some((name, g)) => {
+                self.group_memory = self.group_memory.saturating_sub(group_cost(&name, &g));
+                self.notification_count = self
+                    .notification_count
+                    .saturating_sub(g.notifications.len());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Drops everything expired at `now_ms`: notifications (and groups left empty) and catalog
@@ -64,18 +131,35 @@ impl Registry {
     }
 
     /// Drops expired notifications everywhere, and groups left empty. Returns how many went.
+    /// A group with nothing expired costs one comparison (its expiry bound).
     pub fn purge_notifications(&mut self, now_ms: i64) -> usize {
         let mut purged = 0;
-        self.groups.retain(|_, g| {
-            purged += g.purge(now_ms);
-            !g.notifications.is_empty()
+        let (mut memory, mut count) = (self.group_memory, self.notification_count);
+        self.groups.retain(|name, g| {
+            if g.min_expires_ms > now_ms {
+                return true;
+            }
+            let before = group_cost(name, g);
+            let gone = g.purge(now_ms);
+            purged += gone;
+            count = count.saturating_sub(gone);
+            memory = memory.saturating_sub(before);
+            if g.notifications.is_empty() {
+                false
+            } else {
+                memory += group_cost(name, g);
+                true
+            }
         });
+        self.group_memory = memory;
+        self.notification_count = count;
         purged
     }
 
     /// Publishes one notification to `group` at `now_ms`: idempotent by `id` among the group's
     /// live notifications (a repeat changes nothing at all); the oldest ones are dropped beyond
-    /// `max_per_group`. O(max_per_group), never O(members).
+    /// `max_per_group`. O(max_per_group), never O(members) nor O(groups). `limits` are checked
+    /// before anything changes.
     ///
     /// Sequence numbers are `max(last + 1, now_ms * 1024)`, or `seq` when the primary chose it
     /// (replication, AOF): they follow publication order and keep growing across restarts even if
@@ -90,21 +174,62 @@ impl Registry {
         expires_ms: i64,
         max_per_group: usize,
         seq: Option<u64>,
-    ) -> Published {
-        if let Some(g) = self.groups.get(group) {
+        limits: Limits,
+    ) -> Result<Published> {
+        let max_per_group = max_per_group.max(1);
+        let existing = self.groups.get(group);
+        if let Some(g) = existing {
             if g.notifications
                 .iter()
                 .any(|n| &*n.id == id && n.expires_ms > now_ms)
             {
-                return Published::Duplicate;
+                return Ok(Published::Duplicate);
             }
         }
+        if payload.len() > limits.max_payload {
+            return Err(Error::RegistryFull {
+                what: "session.max-notification-size",
+                limit: limits.max_payload,
+            });
+        }
+        if existing.is_none() && self.groups.len() >= limits.max_groups {
+            return Err(Error::RegistryFull {
+                what: "session.max-registry-groups",
+                limit: limits.max_groups,
+            });
+        }
+        let added = std::mem::size_of::<Notification>()
+            + crate::mem::alloc_size(id.len())
+            + crate::mem::alloc_size(payload.len())
+            + existing.map_or(group.len() + GROUP_OVERHEAD, |_| 0);
+        // What trimming to `max_per_group` gives back (the oldest go first).
+        let freed: usize = existing.map_or(0, |g| {
+            let over = (g.notifications.len() + 1).saturating_sub(max_per_group);
+            g.notifications
+                .iter()
+                .take(over)
+                .map(Notification::memory)
+                .sum()
+        });
+        if added > freed && self.group_memory + (added - freed) > limits.max_memory {
+            return Err(Error::RegistryFull {
+                what: "session.max-registry-memory",
+                limit: limits.max_memory,
+            });
+        }
+
         let time_seq = u64::try_from(now_ms).unwrap_or(0).saturating_mul(1024);
         let seq = seq.unwrap_or_else(|| self.last_seq.saturating_add(1).max(time_seq));
         self.last_seq = self.last_seq.max(seq);
+        let before = self
+            .groups
+            .get(group)
+            .map_or((0, 0), |g| (group_cost(group, g), g.notifications.len()));
         let g = self.groups.entry(group.into()).or_default();
+        // After the purge no notification with this id is left: a live one was a duplicate.
         g.purge(now_ms);
-        g.notifications.retain(|n| &*n.id != id);
+        let sorted = g.notifications.back().is_none_or(|last| last.seq < seq);
+        g.min_expires_ms = g.min_expires_ms.min(expires_ms);
         g.notifications.push_back(Notification {
             seq,
             id: id.into(),
@@ -113,11 +238,16 @@ impl Registry {
             expires_ms,
             publisher: None,
         });
-        g.notifications.make_contiguous().sort_by_key(|n| n.seq);
-        while g.notifications.len() > max_per_group.max(1) {
+        if !sorted {
+            g.notifications.make_contiguous().sort_by_key(|n| n.seq);
+        }
+        while g.notifications.len() > max_per_group {
             g.notifications.pop_front();
         }
-        Published::Stored
+        let after = (group_cost(group, g), g.notifications.len());
+        self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
+        self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
+        Ok(Published::Stored)
     }
 
     /// Records the ACL user that published notification `seq` of `group` (tenancy: it then
@@ -144,8 +274,10 @@ mod publish_tests {
     #[test]
     fn purge_drops_every_expired_thing() {
         let mut reg = Registry::default();
-        reg.publish(b"g1", b"a", b"p", 0, 10, 5, None);
-        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None);
+        reg.publish(b"g1", b"a", b"p", 0, 10, 5, None, Limits::NONE)
+            .unwrap();
+        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None, Limits::NONE)
+            .unwrap();
         let mut c = Catalog::default();
         c.add(b"old", 1.0, &[], Some(10));
         c.add(b"new", 1.0, &[], None);
@@ -165,14 +297,25 @@ mod publish_tests {
     fn bounded_groups_and_monotone_sequence() {
         let mut reg = Registry::default();
         for i in 0..10 {
-            reg.publish(b"g", format!("n{i}").as_bytes(), b"p", 0, 1_000, 3, None);
+            reg.publish(
+                b"g",
+                format!("n{i}").as_bytes(),
+                b"p",
+                0,
+                1_000,
+                3,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
         }
         let g = &reg.groups[&b"g"[..]];
         let seqs: Vec<u64> = g.notifications.iter().map(|n| n.seq).collect();
         assert_eq!(seqs, vec![8, 9, 10]);
         assert_eq!(reg.purge_notifications(1_000), 3);
         assert!(reg.groups.is_empty(), "empty groups go");
-        reg.publish(b"g", b"n0", b"p", 0, 2_000, 3, None);
+        reg.publish(b"g", b"n0", b"p", 0, 2_000, 3, None, Limits::NONE)
+            .unwrap();
         assert_eq!(
             reg.groups[&b"g"[..]].notifications[0].seq,
             11,
@@ -180,15 +323,111 @@ mod publish_tests {
         );
         // a lost registry restarts from the clock, above anything published earlier
         let mut fresh = Registry::default();
-        fresh.publish(b"g", b"x", b"p", 5, 2_000, 3, None);
+        fresh
+            .publish(b"g", b"x", b"p", 5, 2_000, 3, None, Limits::NONE)
+            .unwrap();
         assert!(fresh.groups[&b"g"[..]].notifications[0].seq >= 5 * 1024);
         // a repeat of a live id changes nothing, not even purging
-        reg.publish(b"g", b"old", b"p", 0, 10, 3, None);
+        reg.publish(b"g", b"old", b"p", 0, 10, 3, None, Limits::NONE)
+            .unwrap();
         let before = reg.notifications();
         assert_eq!(
-            reg.publish(b"g", b"n0", b"p", 20, 2_000, 3, None),
-            Published::Duplicate
+            reg.publish(b"g", b"n0", b"p", 20, 2_000, 3, None, Limits::NONE),
+            Ok(Published::Duplicate)
         );
         assert_eq!(reg.notifications(), before);
+    }
+
+    #[test]
+    fn limits_refuse_before_any_change_and_counters_follow() {
+        let limits = Limits {
+            max_groups: 2,
+            max_payload: 10,
+            max_memory: 2_000,
+        };
+        let mut reg = Registry::default();
+        reg.publish(b"g1", b"a", b"p", 0, 100, 5, None, limits)
+            .unwrap();
+        reg.publish(b"g2", b"a", b"p", 0, 100, 5, None, limits)
+            .unwrap();
+        let seq = reg.last_seq;
+        assert_eq!(
+            reg.publish(b"g3", b"a", b"p", 0, 100, 5, None, limits),
+            Err(Error::RegistryFull {
+                what: "session.max-registry-groups",
+                limit: 2
+            })
+        );
+        assert_eq!(
+            reg.publish(b"g1", b"b", &[0; 11], 0, 100, 5, None, limits),
+            Err(Error::RegistryFull {
+                what: "session.max-notification-size",
+                limit: 10
+            })
+        );
+        let mut grew = 0;
+        let err = loop {
+            match reg.publish(
+                b"g1",
+                format!("n{grew}").as_bytes(),
+                b"0123456789",
+                0,
+                100,
+                1000,
+                None,
+                limits,
+            ) {
+                Ok(_) => grew += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(
+            err,
+            Error::RegistryFull {
+                what: "session.max-registry-memory",
+                ..
+            }
+        ));
+        assert!(
+            reg.group_memory() <= 2_000 && grew > 3,
+            "{} {grew}",
+            reg.group_memory()
+        );
+        let (memory, count, last) = (reg.group_memory(), reg.notifications(), reg.last_seq);
+        assert!(last > seq);
+        // counters equal a recount from scratch, through publish, purge and drop
+        reg.recount();
+        assert_eq!((reg.group_memory(), reg.notifications()), (memory, count));
+        reg.publish(b"g2", b"short", b"p", 0, 50, 5, None, Limits::NONE)
+            .unwrap();
+        assert_eq!(reg.purge_notifications(60), 1);
+        let (memory, count) = (reg.group_memory(), reg.notifications());
+        reg.recount();
+        assert_eq!((reg.group_memory(), reg.notifications()), (memory, count));
+        assert!(reg.drop_group(b"g1"));
+        assert!(!reg.drop_group(b"g1"));
+        assert_eq!(reg.notifications(), 1);
+        let memory = reg.group_memory();
+        reg.recount();
+        assert_eq!(reg.group_memory(), memory);
+        // a full group at its length bound still takes new ones (the oldest make room)
+        let mut full = Registry::default();
+        let tight = Limits {
+            max_memory: 0,
+            ..Limits::NONE
+        };
+        assert!(full
+            .publish(b"g", b"a", b"p", 0, 100, 1, None, tight)
+            .is_err());
+        full.publish(b"g", b"a", b"p", 0, 100, 1, None, Limits::NONE)
+            .unwrap();
+        let at_bound = Limits {
+            max_memory: full.group_memory(),
+            ..Limits::NONE
+        };
+        assert_eq!(
+            full.publish(b"g", b"b", b"q", 0, 100, 1, None, at_bound),
+            Ok(Published::Stored)
+        );
     }
 }

@@ -18,6 +18,9 @@ pub const MAX_LIFETIME_S: u32 = 10 * 365 * 24 * 3600;
 /// How far in the future `AT` may lie (clock skew between an application and Redis).
 pub const MAX_FUTURE_SKEW_MS: i64 = 60_000;
 
+/// Default `session.max-session-size`: 1 MiB of field names and values.
+pub const DEFAULT_MAX_SESSION_SIZE: usize = 1 << 20;
+
 /// Limits and defaults that come from the module's configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -26,6 +29,8 @@ pub struct Settings {
     pub max_fields: usize,
     pub max_field_size: usize,
     pub max_categories: usize,
+    /// Bytes of field names and values one session may hold (`session.max-session-size`).
+    pub max_session_size: usize,
     pub sketch: SketchParams,
 }
 
@@ -37,6 +42,7 @@ impl Default for Settings {
             max_fields: 1024,
             max_field_size: 65_536,
             max_categories: 8,
+            max_session_size: DEFAULT_MAX_SESSION_SIZE,
             sketch: SketchParams::default(),
         }
     }
@@ -76,6 +82,13 @@ pub struct Touch<'a> {
     /// Sketch sizing for a session whose activity starts with this touch (replication form).
     pub params: Option<SketchParams>,
     pub at_ms: Option<i64>,
+    /// `REPLACE count field value ...`: the whole new field set (count 0 clears every field).
+    /// Excludes `SET` and `DEL`. Values are bounded by `max_session_size`, names by
+    /// `max_field_size`.
+    pub replace: Option<Vec<(&'a [u8], &'a [u8])>>,
+    /// `WITHFIELDS [count field ...]`: the reply adds the fields, all of them (an empty list) or
+    /// the named ones.
+    pub with_fields: Option<&'a [&'a [u8]]>,
 }
 
 /// What a touch did, for the reply.
@@ -89,6 +102,18 @@ pub struct TouchOutcome {
     pub seen_before: bool,
     /// The sketch sizing used when this touch created the session's activity.
     pub created_activity: Option<SketchParams>,
+}
+
+/// The distinct fields of a `REPLACE` list, the last value of a repeated name winning.
+pub fn replaced_fields<'a>(pairs: &[(&'a [u8], &'a [u8])]) -> Vec<(&'a [u8], &'a [u8])> {
+    let mut out: Vec<(&[u8], &[u8])> = Vec::with_capacity(pairs.len());
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        let later = pairs.get(i + 1..).unwrap_or(&[]);
+        if !later.iter().any(|(n, _)| n == name) {
+            out.push((name, value));
+        }
+    }
+    out
 }
 
 /// The time a command acts at: `AT` when given, else the server clock. `AT` more than a minute
@@ -205,11 +230,79 @@ impl Session {
                 limit: settings.max_fields,
             });
         }
+        self.check_replace_and_size(touch, settings)
+    }
+
+    /// The limits of `REPLACE` (names by `max_field_size`, count by `max_fields`) and the total
+    /// size limit (`max_session_size`, growth only) of `SET` and `REPLACE`.
+    fn check_replace_and_size(&self, touch: &Touch, settings: &Settings) -> Result<()> {
+        if let Some(pairs) = &touch.replace {
+            if pairs.iter().any(|(n, _)| n.len() > settings.max_field_size) {
+                return Err(Error::FieldTooLarge {
+                    limit: settings.max_field_size,
+                });
+            }
+            let count = replaced_fields(pairs).len();
+            if count > settings.max_fields && count > self.fields.len() {
+                return Err(Error::TooManyFields {
+                    limit: settings.max_fields,
+                });
+            }
+        }
+        if touch.replace.is_none() && touch.set.is_empty() {
+            return Ok(());
+        }
+        let before = self.fields_bytes();
+        let after = self.fields_bytes_after(touch);
+        if after > settings.max_session_size && after > before {
+            return Err(Error::SessionTooLarge {
+                limit: settings.max_session_size,
+            });
+        }
         Ok(())
+    }
+
+    /// Bytes of field names and values the session holds.
+    pub fn fields_bytes(&self) -> usize {
+        self.fields.iter().map(|(n, v)| n.len() + v.len()).sum()
+    }
+
+    /// Bytes of field names and values once `touch`'s REPLACE, or SET then DEL, are applied.
+    fn fields_bytes_after(&self, touch: &Touch) -> usize {
+        if let Some(pairs) = &touch.replace {
+            return replaced_fields(pairs)
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum();
+        }
+        // the last SET of each name wins; DEL removes after SET
+        let mut set: Vec<(&[u8], &[u8])> = Vec::with_capacity(touch.set.len());
+        for (i, (name, value)) in touch.set.iter().enumerate() {
+            let later = touch.set.get(i + 1..).unwrap_or(&[]);
+            if !later.iter().any(|(n, _)| n == name) {
+                set.push((name, value));
+            }
+        }
+        let mut total = self.fields_bytes();
+        for (name, value) in &set {
+            let old = self.fields.get(name).map(|v| name.len() + v.len());
+            total = total.saturating_sub(old.unwrap_or(0)) + name.len() + value.len();
+        }
+        for name in touch.del {
+            if let Some((n, v)) = set.iter().find(|(n, _)| n == name) {
+                total = total.saturating_sub(n.len() + v.len());
+            } else if let Some(v) = self.fields.get(name) {
+                total = total.saturating_sub(name.len() + v.len());
+            }
+        }
+        total
     }
 
     /// How many fields the session holds once `touch`'s SET then DEL are applied.
     fn fields_after(&self, touch: &Touch) -> usize {
+        if let Some(pairs) = &touch.replace {
+            return replaced_fields(pairs).len();
+        }
         let mut added: Vec<&[u8]> = touch
             .set
             .iter()
@@ -266,13 +359,19 @@ impl Session {
                 self.user = Some(user.into());
             }
         }
+        if let Some(pairs) = &touch.replace {
+            self.fields = Fields::default();
+            for (name, value) in pairs {
+                self.fields.set(name, value);
+            }
+        }
         for (name, value) in &touch.set {
             self.fields.set(name, value);
         }
         for name in touch.del {
             self.fields.del(name);
         }
-        if !touch.set.is_empty() || !touch.del.is_empty() {
+        if !touch.set.is_empty() || !touch.del.is_empty() || touch.replace.is_some() {
             self.fields.shrink();
         }
         let mut seen_before = false;

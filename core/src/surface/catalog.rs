@@ -97,6 +97,18 @@ impl Catalog {
             .flat_map(|s| s.iter().map(|&(_, slot)| slot))
     }
 
+    /// The first item of category `id` at or after `slot`'s place in score order, wrapping to
+    /// the category's best: O(log n). None when `slot` is free or the category empty.
+    pub fn category_from(&self, id: u32, slot: u32) -> Option<u32> {
+        let set = self.by_category.get(id as usize)?;
+        let item = self.item(slot)?;
+        let key = (score_key(item.score), slot);
+        set.range(key..)
+            .next()
+            .or_else(|| set.iter().next())
+            .map(|&(_, s)| s)
+    }
+
     pub fn category_len(&self, id: u32) -> usize {
         self.by_category.get(id as usize).map_or(0, BTreeSet::len)
     }
@@ -259,6 +271,26 @@ mod tests {
         assert_eq!(c.score_scale(), 5.0);
         assert!(c.add(b"d", 0.0, &[], None));
         assert_eq!(c.slot_count(), 3, "slot reused");
+    }
+
+    #[test]
+    fn category_from_is_the_next_member_in_score_order() {
+        let mut c = Catalog::default();
+        c.add(b"a", 5.0, &[b"x"], None);
+        c.add(b"b", 4.0, &[], None);
+        c.add(b"c", 3.0, &[b"x"], None);
+        c.add(b"d", 2.0, &[], None);
+        let x = c.category_id(b"x").unwrap();
+        let id = |s: Option<u32>| c.item(s.unwrap()).unwrap().id.to_vec();
+        let slot = |name: &[u8]| c.slot_of(name).unwrap();
+        assert_eq!(id(c.category_from(x, slot(b"a"))), b"a");
+        assert_eq!(id(c.category_from(x, slot(b"b"))), b"c");
+        assert_eq!(
+            id(c.category_from(x, slot(b"d"))),
+            b"a",
+            "wraps to the best"
+        );
+        assert_eq!(c.category_from(x, 99), None);
     }
 
     #[test]

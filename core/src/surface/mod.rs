@@ -26,6 +26,11 @@ use crate::surface::catalog::Catalog;
 /// Items a single list walk may inspect (bounds a call whose user has seen most of a category).
 pub const WALK_CAP: usize = 4096;
 
+/// Catalog entries one call may walk in all (interest lists and the base list together): the
+/// bound on a call's work whatever the session has seen and whatever the catalog holds. Random
+/// exploration draws add at most 32 per explored slot, each O(log n).
+pub const INSPECT_BUDGET: usize = 65_536;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranking<'a> {
     pub count: usize,
@@ -127,9 +132,13 @@ pub fn surface(
     // The base list may need to step over every item the user has seen or was capped on before
     // it finds `count` eligible ones: its walk is allowed that many steps more.
     let base_cap = WALK_CAP.saturating_add(profile.skippable());
-    let mut walk = |list: &mut dyn Iterator<Item = u32>, cap: usize| {
+    // Interest walks share half the budget; the base walk gets what is left.
+    let mut budget = INSPECT_BUDGET;
+    let mut walk = |list: &mut dyn Iterator<Item = u32>, cap: usize, budget: &mut usize| {
         let mut found = 0;
+        let cap = cap.min(*budget);
         for slot in list.take(cap) {
+            *budget -= 1;
             if eligible(slot) {
                 candidates.push(slot);
                 found += 1;
@@ -139,12 +148,18 @@ pub fn surface(
             }
         }
     };
+    let mut interest_budget = INSPECT_BUDGET / 2;
     for &(category, _) in &interests {
-        walk(&mut catalog.by_category(category), WALK_CAP);
+        walk(
+            &mut catalog.by_category(category),
+            WALK_CAP,
+            &mut interest_budget,
+        );
     }
+    budget -= INSPECT_BUDGET / 2 - interest_budget;
     match filter {
-        Some(f) => walk(&mut catalog.by_category(f), base_cap),
-        None => walk(&mut catalog.by_score(), base_cap),
+        Some(f) => walk(&mut catalog.by_category(f), base_cap, &mut budget),
+        None => walk(&mut catalog.by_score(), base_cap, &mut budget),
     }
     candidates.sort_unstable();
     candidates.dedup();
@@ -171,9 +186,11 @@ pub fn surface(
     while explored < explore_n && attempts < 32 * explore_n {
         attempts += 1;
         let slot = match filter {
+            // A random slot of the catalog, then the category's first item at or after it in
+            // score order: O(log n), never a walk of the category.
             Some(f) => {
-                let len = catalog.category_len(f);
-                match catalog.by_category(f).nth(rng.gen_range(0..len.max(1))) {
+                let at = rng.gen_range(0..catalog.slot_count().max(1)) as u32;
+                match catalog.category_from(f, at) {
                     Some(slot) => slot,
                     None => continue,
                 }
@@ -397,5 +414,28 @@ mod tests {
             filter_items(&[b"c", b"a", b"b"], profile, 10, Some(2)),
             vec![&b"c"[..], &b"b"[..]]
         );
+    }
+
+    #[test]
+    fn filtered_exploration_draws_members_of_a_big_catalog() {
+        let mut c = Catalog::default();
+        for i in 0..20_000u32 {
+            let cats: &[&[u8]] = if i % 3 == 0 { &[b"c"] } else { &[b"d"] };
+            c.add(format!("i{i}").as_bytes(), f64::from(i % 97), cats, None);
+        }
+        let mut r = req(1000);
+        r.explore = 1.0;
+        r.category = Some(b"c");
+        let picks = surface(&c, Profile::default(), &r, 0, &mut StdRng::seed_from_u64(7));
+        assert!(picks.len() == 1000, "{}", picks.len());
+        let cid = c.category_id(b"c").unwrap();
+        let mut slots: Vec<u32> = picks.iter().map(|p| p.slot).collect();
+        assert!(slots
+            .iter()
+            .all(|&s| c.item(s).unwrap().categories.contains(&cid)));
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), 1000, "distinct");
+        assert!(picks.iter().filter(|p| p.explored).count() > 900);
     }
 }

@@ -181,6 +181,28 @@ impl UserIndex {
             })
     }
 
+    /// Up to `limit` keys listed under `user` after `after` (from the first with `None`), sorted,
+    /// and whether more follow: O(log n + limit).
+    pub fn sessions_after(
+        &self,
+        db: i32,
+        user: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> (Vec<Box<[u8]>>, bool) {
+        use std::ops::Bound;
+        let Some(keys) = self.dbs.get(&db).and_then(|d| d.users.get(user)) else {
+            return (Vec::new(), false);
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut it = keys
+            .range::<[u8], _>((from, Bound::Unbounded))
+            .map(|k| Box::from(&**k));
+        let page: Vec<Box<[u8]>> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        (page, more)
+    }
+
     /// How many keys are listed under `user`.
     pub fn count(&self, db: i32, user: &[u8]) -> usize {
         self.dbs
@@ -392,5 +414,23 @@ mod tests {
         ] {
             assert_eq!(g.channel(), DELETED_CHANNEL, "{g:?}");
         }
+    }
+
+    #[test]
+    fn pages_follow_the_key_order() {
+        let mut ix = UserIndex::new();
+        for k in ["k1", "k2", "k3", "k4", "k5"] {
+            ix.register(0, k.as_bytes(), b"u");
+        }
+        let (page, more) = ix.sessions_after(0, b"u", None, 2);
+        assert_eq!(keys(page), vec!["k1", "k2"]);
+        assert!(more);
+        let (page, more) = ix.sessions_after(0, b"u", Some(b"k2"), 2);
+        assert_eq!(keys(page), vec!["k3", "k4"]);
+        assert!(more);
+        let (page, more) = ix.sessions_after(0, b"u", Some(b"k4"), 2);
+        assert_eq!(keys(page), vec!["k5"]);
+        assert!(!more);
+        assert_eq!(ix.sessions_after(0, b"x", None, 2), (Vec::new(), false));
     }
 }

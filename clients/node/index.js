@@ -1,0 +1,576 @@
+'use strict'
+// session-store-redis: an express-session Store (drop-in for connect-redis's RedisStore) on the
+// session-store Redis module, and the intelligence() middleware that records each page view in
+// the same command that loads the session. Works with node-redis 4/5/6 and ioredis, RESP2 and
+// RESP3, standalone and cluster. See README.md.
+
+const { AsyncLocalStorage } = require('node:async_hooks')
+
+let BaseStore
+try {
+  BaseStore = require('express-session').Store
+} catch {
+  // Without express-session (fastify, plain use): a minimal EventEmitter base.
+  BaseStore = require('node:events').EventEmitter
+}
+
+/** The module's native type name (for `SCAN ... TYPE`). */
+const SESSION_TYPE = 'session01'
+/** Longest lifetime the module accepts, in seconds (ten years). */
+const MAX_LIFETIME_S = 315360000
+
+// The page view a store call belongs to. express-session hands the store no request, but its
+// session objects carry one (`sess.req`), and it calls `get` synchronously from its middleware
+// right after setting `req.sessionID`: intelligence() parks the request in `store._waiting` for
+// that call (checked against the id). Fastify and withPageView use an AsyncLocalStorage instead
+// (it is not used for Express: its promise hooks slow down every promise of the process).
+const CTX = Symbol('session-store-redis.pageView')
+const context = new AsyncLocalStorage()
+
+function ctxOf (sess) {
+  const req = sess && sess.req
+  return (req && req[CTX]) || context.getStore()
+}
+
+function optionalCb (err, data, cb) {
+  if (cb) return cb(err, data)
+  if (err) throw err
+  return data
+}
+
+const isWrongType = (err) => err && typeof err.message === 'string' && err.message.startsWith('WRONGTYPE')
+
+// ---------------------------------------------------------------------------------------------
+// One way to send a raw command with binary replies, whatever the client.
+
+const BLOB_STRING = 36 // '$'
+const MAP = 37 // '%'
+const TYPE_MAPPING = { [BLOB_STRING]: Buffer, [MAP]: Array }
+
+function isCluster (client) {
+  return 'masters' in client || typeof client.nodes === 'function'
+}
+
+/**
+ * Returns `send(args, key)` -> Promise of the reply with bulk strings as Buffers and maps as
+ * flat arrays (or, on clients that insist, Map/objects: `pairs()` handles all shapes).
+ */
+function makeSender (client) {
+  if (typeof client.callBuffer === 'function') {
+    // ioredis (Redis and Cluster: the cluster routes by the command's key)
+    return (args) => client.callBuffer(args[0], ...args.slice(1))
+  }
+  if (typeof client.withTypeMapping === 'function' || typeof client.sendCommand === 'function') {
+    const v4 = typeof client.commandOptions === 'function'
+    const options = v4 ? client.commandOptions({ returnBuffers: true }) : { typeMapping: TYPE_MAPPING }
+    if ('masters' in client) {
+      // node-redis cluster: sendCommand(firstKey, isReadonly, args, options)
+      return (args, key) => client.sendCommand(key, false, args, options)
+    }
+    return (args) => client.sendCommand(args, options)
+  }
+  throw new TypeError('session-store-redis: `client` must be a node-redis (4+) or ioredis client')
+}
+
+/** Name/value pairs of a reply that is a flat array, a Map or a plain object. */
+function pairs (reply) {
+  if (reply == null) return []
+  if (Array.isArray(reply)) {
+    const out = []
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([text(reply[i]), reply[i + 1]])
+    return out
+  }
+  if (reply instanceof Map) return [...reply.entries()].map(([k, v]) => [text(k), v])
+  if (typeof reply === 'object' && !Buffer.isBuffer(reply)) return Object.entries(reply)
+  return []
+}
+
+function text (v) {
+  if (Buffer.isBuffer(v)) return v.toString('utf8')
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8')
+  return v == null ? v : String(v)
+}
+
+function num (v) {
+  if (typeof v === 'number') return v
+  if (typeof v === 'bigint') return Number(v)
+  return Number(text(v))
+}
+
+/** A TOUCH reply as a plain object; `fields` stays an array of Buffers (or null). */
+function touchReply (reply) {
+  if (reply == null) return null
+  const out = {}
+  for (const [name, value] of pairs(reply)) {
+    out[name] = name === 'fields' ? value : num(value)
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class SessionStore extends BaseStore {
+  /**
+   * @param {object} opts
+   * @param {object} opts.client node-redis (4/5/6, client or cluster) or ioredis (Redis or Cluster)
+   * @param {string} [opts.prefix='sess:']
+   * @param {number|function} [opts.ttl=86400] seconds, or (sess) => seconds; the cookie's expiry wins
+   * @param {number|function} [opts.absoluteTtl] seconds, or (sess) => seconds: the session's
+   *   maximum age from its creation (MAXAGE); default: no cap beyond the cookie's (ten years)
+   * @param {boolean} [opts.disableTouch=false]
+   * @param {boolean} [opts.disableTTL=false] refused: native sessions always expire
+   * @param {{parse: function, stringify: function, binary?: boolean}} [opts.serializer=JSON]
+   * @param {number} [opts.scanCount=100]
+   * @param {function} [opts.user] (sess) => principal or null: registers the session under it
+   * @param {string} [opts.field='sess'] the session field holding the serialized session
+   * @param {boolean} [opts.upgradeLegacy=true] upgrade connect-redis string sessions on first read
+   */
+  constructor (opts = {}) {
+    super()
+    if (!opts.client) throw new TypeError('session-store-redis: the `client` option is required')
+    if (opts.disableTTL) {
+      throw new Error('session-store-redis: disableTTL is not supported: sessions of the session ' +
+        'module always expire (min(last seen + idle, created + max age)); use a long `ttl` ' +
+        `(at most ${MAX_LIFETIME_S} seconds) instead`)
+    }
+    this.client = opts.client
+    this.prefix = opts.prefix == null ? 'sess:' : opts.prefix
+    this.scanCount = opts.scanCount || 100
+    this.serializer = opts.serializer || JSON
+    this.ttl = opts.ttl || 86400
+    this.absoluteTtl = opts.absoluteTtl
+    this.disableTouch = opts.disableTouch || false
+    this.disableTTL = false
+    this.field = opts.field || 'sess'
+    this.upgradeLegacy = opts.upgradeLegacy !== false
+    this._user = opts.user
+    this._waiting = null
+    this.send = makeSender(this.client)
+  }
+
+  key (sid) {
+    return this.prefix + sid
+  }
+
+  /** The principal a session belongs to (the `user` option), or null. */
+  user (sess) {
+    if (typeof this._user !== 'function' || sess == null) return null
+    const u = this._user(sess)
+    return u == null || u === '' ? null : String(u)
+  }
+
+  /** Lifetime in milliseconds, as connect-redis computes it (the cookie's expiry first). */
+  getTTLms (sess) {
+    if (typeof this.ttl === 'function') return Math.ceil(Number(this.ttl(sess)) * 1000)
+    if (sess && sess.cookie && sess.cookie.expires) {
+      return Number(new Date(sess.cookie.expires)) - Date.now()
+    }
+    return Math.ceil(Number(this.ttl) * 1000)
+  }
+
+  /** connect-redis's `getTTL` (seconds, rounded up). */
+  getTTL (sess) {
+    return Math.ceil(this.getTTLms(sess) / 1000)
+  }
+
+  _maxAgeMs (sess) {
+    const v = typeof this.absoluteTtl === 'function' ? this.absoluteTtl(sess) : this.absoluteTtl
+    const s = v == null ? MAX_LIFETIME_S : Math.min(Math.max(Number(v), 0.001), MAX_LIFETIME_S)
+    return Math.ceil(s * 1000)
+  }
+
+  _parse (value) {
+    if (value == null) return null
+    return this.serializer.binary ? this.serializer.parse(value) : this.serializer.parse(text(value))
+  }
+
+  /** Runs `args` on the session's key; a legacy string session there is upgraded first. */
+  async _onKey (key, args) {
+    try {
+      return await this.send(args, key)
+    } catch (err) {
+      if (!isWrongType(err) || !this.upgradeLegacy) throw err
+      await this.send(['SESSION.UPGRADE', key, 'FIELD', this.field], key)
+      return this.send(args, key)
+    }
+  }
+
+  async get (sid, cb) {
+    const key = this.key(sid)
+    const waiting = this._waiting
+    let ctx
+    if (waiting && waiting.sessionID === sid) {
+      ctx = waiting[CTX]
+      this._waiting = null
+    } else {
+      ctx = context.getStore()
+    }
+    try {
+      let value
+      if (ctx && !this.disableTouch) {
+        // One command: load the session, record the page view, slide the expiry.
+        const args = ['SESSION.TOUCH', key, 'XX', 'WITHFIELDS', '1', this.field]
+        if (ctx.event && !ctx.recorded) args.push(...eventArgs(ctx.event))
+        const reply = touchReply(await this._onKey(key, args))
+        if (reply == null) return optionalCb(null, null, cb)
+        if (ctx.event) ctx.recorded = true
+        ctx.view = reply
+        ctx.touched.set(sid, Date.now() + reply.ttl_ms)
+        value = reply.fields && reply.fields[0]
+      } else {
+        const reply = await this._onKey(key, ['SESSION.GET', key, this.field])
+        value = Array.isArray(reply) ? reply[0] : null
+        if (reply == null) return optionalCb(null, null, cb)
+      }
+      if (value == null) return optionalCb(null, null, cb)
+      return optionalCb(null, await this._parse(value), cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  async set (sid, sess, cb) {
+    const key = this.key(sid)
+    const ttlMs = this.getTTLms(sess)
+    try {
+      if (!(ttlMs > 0)) return this.destroy(sid, cb)
+      const idle = Math.min(Math.ceil(ttlMs), MAX_LIFETIME_S * 1000)
+      const value = await this.serializer.stringify(sess)
+      const args = ['SESSION.TOUCH', key, 'PIDLE', String(idle), 'PMAXAGE', String(this._maxAgeMs(sess)),
+        'REPLACE', '1', this.field, value]
+      const user = this.user(sess)
+      if (user != null) args.push('USER', user)
+      const ctx = ctxOf(sess)
+      // A visitor's first view is recorded when its session is first saved (no orphan sessions).
+      if (ctx && ctx.event && !ctx.recorded && ctx.sid === sid) {
+        args.push(...eventArgs(ctx.event))
+        ctx.recorded = true
+      }
+      const reply = touchReply(await this._onKey(key, args))
+      if (ctx && ctx.sid === sid) {
+        ctx.view = reply
+        ctx.touched.set(sid, Date.now() + reply.ttl_ms)
+      }
+      return optionalCb(null, null, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  async touch (sid, sess, cb) {
+    const key = this.key(sid)
+    if (this.disableTouch) return optionalCb(null, null, cb)
+    try {
+      const ttlMs = this.getTTLms(sess)
+      const ctx = ctxOf(sess)
+      const done = ctx && ctx.touched.get(sid)
+      // The load already slid the expiry with the stored idle timeout: skip the second command
+      // unless this request changed the lifetime.
+      if (done && Math.abs(Date.now() + ttlMs - done) <= 2000) return optionalCb(null, null, cb)
+      if (!(ttlMs > 0)) return this.destroy(sid, cb)
+      const idle = Math.min(Math.ceil(ttlMs), MAX_LIFETIME_S * 1000)
+      await this._onKey(key, ['SESSION.TOUCH', key, 'XX', 'PIDLE', String(idle)])
+      return optionalCb(null, null, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  async destroy (sid, cb) {
+    const key = this.key(sid)
+    try {
+      await this.send(['DEL', key], key)
+      return optionalCb(null, null, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  /**
+   * express-session's regenerate (login, against session fixation), keeping the activity: the
+   * old session moves to the new id with its fields cleared (`SESSION.ROTATE ... CLEARFIELDS`).
+   */
+  regenerate (req, fn) {
+    const oldKey = this.key(req.sessionID)
+    this.generate(req)
+    const newKey = this.key(req.sessionID)
+    const ctx = req[CTX] || context.getStore()
+    if (ctx) ctx.sid = req.sessionID
+    this.send(['SESSION.ROTATE', oldKey, newKey, 'CLEARFIELDS'], oldKey).then(
+      () => fn(),
+      // Another slot (cluster) or another type: fall back to connect-redis's destroy.
+      () => this.send(['DEL', oldKey], oldKey).then(() => fn(), fn)
+    )
+  }
+
+  async clear (cb) {
+    try {
+      const keys = await this._allKeys()
+      for (const [node, list] of keys) {
+        for (let i = 0; i < list.length; i += 500) {
+          await node(['DEL', ...list.slice(i, i + 500)], list[i])
+        }
+      }
+      return optionalCb(null, null, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  async length (cb) {
+    try {
+      let n = 0
+      for (const [, list] of await this._allKeys()) n += list.length
+      return optionalCb(null, n, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  async ids (cb) {
+    try {
+      const out = []
+      for (const [, list] of await this._allKeys()) {
+        for (const k of list) out.push(k.substring(this.prefix.length))
+      }
+      return optionalCb(null, out, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  async all (cb) {
+    try {
+      const out = []
+      for (const [node, list] of await this._allKeys()) {
+        // one pipelined batch of reads per node (legacy strings read with GET)
+        const values = await Promise.all(list.map(async (k) => {
+          try {
+            const r = await node(['SESSION.GET', k, this.field], k)
+            return Array.isArray(r) ? r[0] : null
+          } catch (err) {
+            if (!isWrongType(err)) throw err
+            return node(['GET', k], k)
+          }
+        }))
+        for (let i = 0; i < list.length; i++) {
+          if (values[i] == null) continue
+          const sess = await this._parse(values[i])
+          if (sess == null) continue
+          sess.id = list[i].substring(this.prefix.length)
+          out.push(sess)
+        }
+      }
+      return optionalCb(null, out, cb)
+    } catch (err) {
+      return optionalCb(err, null, cb)
+    }
+  }
+
+  /** [send, keys] per primary: the client itself, or each primary of a cluster. */
+  async _allKeys () {
+    const match = this.prefix + '*'
+    const nodes = []
+    if ('masters' in this.client) {
+      for (const master of this.client.masters) {
+        nodes.push(makeSender(await this.client.nodeClient(master)))
+      }
+    } else if (typeof this.client.nodes === 'function' && isCluster(this.client) && this.client.constructor.name === 'Cluster') {
+      for (const node of this.client.nodes('master')) nodes.push(makeSender(node))
+    } else {
+      nodes.push(this.send)
+    }
+    const out = []
+    for (const node of nodes) {
+      const seen = new Set()
+      let cursor = '0'
+      do {
+        const reply = await node(['SCAN', cursor, 'MATCH', match, 'COUNT', String(this.scanCount)])
+        cursor = text(reply[0])
+        for (const k of reply[1]) seen.add(text(k))
+      } while (cursor !== '0')
+      out.push([node, [...seen]])
+    }
+    return out
+  }
+}
+
+function eventArgs (event) {
+  const args = ['EVENT', String(event.item)]
+  const cats = event.categories || []
+  if (cats.length) args.push('CATEGORIES', String(cats.length), ...cats.map(String))
+  return args
+}
+
+/** `{ item, categories }` from what the `event` option returned. */
+function normalizeEvent (e) {
+  if (e == null || e === false) return null
+  if (typeof e === 'string' || Buffer.isBuffer(e)) return { item: e, categories: [] }
+  if (e.item == null) return null
+  return { item: e.item, categories: e.categories || [] }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Intelligence {
+  constructor (store, req, ctx) {
+    this.store = store
+    this.req = req
+    this.ctx = ctx
+  }
+
+  get key () {
+    return this.store.key(this.req.sessionID)
+  }
+
+  /** The reply of this request's TOUCH (events, unique, seen_before, idle_ms, ttl_ms, pending). */
+  get view () {
+    const v = this.ctx.view
+    if (!v) return null
+    const { fields, ...rest } = v
+    return rest
+  }
+
+  _send (args) {
+    return this.store.send(args, this.key)
+  }
+
+  /** Unseen content, best first: item ids (strings), or [{item, score}] with withScores. */
+  async surface (catalog, opts = {}) {
+    const args = ['SESSION.SURFACE', this.key, 'FROM', catalog]
+    if (opts.count != null) args.push('COUNT', String(opts.count))
+    if (opts.category != null) args.push('CATEGORY', String(opts.category))
+    if (opts.explore != null) args.push('EXPLORE', String(opts.explore))
+    if (opts.maxImpressions != null) args.push('MAXIMPRESSIONS', String(opts.maxImpressions))
+    if (opts.nomark) args.push('NOMARK')
+    if (opts.withScores) args.push('WITHSCORES')
+    const reply = await this._send(args)
+    if (!opts.withScores) return reply.map(text)
+    const out = []
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push({ item: text(reply[i]), score: num(reply[i + 1]) })
+    return out
+  }
+
+  /** Per item: true = probably seen, false = certainly not. */
+  async seen (items) {
+    const list = Array.isArray(items) ? items : [items]
+    if (!list.length) return []
+    const reply = await this._send(['SESSION.SEEN', this.key, ...list.map(String)])
+    return reply.map((v) => num(v) === 1)
+  }
+
+  /** Pending notifications, oldest first: [{group, id, payload, published_ms}]. */
+  async inbox (opts = {}) {
+    const args = ['SESSION.INBOX', this.key]
+    if (opts.count != null) args.push('COUNT', String(opts.count))
+    if (opts.peek) args.push('PEEK')
+    const reply = await this._send(args)
+    return reply.map((entry) => {
+      const o = {}
+      for (const [k, v] of pairs(entry)) o[k] = k === 'published_ms' ? num(v) : text(v)
+      return o
+    })
+  }
+
+  /** ENRICH: the calculated data as a plain object; null when the session does not exist. */
+  async enrich (opts = {}) {
+    const args = ['SESSION.ENRICH', this.key]
+    if (opts.attrs != null) args.push('ATTRS', typeof opts.attrs === 'string' ? opts.attrs : JSON.stringify(opts.attrs))
+    if (opts.join && opts.join.length) args.push('JOIN', String(opts.join.length), ...opts.join)
+    if (opts.leave && opts.leave.length) args.push('LEAVE', String(opts.leave.length), ...opts.leave)
+    const reply = await this._send(args)
+    return reply == null ? null : JSON.parse(text(reply))
+  }
+
+  _userOf (user) {
+    return user != null ? String(user) : this.store.user(this.req.session)
+  }
+
+  /** The session ids of this session's user (or of `user`). */
+  async sessions (user) {
+    const u = this._userOf(user)
+    if (u == null) return []
+    const reply = await this.store.send(['SESSION.SESSIONS', u])
+    const p = this.store.prefix
+    return reply.map(text).filter((k) => k.startsWith(p)).map((k) => k.substring(p.length))
+  }
+
+  /** Log out everywhere: deletes every session of the user; resolves to the count. */
+  async revokeAll (user) {
+    const u = this._userOf(user)
+    if (u == null) return 0
+    return num(await this.store.send(['SESSION.REVOKE', u]))
+  }
+}
+
+/**
+ * Express/connect middleware: mount it BEFORE the session middleware. It records each page view
+ * (`event(req)` -> item string, {item, categories} or null) in the command that loads the session,
+ * and sets `req.intelligence`.
+ */
+function intelligence (options = {}) {
+  const { store } = options
+  if (!store || !(store instanceof SessionStore)) {
+    throw new TypeError('session-store-redis: intelligence({ store }) needs the SessionStore the session middleware uses')
+  }
+  const event = typeof options.event === 'function' ? options.event : () => null
+  return function intelligenceMiddleware (req, res, next) {
+    const ctx = { event: normalizeEvent(event(req)), recorded: false, view: null, touched: new Map(), sid: null }
+    req.intelligence = new Intelligence(store, req, ctx)
+    // express-session sets req.sessionID before it saves; remember it for set()
+    Object.defineProperty(ctx, 'sid', {
+      get: () => ctx._sid || req.sessionID,
+      set: (v) => { ctx._sid = v },
+      enumerable: true
+    })
+    req[CTX] = ctx
+    // express-session's get runs synchronously inside next(); a later get falls back to a read
+    store._waiting = req
+    try {
+      next()
+    } finally {
+      if (store._waiting === req) store._waiting = null
+    }
+  }
+}
+
+/** Runs `fn` inside a page-view context (for frameworks without connect middleware). */
+function withPageView (store, req, ev, fn) {
+  const ctx = { event: normalizeEvent(ev), recorded: false, view: null, touched: new Map(), sid: null }
+  req.intelligence = new Intelligence(store, req, ctx)
+  Object.defineProperty(ctx, 'sid', {
+    get: () => ctx._sid || req.sessionID || (req.session && req.session.sessionId),
+    set: (v) => { ctx._sid = v },
+    enumerable: true
+  })
+  return context.run(ctx, fn)
+}
+
+/**
+ * Fastify: an `onRequest` hook that opens the page-view context; add it before registering
+ * @fastify/session (`fastify.addHook('onRequest', fastifyIntelligence({ store, event }))`).
+ */
+function fastifyIntelligence (options = {}) {
+  const { store } = options
+  if (!store || !(store instanceof SessionStore)) {
+    throw new TypeError('session-store-redis: fastifyIntelligence({ store }) needs the SessionStore @fastify/session uses')
+  }
+  const event = typeof options.event === 'function' ? options.event : () => null
+  return function onRequest (request, reply, done) {
+    const ctx = { event: normalizeEvent(event(request)), recorded: false, view: null, touched: new Map() }
+    Object.defineProperty(ctx, 'sid', {
+      get: () => ctx._sid || (request.session && request.session.sessionId),
+      set: (v) => { ctx._sid = v },
+      enumerable: true
+    })
+    request.intelligence = new Intelligence(store, {
+      get sessionID () { return request.session && request.session.sessionId },
+      get session () { return request.session }
+    }, ctx)
+    context.enterWith(ctx)
+    done()
+  }
+}
+
+module.exports = { SessionStore, intelligence, withPageView, fastifyIntelligence, Intelligence, SESSION_TYPE, MAX_LIFETIME_S }
+module.exports.default = SessionStore
