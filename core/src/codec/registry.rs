@@ -187,7 +187,8 @@ mod tests {
     #[test]
     fn publisher_round_trips_and_older_versions_load() {
         let mut reg = Registry::default();
-        reg.publish(b"g", b"n1", b"p", 10, 100, 5, None);
+        reg.publish(b"g", b"n1", b"p", 10, 100, 5, None, Limits::NONE)
+            .unwrap();
         let seq = reg.last_seq;
         reg.set_publisher(b"g", seq, Some(b"tenantA"));
         let bytes = encode(&reg);
