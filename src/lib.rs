@@ -25,9 +25,13 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     std::panic::set_hook(Box::new(|info| {
         redis_module::logging::log_warning(format!("session module: caught panic: {info}"));
     }));
-    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting.
+    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting; and
+    // take part in async loading (`repl-diskless-load swapdb`: the registry is staged and swapped
+    // with the databases, see `events::on_async_load`), without which Redis skips diskless load.
     if let Some(set_options) = unsafe { raw::RedisModule_SetModuleOptions } {
-        unsafe { set_options(ctx.ctx, raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int) };
+        let options = raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
+            | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
+        unsafe { set_options(ctx.ctx, options as c_int) };
     }
     for spec in commands::table() {
         if let Err(e) = command::register(ctx.ctx, &spec) {

@@ -283,7 +283,8 @@ fn live_sessions(
     for key in listed {
         let name = OwnedString::new(ctx, &key).ok_or_else(errors::write_failed)?;
         let last_seen = {
-            let mut k = Key::open(ctx, name.ptr(), false)?;
+            // keys the client did not name: looked at, not accessed (no LRU/LFU, no stats)
+            let mut k = Key::peek(ctx, name.ptr())?;
             match k.value::<Session>(session_type()) {
                 Ok(KeyValue::Ours(s)) if s.user.as_deref() == Some(user) => Some(s.last_seen_ms),
                 _ => None,
