@@ -340,6 +340,11 @@ fn the_publisher_replicates_with_the_notification() {
     // Promoted, the replica (given the same ACL users) applies the same rule: it got the
     // publisher with the notification.
     let mut r = replica.conn();
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the notification on the replica",
+        || call(&mut r, &["SESSION.GROUP", "INFO", "new"]).is_ok(),
+    );
     ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
     for (user, prefix) in [("tenantA", "a"), ("tenantB", "b")] {
         ok(
@@ -357,6 +362,12 @@ fn the_publisher_replicates_with_the_notification() {
         );
     }
     let (mut ra, mut rb) = (login(&replica, "tenantA"), login(&replica, "tenantB"));
+    // The notification is there; tenant B's session does not receive it.
+    let held = pairs(ok(&mut r, &["SESSION.GROUP", "INFO", "new"]))
+        .into_iter()
+        .find(|(n, _)| bytes(n) == b"notifications")
+        .map(|(_, v)| int(v));
+    assert_eq!(held, Some(1));
     assert!(inbox_ids(&mut rb, "b:s", true).is_empty());
     assert_eq!(inbox_ids(&mut ra, "a:s", true), ["welcome-a"]);
 }
