@@ -17,6 +17,7 @@ use session_core::codec::args::parse_rotate;
 use session_core::users::{evictions, Gone};
 use session_core::Session;
 
+use crate::acl::Caller;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
@@ -71,10 +72,13 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     let user = inv.args[1];
     let (paged, after, count) = page_args(&inv.args[2..])?;
     let db = selected_db(inv.ctx);
+    // Only the keys the caller may read (the index spans every tenant).
+    let caller = Caller::current(inv.ctx);
     let r = Reply::new(inv.ctx);
     if !paged && count.is_none() {
         let listed = events::index().sessions(db, user);
-        let live = live_sessions(inv.ctx, db, user, listed)?;
+        let mut live = live_sessions(inv.ctx, db, user, listed)?;
+        live.retain(|(key, _)| caller.may_read(inv.ctx, key));
         r.array(live.len());
         for (key, _) in &live {
             r.bulk(key);
@@ -83,7 +87,8 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     }
     let (listed, more) = events::index().sessions_after(db, user, after, count.unwrap_or(100));
     let next = next_cursor(more, listed.last().map(|k| &**k));
-    let live = live_sessions(inv.ctx, db, user, listed)?;
+    let mut live = live_sessions(inv.ctx, db, user, listed)?;
+    live.retain(|(key, _)| caller.may_read(inv.ctx, key));
     r.array(2);
     r.bulk(&next);
     r.array(live.len());
@@ -93,7 +98,8 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `SESSION.REVOKE user [COUNT n]`: deletes the user's sessions ("log out everywhere"). Without
+/// `SESSION.REVOKE user [COUNT n]`: deletes the user's sessions ("log out everywhere") that the
+/// caller may write. Without
 /// `COUNT`, all of them, replying how many; with it, at most `n` (the first in key order) per call,
 /// replying `[deleted, remaining]` so a client repeats until `remaining` is 0: each call is
 /// O(n log N) and never holds the event loop for the whole user. Each deletion is a `DEL`
@@ -108,14 +114,17 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
         return Err(from_core(session_core::Error::Syntax));
     }
     let db = selected_db(inv.ctx);
-    let listed = {
-        let ix = events::index();
-        match count {
-            Some(n) => ix.sessions_after(db, user, None, n).0,
-            None => ix.sessions(db, user),
-        }
-    };
-    let live = live_sessions(inv.ctx, db, user, listed)?;
+    let caller = Caller::current(inv.ctx);
+    // Only the sessions the caller may write; with COUNT, the first `n` of those (so `remaining`
+    // counts what this caller can still revoke and reaches 0). A tenant's COUNT call checks all
+    // the user's listed keys: O(S) for S sessions of the user.
+    let listed = events::index().sessions(db, user);
+    let mut live = live_sessions(inv.ctx, db, user, listed)?;
+    live.retain(|(key, _)| caller.may_write(inv.ctx, key));
+    let writable = live.len();
+    if let Some(n) = count {
+        live.truncate(n);
+    }
     let mut deleted = 0;
     for (key, _) in &live {
         deleted += delete(inv.ctx, key, Gone::Revoked)?;
@@ -123,7 +132,7 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
     match count {
         None => Ok(RedisValue::Integer(deleted)),
         Some(_) => {
-            let remaining = events::index().count(db, user) as i64;
+            let remaining = (writable - live.len()) as i64;
             Ok(RedisValue::Array(vec![
                 RedisValue::Integer(deleted),
                 RedisValue::Integer(remaining),
@@ -223,7 +232,9 @@ pub fn index_user<'a>(given: Option<&'a [u8]>, session: &Session) -> Option<Cow<
 }
 
 /// Evicts the least recently seen sessions of `user` (never `keep`) until the user holds at most
-/// `session.max-sessions-per-user`. Each eviction is a `DEL` (reason `limit`).
+/// `session.max-sessions-per-user`, choosing only among sessions the caller (the toucher) may
+/// write: another tenant's sessions of the same user name neither count nor are evicted, so the
+/// maximum holds per tenant. Each eviction is a `DEL` (reason `limit`).
 pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: &[u8]) {
     let max = config::max_sessions_per_user();
     if max == 0 {
@@ -237,7 +248,13 @@ pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: 
         return;
     }
     let kept = live.iter().any(|(k, _)| **k == *keep);
-    let others: Seen = live.into_iter().filter(|(k, _)| **k != *keep).collect();
+    let caller = Caller::current(ctx);
+    // Only the sessions the toucher may write count and can be chosen: another tenant's sessions
+    // of the same user name neither count against this tenant nor get evicted by it.
+    let others: Seen = live
+        .into_iter()
+        .filter(|(k, _)| **k != *keep && caller.may_write(ctx, k))
+        .collect();
     // `evictions` leaves room for the kept session; without it, the user may keep one more.
     let victims = evictions(others, if kept { max } else { max + 1 });
     for key in victims {

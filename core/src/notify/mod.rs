@@ -24,6 +24,9 @@ pub struct Notification {
     pub payload: Box<[u8]>,
     pub published_ms: i64,
     pub expires_ms: i64,
+    /// The ACL user that published it (`None`: the primary's stream, the AOF, an older saved form).
+    /// It reaches a session only if this user may write the session's key (checked at delivery).
+    pub publisher: Option<Box<[u8]>>,
 }
 
 impl Notification {
@@ -32,6 +35,7 @@ impl Notification {
         std::mem::size_of::<Notification>()
             + alloc_size(self.id.len())
             + alloc_size(self.payload.len())
+            + self.publisher.as_ref().map_or(0, |p| alloc_size(p.len()))
     }
 }
 
@@ -175,6 +179,18 @@ pub fn pending<'a>(
     now_ms: i64,
     limit: usize,
 ) -> Vec<Delivery<'a>> {
+    pending_where(session, groups, now_ms, limit, |_| true)
+}
+
+/// `pending`, counting only the notifications `reaches` accepts (tenancy: those whose publisher may
+/// write the session's key); the others are stepped over, never delivered.
+pub fn pending_where<'a>(
+    session: &Session,
+    groups: &'a BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    limit: usize,
+    mut reaches: impl FnMut(&Notification) -> bool,
+) -> Vec<Delivery<'a>> {
     let mut heads = heads(session, groups);
     let mut out = Vec::new();
     while out.len() < limit {
@@ -199,10 +215,12 @@ pub fn pending<'a>(
             break;
         };
         if let Some(n) = g.notifications.get(*at) {
-            out.push(Delivery {
-                group: name,
-                notification: n,
-            });
+            if reaches(n) {
+                out.push(Delivery {
+                    group: name,
+                    notification: n,
+                });
+            }
         }
         *at += 1;
     }
@@ -256,6 +274,7 @@ mod tests {
             payload: b"p".to_vec().into(),
             published_ms,
             expires_ms,
+            publisher: None,
         }
     }
 

@@ -236,6 +236,7 @@ impl Registry {
             payload: payload.into(),
             published_ms: now_ms,
             expires_ms,
+            publisher: None,
         });
         if !sorted {
             g.notifications.make_contiguous().sort_by_key(|n| n.seq);
@@ -247,6 +248,18 @@ impl Registry {
         self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
         self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
         Ok(Published::Stored)
+    }
+
+    /// Records the ACL user that published notification `seq` of `group` (tenancy: it then
+    /// reaches only sessions that user may write).
+    pub fn set_publisher(&mut self, group: &[u8], seq: u64, publisher: Option<&[u8]>) {
+        if let Some(n) = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.notifications.iter_mut().find(|n| n.seq == seq))
+        {
+            n.publisher = publisher.map(Box::from);
+        }
     }
 
     pub fn items(&self) -> usize {
