@@ -267,7 +267,10 @@ fn publish(ctx: *mut raw::RedisModuleCtx, gone: &Unlinked, why: Gone) {
 fn arrived(ctx: *mut raw::RedisModuleCtx, db: i32, key: *mut raw::RedisModuleString) {
     let user = match Key::open(ctx, key, false) {
         Ok(mut k) => match k.value::<Session>(session_type()) {
-            Ok(KeyValue::Ours(session)) => session.user.clone(),
+            Ok(KeyValue::Ours(session)) => session
+                .user
+                .clone()
+                .map(|user| (user, session.last_seen_ms)),
             _ => None,
         },
         Err(_) => None,
@@ -279,12 +282,12 @@ fn arrived(ctx: *mut raw::RedisModuleCtx, db: i32, key: *mut raw::RedisModuleStr
     if let Some(gone) = take(db, name) {
         publish(ctx, &gone, Gone::Expired);
     }
-    let Some(user) = user else {
+    let Some((user, last_seen_ms)) = user else {
         return;
     };
     let count = {
         let mut ix = index();
-        ix.register(db, name, &user);
+        ix.register(db, name, &user, last_seen_ms);
         ix.count(db, &user)
     };
     let max = config::max_sessions_per_user();
@@ -426,8 +429,8 @@ unsafe extern "C" fn on_async_load(
     })
 }
 
-/// The sessions of one database that have a user: (key, user).
-type Owned = Vec<(Box<[u8]>, Box<[u8]>)>;
+/// The sessions of one database that have a user: (key, user, last seen).
+type Owned = Vec<(Box<[u8]>, Box<[u8]>, i64)>;
 
 /// Rebuilds the whole index from the sessions of every database (after a load).
 fn rebuild(ctx: *mut raw::RedisModuleCtx) {
@@ -494,12 +497,14 @@ unsafe extern "C" fn collect(
         {
             return;
         }
-        if let Some(user) = get_value(key)
-            .cast::<Session>()
-            .as_ref()
-            .and_then(|s| s.user.as_ref())
-        {
-            out.push((Box::from(ffi::string_bytes(name)), user.clone()));
+        if let Some(session) = get_value(key).cast::<Session>().as_ref() {
+            if let Some(user) = &session.user {
+                out.push((
+                    Box::from(ffi::string_bytes(name)),
+                    user.clone(),
+                    session.last_seen_ms,
+                ));
+            }
         }
     })
 }
