@@ -38,8 +38,8 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
     put_u64(&mut out, registry.groups.len() as u64);
     for (name, group) in &registry.groups {
         put_bytes(&mut out, name);
-        put_u64(&mut out, group.notifications.len() as u64);
-        for n in &group.notifications {
+        put_u64(&mut out, group.notifications().len() as u64);
+        for n in group.notifications() {
             put_u64(&mut out, n.seq);
             put_bytes(&mut out, &n.id);
             put_bytes(&mut out, &n.payload);
@@ -94,11 +94,11 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
         let groups = r.len_prefix()?;
         for _ in 0..groups {
             let name: Box<[u8]> = r.prefixed()?.into();
-            let mut group = Group::default();
+            let mut notifications = std::collections::VecDeque::new();
             let n = r.len_prefix()?;
             for _ in 0..n {
                 let seq = r.u64()?;
-                let last = group.notifications.back().map_or(0, |x| x.seq);
+                let last = notifications.back().map_or(0, |x: &Notification| x.seq);
                 if seq <= last || seq > registry.last_seq {
                     return Err(Error::Corrupt("notification sequence out of order"));
                 }
@@ -106,7 +106,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                 let payload = r.prefixed()?.into();
                 let published_ms = r.i64()?;
                 let expires_ms = r.i64()?;
-                group.notifications.push_back(Notification {
+                notifications.push_back(Notification {
                     seq,
                     id,
                     payload,
@@ -114,7 +114,9 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                     expires_ms,
                 });
             }
-            if group.notifications.is_empty() || registry.groups.insert(name, group).is_some() {
+            // the id set is derived: built here (and again by `recount`)
+            let group = Group::with(notifications);
+            if group.is_empty() || registry.groups.insert(name, group).is_some() {
                 return Err(Error::Corrupt("empty or duplicate group"));
             }
         }
