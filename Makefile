@@ -5,7 +5,8 @@ CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
 .PHONY: all deps build run test unit integration bench bench-quick lint fmt clean \
-	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-web
+	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-worst bench-web demo \
+	redis-suite
 
 all: build
 
@@ -17,6 +18,11 @@ build: deps
 
 run: build
 	redis-server ./redis.conf
+
+# The demo shop (examples/demo): builds the module, starts redis-server with it (./redis.conf when
+# port 6379 is free, else a free port), npm ci, starts the site and prints its URL.
+demo: deps
+	@bash scripts/demo.sh
 
 unit:
 	$(CARGO) test -p session-core
@@ -45,6 +51,11 @@ bench-floor:
 bench: build bench-floor
 	$(CARGO) run --release -p session-bench
 
+# Only the worst-case table (issue 15: each hostile command against its normal case, a few
+# minutes); spliced into docs/BENCHMARKS.md.
+bench-worst: build
+	$(CARGO) run --release -p session-bench -- --worst
+
 bench-quick: build bench-floor
 	$(CARGO) run --release -q -p session-bench -- --quick
 
@@ -56,6 +67,11 @@ servers:
 # The whole integration suite on every supported server, with the same .so.
 test-matrix: build
 	@bash scripts/test-matrix.sh
+
+# Redis 7.0.15's own test suite (Debian's source package, cached in .tools/redis-src) on the
+# same files without and with the module: every test that passes without it passes with it.
+redis-suite: build
+	@bash scripts/redis-suite.sh
 
 # Property tests of the decoders and argument parsers in the dev profile (overflow checks on).
 fuzz-core:

@@ -8,8 +8,9 @@ use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
 use redis_module::{RedisError, RedisString};
 use session_core::codec::args::parse_f64;
 use session_core::enrich::Thresholds;
+use session_core::error::float_text;
 use session_core::session::MAX_LIFETIME_S;
-use session_core::{Settings, SketchParams};
+use session_core::{limits, Settings, SketchParams};
 
 pub const LIFETIME_MAX: i64 = MAX_LIFETIME_S as i64;
 
@@ -30,11 +31,8 @@ pub static MAX_CATEGORIES: AtomicI64 = AtomicI64::new(8);
 /// `session.seen-capacity`: items in the seen filter's first layer (it grows by doubling).
 pub static SEEN_CAPACITY: AtomicI64 = AtomicI64::new(128);
 /// `session.seen-error-rate`: the seen filter's false-positive bound.
-pub static SEEN_ERROR_RATE: FloatConfig = FloatConfig::new(
-    0.01,
-    SketchParams::SEEN_ERROR_MIN,
-    SketchParams::SEEN_ERROR_MAX,
-);
+pub static SEEN_ERROR_RATE: FloatConfig =
+    FloatConfig::new(0.01, limits::SEEN_ERROR.0, limits::SEEN_ERROR.1);
 /// `session.hll-precision`: distinct-items sketch precision (2^p registers).
 pub static HLL_PRECISION: AtomicI64 = AtomicI64::new(10);
 /// `session.interest-top-n`: categories kept per session.
@@ -63,7 +61,10 @@ pub fn max_catalog_items() -> usize {
 }
 
 pub fn impressions_width() -> u32 {
-    get(&IMPRESSIONS_WIDTH).clamp(16, 65_536) as u32
+    get(&IMPRESSIONS_WIDTH).clamp(
+        i64::from(limits::IMPRESSIONS_WIDTH.0),
+        i64::from(limits::IMPRESSIONS_WIDTH.1),
+    ) as u32
 }
 
 /// `session.notify-ttl`: seconds a notification lives when NOTIFYGROUP names no TTL.
@@ -109,11 +110,18 @@ pub fn settings() -> Settings {
         max_categories: get(&MAX_CATEGORIES).max(0) as usize,
         max_session_size: get(&MAX_SESSION_SIZE).max(0) as usize,
         sketch: SketchParams {
-            seen_capacity: get(&SEEN_CAPACITY).clamp(1, i64::from(SketchParams::SEEN_CAPACITY_MAX))
-                as u32,
+            seen_capacity: get(&SEEN_CAPACITY).clamp(
+                i64::from(limits::SEEN_CAPACITY.0),
+                i64::from(limits::SEEN_CAPACITY.1),
+            ) as u32,
             seen_error: SEEN_ERROR_RATE.value(),
-            hll_precision: get(&HLL_PRECISION).clamp(4, 12) as u8,
-            top_n: get(&INTEREST_TOP_N).clamp(1, i64::from(SketchParams::TOP_N_MAX)) as u16,
+            hll_precision: get(&HLL_PRECISION).clamp(
+                i64::from(limits::HLL_PRECISION.0),
+                i64::from(limits::HLL_PRECISION.1),
+            ) as u8,
+            top_n: get(&INTEREST_TOP_N)
+                .clamp(i64::from(limits::TOP_N.0), i64::from(limits::TOP_N.1))
+                as u16,
             half_life_s: get(&INTEREST_HALF_LIFE).clamp(1, LIFETIME_MAX) as u32,
         },
     }
@@ -188,7 +196,8 @@ impl ConfigurationValue<RedisString> for FloatConfig {
             }
             _ => Err(RedisError::String(format!(
                 "must be a number between {} and {}",
-                self.min, self.max
+                float_text(self.min),
+                float_text(self.max)
             ))),
         }
     }

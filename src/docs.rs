@@ -276,7 +276,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.touch",
         summary: "Creates or refreshes a session: slides its expiry, writes fields, records an activity event",
-        complexity: "O(F) for a session of F fields, plus O(L) for an EVENT on an L-layer seen filter",
+        complexity: "O(B + N log N) for N SET/DEL names on a session whose fields take B bytes (O(F + N) for up to 8 names), plus O(L) for an EVENT on an L-layer seen filter",
         arity: -2,
         keys: Keys::Update,
         args: TOUCH_ARGS,
@@ -284,7 +284,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.get",
         summary: "Reads a session's fields without renewing its expiry",
-        complexity: "O(F) for a session of F fields",
+        complexity: "O(F) for all fields; O(F + N log F) for N named fields of F",
         arity: -2,
         keys: Keys::Read,
         args: &[key("key"), Arg { optional: true, ..many("field", Kind::Str) }],
@@ -308,7 +308,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.enrich",
         summary: "Computes and stores the session's calculated data (interests, engagement, segments, attrs, groups)",
-        complexity: "O(N + A) for N interests and an attrs document of size A",
+        complexity: "O(N + A + (G + J + L) log(J + L)) for N interests, an attrs document of size A, G groups and J/L names to JOIN/LEAVE",
         arity: -2,
         keys: Keys::Update,
         args: ENRICH_ARGS,

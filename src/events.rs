@@ -265,7 +265,9 @@ fn publish(ctx: *mut raw::RedisModuleCtx, gone: &Unlinked, why: Gone) {
 /// A value arrived at `key` by RENAME, MOVE, COPY or RESTORE: list it when it is a session with a
 /// user, and schedule the per-user maximum.
 fn arrived(ctx: *mut raw::RedisModuleCtx, db: i32, key: *mut raw::RedisModuleString) {
-    let user = match Key::open(ctx, key, false) {
+    // Only looking: the key's idle time, LFU counter and the hit counters stay as the command
+    // that moved the value left them (RESTORE ... IDLETIME/FREQ sets them on purpose).
+    let user = match Key::peek_written(ctx, key) {
         Ok(mut k) => match k.value::<Session>(session_type()) {
             Ok(KeyValue::Ours(session)) => session
                 .user
@@ -406,6 +408,10 @@ unsafe extern "C" fn on_loading(
         raw::REDISMODULE_SUBEVENT_LOADING_ENDED | raw::REDISMODULE_SUBEVENT_LOADING_FAILED => {
             rebuild(ctx)
         }
+        // An async load (`repl-diskless-load swapdb`) loads into databases of its own while the
+        // old ones keep serving: the index goes on following the old ones; the end of the load
+        // (after the swap, or after an abort) rebuilds it from whatever is live then.
+        _ if crate::registry::async_loading() => {}
         _ => {
             // A load starts: whatever it brings replaces the index at its end.
             index().flush(None);
@@ -414,18 +420,24 @@ unsafe extern "C" fn on_loading(
     })
 }
 
+/// `repl-diskless-load swapdb` (the module declares REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD).
+/// Redis fires STARTED before the load's LOADING start, and at the end either swaps the loaded
+/// databases in, fires COMPLETED and then LOADING ended, or fires LOADING failed and then ABORTED.
+/// The registry: staged during the load, swapped in at COMPLETED, dropped at ABORTED. The index:
+/// left as it is until LOADING ended/failed rebuilds it from the live databases.
 unsafe extern "C" fn on_async_load(
-    ctx: *mut raw::RedisModuleCtx,
+    _ctx: *mut raw::RedisModuleCtx,
     _event: raw::RedisModuleEvent,
     subevent: u64,
     _data: *mut c_void,
 ) {
-    guarded((), || {
-        if subevent == raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_COMPLETED
-            || subevent == raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_ABORTED
-        {
-            rebuild(ctx);
+    guarded((), || match subevent {
+        raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_STARTED => crate::registry::async_load_started(),
+        raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_COMPLETED => {
+            crate::registry::async_load_completed()
         }
+        raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_ABORTED => crate::registry::async_load_aborted(),
+        _ => {}
     })
 }
 
@@ -525,7 +537,8 @@ pub fn subscribe(ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
             (
                 raw::REDISMODULE_EVENT_REPL_ASYNC_LOAD,
                 Some(on_async_load),
-                false,
+                // required: the module declares it handles async loads (lib.rs)
+                true,
             ),
         ];
         for (id, callback, required) in events {

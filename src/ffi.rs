@@ -49,6 +49,23 @@ pub unsafe fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     }
 }
 
+/// `REDISMODULE_OPEN_KEY_NOTOUCH` (every supported server has it: Redis 6.2+).
+const OPEN_KEY_NOTOUCH: u32 = 1 << 16;
+/// `REDISMODULE_OPEN_KEY_NOSTATS` (Redis 7.2+), as the bundled header defines it.
+const OPEN_KEY_NOSTATS: u32 = 1 << 18;
+
+/// `REDISMODULE_OPEN_KEY_NOSTATS` when the running server supports it, else 0. Asked of the
+/// server (`RedisModule_GetOpenKeyModesAll`, Redis 7.2+), never assumed from the header: Redis
+/// 7.0 has neither the call nor the flag, and ignores mode bits it does not know.
+pub fn nostats() -> u32 {
+    static MODES: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MODES.get_or_init(|| match unsafe { raw::RedisModule_GetOpenKeyModesAll } {
+        // SAFETY: takes no arguments; available once RedisModule_Init ran.
+        Some(all) => (unsafe { all() } as u32) & OPEN_KEY_NOSTATS,
+        None => 0,
+    })
+}
+
 /// A key opened for the duration of one command; closed on drop. `None` when Redis returned no
 /// handle, which it does for a missing key opened read-only: that key is simply empty.
 pub struct Key {
@@ -67,16 +84,56 @@ impl Key {
         name: *mut raw::RedisModuleString,
         write: bool,
     ) -> Result<Key, RedisError> {
-        let open = api!(RedisModule_OpenKey)?;
         let mode = if write {
             raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
         } else {
             raw::REDISMODULE_READ
         };
-        // SAFETY: ctx and name come from the command invocation.
-        let key = unsafe { open(ctx, name, mode as c_int) };
+        Key::open_mode(ctx, name, mode as c_int, write)
+    }
+
+    /// Opens `name` only to look at it: the key's access metadata (LRU idle time, LFU counter)
+    /// and the server's `keyspace_hits`/`keyspace_misses` stay as they were. For keys the module
+    /// reads without the client naming them (the index's listings, keyspace-event callbacks).
+    /// The stats are left alone where the server has `REDISMODULE_OPEN_KEY_NOSTATS` (Redis 7.2+,
+    /// Valkey); Redis 7.0 counts the lookup (see `peek_written` for the case it can avoid).
+    pub fn peek(
+        ctx: *mut raw::RedisModuleCtx,
+        name: *mut raw::RedisModuleString,
+    ) -> Result<Key, RedisError> {
+        let mode = raw::REDISMODULE_READ | OPEN_KEY_NOTOUCH | nostats();
+        Key::open_mode(ctx, name, mode as c_int, false)
+    }
+
+    /// `peek` for a key the running command has just written (the `rename_to`, `move_to`,
+    /// `copy_to` and `restore` callbacks). Where the server has no NOSTATS (Redis 7.0) the key is
+    /// opened for writing, a lookup Redis does not count: the only other effect of a write
+    /// handle, the modified-key signal at close (WATCH, client tracking), repeats the one the
+    /// command itself just gave that key, and repeating it changes nothing. Nothing is written.
+    pub fn peek_written(
+        ctx: *mut raw::RedisModuleCtx,
+        name: *mut raw::RedisModuleString,
+    ) -> Result<Key, RedisError> {
+        let quiet = nostats();
+        let mode = if quiet != 0 {
+            raw::REDISMODULE_READ | OPEN_KEY_NOTOUCH | quiet
+        } else {
+            raw::REDISMODULE_READ | raw::REDISMODULE_WRITE | OPEN_KEY_NOTOUCH
+        };
+        Key::open_mode(ctx, name, mode as c_int, false)
+    }
+
+    fn open_mode(
+        ctx: *mut raw::RedisModuleCtx,
+        name: *mut raw::RedisModuleString,
+        mode: c_int,
+        must_open: bool,
+    ) -> Result<Key, RedisError> {
+        let open = api!(RedisModule_OpenKey)?;
+        // SAFETY: ctx and name come from the command invocation (or the event callback).
+        let key = unsafe { open(ctx, name, mode) };
         let key = NonNull::new(key.cast::<raw::RedisModuleKey>());
-        if key.is_none() && write {
+        if key.is_none() && must_open {
             return Err(errors::write_failed());
         }
         Ok(Key { key })
@@ -150,6 +207,25 @@ impl Key {
             _open: std::marker::PhantomData,
         };
         Ok((self.value(ty)?, expiry))
+    }
+
+    /// Deletes the key (open for writing); the handle stays open, on an empty key.
+    pub fn delete(&self) -> Result<(), RedisError> {
+        let delete = api!(RedisModule_DeleteKey)?;
+        // SAFETY: the key is open for writing.
+        if unsafe { delete(self.raw()?) } == raw::REDISMODULE_OK as c_int {
+            Ok(())
+        } else {
+            Err(errors::write_failed())
+        }
+    }
+
+    /// Closes the key; the handle then reads as a missing key.
+    pub fn close(&mut self) {
+        if let (Some(close), Some(key)) = (unsafe { raw::RedisModule_CloseKey }, self.key.take()) {
+            // SAFETY: opened by `Key::open`, closed exactly once (the handle is taken).
+            unsafe { close(key.as_ptr()) };
+        }
     }
 
     /// Sets the key's absolute expiry in Unix milliseconds.

@@ -17,6 +17,7 @@ use std::os::raw::c_int;
 
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{raw, redis_module, Context, RedisString, Status};
+use session_core::limits;
 
 use crate::datatype::SESSION_TYPE;
 
@@ -24,9 +25,13 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     std::panic::set_hook(Box::new(|info| {
         redis_module::logging::log_warning(format!("session module: caught panic: {info}"));
     }));
-    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting.
+    // Let rdb_load see read errors (a truncated RESTORE payload) instead of Redis aborting; and
+    // take part in async loading (`repl-diskless-load swapdb`: the registry is staged and swapped
+    // with the databases, see `events::on_async_load`), without which Redis skips diskless load.
     if let Some(set_options) = unsafe { raw::RedisModule_SetModuleOptions } {
-        unsafe { set_options(ctx.ctx, raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int) };
+        let options = raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
+            | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
+        unsafe { set_options(ctx.ctx, options as c_int) };
     }
     for spec in commands::table() {
         if let Err(e) = command::register(ctx.ctx, &spec) {
@@ -72,23 +77,23 @@ redis_module! {
         i64: [
             ["default-idle", &config::DEFAULT_IDLE, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["default-maxage", &config::DEFAULT_MAXAGE, 86_400, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
-            ["max-fields", &config::MAX_FIELDS, 1024, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
-            ["max-field-size", &config::MAX_FIELD_SIZE, 65_536, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
-            ["max-categories", &config::MAX_CATEGORIES, 8, 1, 1024, ConfigurationFlags::DEFAULT, None],
-            ["seen-capacity", &config::SEEN_CAPACITY, 128, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
-            ["hll-precision", &config::HLL_PRECISION, 10, 4, 12, ConfigurationFlags::DEFAULT, None],
-            ["interest-top-n", &config::INTEREST_TOP_N, 8, 1, 1000, ConfigurationFlags::DEFAULT, None],
+            ["max-fields", &config::MAX_FIELDS, 1024, limits::MAX_FIELDS.0, limits::MAX_FIELDS.1, ConfigurationFlags::DEFAULT, None],
+            ["max-field-size", &config::MAX_FIELD_SIZE, 65_536, limits::MAX_FIELD_SIZE.0, limits::MAX_FIELD_SIZE.1, ConfigurationFlags::DEFAULT, None],
+            ["max-categories", &config::MAX_CATEGORIES, 8, limits::MAX_CATEGORIES.0, limits::MAX_CATEGORIES.1, ConfigurationFlags::DEFAULT, None],
+            ["seen-capacity", &config::SEEN_CAPACITY, 128, limits::SEEN_CAPACITY.0 as i64, limits::SEEN_CAPACITY.1 as i64, ConfigurationFlags::DEFAULT, None],
+            ["hll-precision", &config::HLL_PRECISION, 10, limits::HLL_PRECISION.0 as i64, limits::HLL_PRECISION.1 as i64, ConfigurationFlags::DEFAULT, None],
+            ["interest-top-n", &config::INTEREST_TOP_N, 8, limits::TOP_N.0 as i64, limits::TOP_N.1 as i64, ConfigurationFlags::DEFAULT, None],
             ["interest-half-life", &config::INTEREST_HALF_LIFE, 3600, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["dormant-after", &config::DORMANT_AFTER, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-catalog-items", &config::MAX_CATALOG_ITEMS, 1_000_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
-            ["impressions-width", &config::IMPRESSIONS_WIDTH, 256, 16, 65_536, ConfigurationFlags::DEFAULT, None],
+            ["impressions-width", &config::IMPRESSIONS_WIDTH, 256, limits::IMPRESSIONS_WIDTH.0 as i64, limits::IMPRESSIONS_WIDTH.1 as i64, ConfigurationFlags::DEFAULT, None],
             ["max-session-size", &config::MAX_SESSION_SIZE, 1_048_576, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
             ["notify-ttl", &config::NOTIFY_TTL, 86_400, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["max-notifications", &config::MAX_NOTIFICATIONS, 100, 1, 100_000, ConfigurationFlags::DEFAULT, None],
             ["max-registry-groups", &config::MAX_REGISTRY_GROUPS, 100_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-notification-size", &config::MAX_NOTIFICATION_SIZE, 65_536, 1, 512 * 1024 * 1024, ConfigurationFlags::DEFAULT, None],
             ["max-registry-memory", &config::MAX_REGISTRY_MEMORY, 256 * 1024 * 1024, 1024, 1 << 44, ConfigurationFlags::DEFAULT, None],
-            ["max-groups", &config::MAX_GROUPS, 64, 0, 100_000, ConfigurationFlags::DEFAULT, None],
+            ["max-groups", &config::MAX_GROUPS, 64, limits::MAX_GROUPS.0, limits::MAX_GROUPS.1, ConfigurationFlags::DEFAULT, None],
             ["max-sessions-per-user", &config::MAX_SESSIONS_PER_USER, 0, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],

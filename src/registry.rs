@@ -1,6 +1,7 @@
 //! The module-global registry (catalogs): one instance per server, guarded by a mutex (commands run
 //! on Redis's main thread, so the lock is never contended; it is there to make the static sound),
-//! saved in the RDB as the session type's aux data and replaced wholesale when an RDB is loaded.
+//! saved in the RDB as the session type's aux data and replaced wholesale when an RDB is loaded
+//! (at the swap, for an async load: see `STAGED`).
 
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,6 +13,42 @@ use session_core::codec::registry::{self as saved, REGISTRY_VERSION};
 use session_core::registry::Registry;
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
+
+/// The registry an async load (`repl-diskless-load swapdb`) brings: the replica keeps serving
+/// the old dataset, with the old registry, until the loaded databases are swapped in; then this
+/// one replaces it (`async_load_completed`), or is dropped with the databases on an abort.
+/// `Some` exactly while such a load runs (REPL_ASYNC_LOAD started, not yet completed/aborted).
+static STAGED: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn staged() -> MutexGuard<'static, Option<Registry>> {
+    STAGED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An async load started: what it loads goes aside. Empty until its aux data arrives, so that an
+/// RDB without the module's aux data (a primary without the module) ends with an empty registry,
+/// as a full resync into the live databases does.
+pub fn async_load_started() {
+    *staged() = Some(Registry::new());
+}
+
+/// The loaded databases were swapped in: so is the loaded registry.
+pub fn async_load_completed() {
+    if let Some(registry) = staged().take() {
+        *lock() = registry;
+    }
+}
+
+/// The async load failed: the old databases stay, and so does the old registry.
+pub fn async_load_aborted() {
+    staged().take();
+}
+
+/// True while an async load runs (its aux data goes to the staged registry).
+pub fn async_loading() -> bool {
+    staged().is_some()
+}
 
 /// Whether the registry holds any group, as of the last guard released: lets the hot path
 /// (TOUCH's `pending` count) skip the lock on a server without notifications.
@@ -86,7 +123,15 @@ pub unsafe extern "C" fn aux_load(
         };
         match saved::decode(buffer.as_ref()) {
             Ok(registry) => {
-                *lock() = registry;
+                let mut staged = staged();
+                match staged.as_mut() {
+                    // an async load: the live registry goes on serving the old dataset
+                    Some(slot) => *slot = registry,
+                    None => {
+                        drop(staged);
+                        *lock() = registry;
+                    }
+                }
                 true
             }
             Err(e) => {

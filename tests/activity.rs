@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use common::*;
 use rand::Rng;
@@ -676,7 +675,7 @@ fn replica_matches_primary_whatever_its_own_configuration() {
     let keys = mixed_load(&mut p, &mut rng, "streamed", 50, 1_500);
     let acked: i64 = redis::cmd("WAIT")
         .arg(1)
-        .arg(10_000)
+        .arg(60_000)
         .query(&mut p)
         .expect("WAIT");
     assert_eq!(acked, 1);
@@ -704,8 +703,7 @@ fn keyspace_events_for_touch_and_enrich() {
     let mut sub_conn = server.conn();
     let mut sub = sub_conn.as_pubsub();
     sub.psubscribe("__key*@0__:*").expect("PSUBSCRIBE");
-    sub.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
+    sub.set_read_timeout(Some(PATIENCE)).expect("read timeout");
 
     event(&mut c, "k", "page", &["news"], None);
     seen(&mut c, "k", &items("page", 0..2));

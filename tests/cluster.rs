@@ -708,10 +708,11 @@ fn resharding_under_writes_loses_no_session_and_no_field() {
             let at: i64 = redis::cmd("PEXPIRETIME").arg(&key).query(&mut cc).unwrap();
             // MIGRATE carries the TTL relative (DUMP/RESTORE), so the target sets the expiry
             // from its own clock: later by the transfer time, never earlier, until the next
-            // TOUCH sets it exactly again
+            // TOUCH sets it exactly again (the transfer may take seconds on a loaded machine:
+            // the bound is generous, only the lower one is exact)
             let deadline = info["expires_at_ms"].as_i64().unwrap();
             assert!(
-                (0..=2_000).contains(&(at - deadline)),
+                (0..=60_000).contains(&(at - deadline)),
                 "{key}: key expiry {at}, session deadline {deadline}"
             );
         }

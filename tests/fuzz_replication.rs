@@ -316,7 +316,7 @@ fn replica_matches_the_primary_under_a_mixed_random_load_and_after_failover() {
     }
     println!("mixed load: {counts:?}");
 
-    assert_eq!(ok(&mut p, &["WAIT", "1", "10000"]), Value::Int(1));
+    assert_eq!(ok(&mut p, &["WAIT", "1", "60000"]), Value::Int(1));
     assert_eq!(digest(&mut r), digest(&mut p), "DEBUG DIGEST");
     let on_primary = expiries(&mut p);
     assert_eq!(expiries(&mut r), on_primary, "keys and PEXPIRETIME");

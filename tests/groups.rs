@@ -142,7 +142,7 @@ fn registry_sizes(c: &mut Connection) -> (i64, i64) {
 
 fn wait_for_replica(primary: &mut Connection) {
     assert_eq!(
-        ok(primary, &["WAIT", "1", "20000"]),
+        ok(primary, &["WAIT", "1", "60000"]),
         Value::Int(1),
         "the replica acknowledged the stream"
     );
@@ -771,8 +771,7 @@ fn subscribers_get_each_new_notification_once() {
     let mut c = server.conn();
     let mut sub_conn = server.conn();
     let mut sub = sub_conn.as_pubsub();
-    sub.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
+    sub.set_read_timeout(Some(PATIENCE)).expect("read timeout");
     sub.psubscribe("session:notify:*").expect("PSUBSCRIBE");
     sub.subscribe("test:sentinel").expect("SUBSCRIBE");
 

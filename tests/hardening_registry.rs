@@ -203,14 +203,14 @@ fn group_list_info_drop_help_replicate_and_deliver_only_new_ones() {
     assert_eq!(strings(ok(&mut p, &["SESSION.GROUP", "LIST"])), vec!["b"]);
     assert_eq!(touch(&mut p, "s", &[] as &[&str])["pending"], 1);
     // the drop reached the replica as itself
-    assert_eq!(int(ok(&mut p, &["WAIT", "1", "20000"])), 1);
+    assert_eq!(int(ok(&mut p, &["WAIT", "1", "60000"])), 1);
     assert_eq!(strings(ok(&mut r, &["SESSION.GROUP", "LIST"])), vec!["b"]);
     assert_eq!(digest(&mut p), digest(&mut r));
     // a group published to again delivers its new notification, and never a dropped one
     ok(&mut p, &["SESSION.NOTIFYGROUP", "a", "a3", "p"]);
     assert_eq!(inbox(&mut p, &["s"]), vec!["b1", "a3"]);
     assert!(inbox(&mut p, &["s"]).is_empty());
-    assert_eq!(int(ok(&mut p, &["WAIT", "1", "20000"])), 1);
+    assert_eq!(int(ok(&mut p, &["WAIT", "1", "60000"])), 1);
     assert_eq!(digest(&mut p), digest(&mut r));
     // HELP, as Redis's own containers have it; the "Try ... HELP" of an unknown subcommand is true
     for container in ["SESSION.GROUP", "SESSION.CATALOG"] {
@@ -272,13 +272,13 @@ fn flushall_clears_the_registry_on_primary_replica_and_aof_flushdb_does_not() {
         (0, 0, 0)
     );
     assert_eq!(stat(&mut p, "registry_group_memory_bytes"), 0);
-    assert_eq!(int(ok(&mut p, &["WAIT", "1", "20000"])), 1);
+    assert_eq!(int(ok(&mut p, &["WAIT", "1", "60000"])), 1);
     assert_eq!((stat(&mut r, "catalogs"), stat(&mut r, "groups")), (0, 0));
     // what comes after the flush lives on, and a new member gets only the new notification
     ok(&mut p, &["SESSION.NOTIFYGROUP", "g", "new", "p"]);
     join(&mut p, "s", &["g"]);
     assert_eq!(inbox(&mut p, &["s", "PEEK"]), vec!["new"]);
-    assert_eq!(int(ok(&mut p, &["WAIT", "1", "20000"])), 1);
+    assert_eq!(int(ok(&mut p, &["WAIT", "1", "60000"])), 1);
     assert_eq!(strings(ok(&mut r, &["SESSION.GROUP", "LIST"])), vec!["g"]);
     assert_eq!(digest(&mut p), digest(&mut r));
     // the AOF replays the flush at the same point
@@ -452,7 +452,7 @@ fn sessions_page_with_a_cursor_and_revoke_deletes_in_bounded_steps() {
     assert_eq!(step(&mut c), (50, 0));
     assert_eq!(step(&mut c), (0, 0));
     assert_eq!(int(ok(&mut c, &["DBSIZE"])), 0);
-    assert_eq!(int(ok(&mut c, &["WAIT", "1", "20000"])), 1);
+    assert_eq!(int(ok(&mut c, &["WAIT", "1", "60000"])), 1);
     assert_eq!(int(ok(&mut r, &["DBSIZE"])), 0);
     // the old form still deletes everything at once
     touch(&mut c, "t1", &["USER", "bob"]);

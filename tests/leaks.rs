@@ -270,7 +270,7 @@ fn short_lived_groups(c: &mut Connection, round: usize) {
         c,
         &["SESSION.NOTIFYGROUP", "unrelated", "n", "p", "TTL", "86400"],
     );
-    wait_until(Duration::from_secs(10), "expired groups to go", || {
+    wait_until(PATIENCE, "expired groups to go", || {
         info_field(c, "session", "session_groups").as_deref() == Some("1")
     });
 }

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -50,7 +48,7 @@ fn create_sessions(server: &Server, observer: &mut Connection) {
             let () = pipe.query(&mut writer).expect("create sessions");
         }
     }
-    wait_until(Duration::from_secs(5), "the writer to disconnect", || {
+    wait_until(PATIENCE, "the writer to disconnect", || {
         connected_clients(observer) == "1"
     });
 }

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use redis::Connection;
 
@@ -41,7 +39,7 @@ fn touch_fires_session_touch_in_the_module_class() {
     let mut c = server.conn();
     let mut sub_conn = server.conn();
     let mut sub = sub_conn.as_pubsub();
-    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sub.set_read_timeout(Some(PATIENCE)).unwrap();
     sub.psubscribe("__key*__:*").unwrap();
     sub.subscribe(SENTINEL).unwrap();
 

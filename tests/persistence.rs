@@ -228,7 +228,8 @@ fn restore_corrupt(c: &mut Connection, payload: &[u8], what: &str) -> bool {
         Ok(_) => {
             let ty = bytes(&ok(c, &["TYPE", "r"]));
             if ty == b"session01" {
-                session_info(c, "r");
+                // a JSON document, or nil for a session past its max age
+                ok(c, &["SESSION.INFO", "r"]);
                 digest_value(c, "r");
                 let again = bytes(&ok(c, &["DUMP", "r"]));
                 if again != payload {
@@ -360,19 +361,17 @@ fn a_cut_payload_framed_into_a_valid_session_restores_as_exactly_that_session() 
     assert!(framed_into_footer(&payload));
     ok(&mut c, &[&b"RESTORE"[..], b"r", b"0", &payload]);
     assert_eq!(bytes(&ok(&mut c, &["TYPE", "r"])), b"session01");
-    assert_eq!(
-        ok(&mut c, &["SESSION.GET", "r", "theme"]),
-        Value::Array(vec![Value::BulkString(b"dar\n".to_vec())])
-    );
+    // The recorded session was created on 2026-11-28 with a one-day MAXAGE: past it, SESSION
+    // commands treat it as gone whatever the key's TTL (issue 15), so its field is checked in its
+    // re-DUMP's saved form (below, byte for byte) instead of through SESSION.GET.
     let again = bytes(&ok(&mut c, &["DUMP", "r"]));
     assert_ne!(
         again, payload,
         "Redis writes the EOF opcode and footer itself"
     );
-    assert_eq!(
-        Some(ModuleDump::parse(&again).saved),
-        framed_saved(&payload)
-    );
+    let saved = ModuleDump::parse(&again).saved;
+    assert!(saved.windows(11).any(|w| w == b"\x05theme\x04dar\n"));
+    assert_eq!(Some(saved), framed_saved(&payload));
     assert!(restore_corrupt(
         &mut c,
         &payload,

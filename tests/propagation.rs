@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use common::*;
 use redis::Connection;
@@ -19,14 +18,15 @@ fn session_stat(c: &mut Connection, name: &str) -> Option<String> {
 
 /// Waits until the module has seen (by its once-a-second check) that nothing listens.
 fn wait_until_nothing_listens(c: &mut Connection) {
-    wait_until(Duration::from_secs(10), "propagation_needed:0", || {
+    wait_until(PATIENCE, "propagation_needed:0", || {
         session_stat(c, "propagation_needed").as_deref() == Some("0")
     });
 }
 
 /// A writer on its own connection: TOUCH with events, fields and new keys, without AT (the
-/// primary's clock), until stopped. Returns how many writes it made.
-fn writer(port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+/// primary's clock), until stopped. Returns how many writes it made; `done` counts them as they
+/// are acknowledged.
+fn writer(port: u16, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
         let mut c = client.get_connection().expect("writer connection");
@@ -52,9 +52,19 @@ fn writer(port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
                 .ignore();
             pipe.query::<()>(&mut c).expect("writer touch");
             n += 1;
+            done.store(n, Ordering::Relaxed);
         }
         n
     })
+}
+
+/// Waits until the writer has made `more` writes after the `done` count it had on entry (the
+/// writes happen around the moment under test, however slowly this machine runs).
+fn wait_for_writes(done: &AtomicU64, more: u64) {
+    let from = done.load(Ordering::Relaxed);
+    wait_until(PATIENCE, "the writer's writes", || {
+        done.load(Ordering::Relaxed) >= from + more
+    });
 }
 
 #[test]
@@ -84,15 +94,16 @@ fn replica_attaching_under_writes_converges() {
         wait_until_nothing_listens(&mut p);
 
         let stop = Arc::new(AtomicBool::new(false));
-        let w = writer(primary.port(), stop.clone());
-        thread::sleep(Duration::from_millis(200));
+        let done = Arc::new(AtomicU64::new(0));
+        let w = writer(primary.port(), stop.clone(), done.clone());
+        wait_for_writes(&done, 100);
         let replica = Server::replica_of(&primary);
         assert_eq!(
             session_stat(&mut p, "propagation_needed").as_deref(),
             Some("1"),
             "a replica is attached"
         );
-        thread::sleep(Duration::from_millis(300));
+        wait_for_writes(&done, 100);
         stop.store(true, Ordering::Relaxed);
         let writes = w.join().expect("writer");
         assert!(writes > 0);
@@ -101,7 +112,7 @@ fn replica_attaching_under_writes_converges() {
         let offset: i64 = info_field(&mut p, "replication", "master_repl_offset")
             .and_then(|v| v.parse().ok())
             .expect("master_repl_offset");
-        wait_until(Duration::from_secs(20), "the replica to catch up", || {
+        wait_until(PATIENCE, "the replica to catch up", || {
             info_field(&mut r, "replication", "slave_repl_offset")
                 .and_then(|v| v.parse::<i64>().ok())
                 .is_some_and(|o| o >= offset)
@@ -119,12 +130,13 @@ fn aof_switched_on_under_writes_keeps_every_write() {
     wait_until_nothing_listens(&mut c);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let w = writer(server.port(), stop.clone());
-    thread::sleep(Duration::from_millis(200));
+    let done = Arc::new(AtomicU64::new(0));
+    let w = writer(server.port(), stop.clone(), done.clone());
+    wait_for_writes(&done, 100);
     config_set(&mut c, "appendonly", "yes");
-    thread::sleep(Duration::from_millis(300));
+    wait_for_writes(&done, 100);
     wait_for_aof_rewrite(&mut c);
-    thread::sleep(Duration::from_millis(200));
+    wait_for_writes(&done, 100);
     stop.store(true, Ordering::Relaxed);
     w.join().expect("writer");
     assert_eq!(

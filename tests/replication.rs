@@ -82,7 +82,7 @@ fn replica_holds_exactly_the_primary_sessions() {
     );
     assert_eq!(touch(&mut p, "reborn", &["SET", "1", "new", "1"])["new"], 1);
 
-    assert_eq!(ok(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(ok(&mut p, &["WAIT", "1", "60000"]), Value::Int(1));
     assert_eq!(digest(&mut r), digest(&mut p), "DEBUG DIGEST");
     let on_primary = expiries(&mut p);
     assert_eq!(expiries(&mut r), on_primary, "keys and PEXPIRETIME");

@@ -203,7 +203,7 @@ fn session_stat(conn: &mut Connection, name: &str) -> i64 {
 fn wait_for_replica(primary: &mut Connection) {
     let acked: i64 = redis::cmd("WAIT")
         .arg(1)
-        .arg(20_000)
+        .arg(60_000)
         .query(primary)
         .expect("WAIT");
     assert_eq!(acked, 1, "the replica acknowledged the stream");
@@ -217,7 +217,7 @@ fn attach(replica: &Server, primary: &Server) {
         &mut c,
         &["REPLICAOF", "127.0.0.1", &primary.port().to_string()],
     );
-    wait_until(Duration::from_secs(20), "the replica's full sync", || {
+    wait_until(PATIENCE, "the replica's full sync", || {
         info_field(&mut c, "replication", "master_link_status").as_deref() == Some("up")
             && info_field(&mut c, "replication", "master_sync_in_progress").as_deref() == Some("0")
     });

@@ -53,7 +53,7 @@ impl Listener {
         // (a handful per test process).
         let conn: &'static mut Connection = Box::leak(Box::new(server.conn()));
         let mut sub = conn.as_pubsub();
-        sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        sub.set_read_timeout(Some(PATIENCE)).unwrap();
         sub.subscribe(&["session:expired", "session:deleted", SENTINEL])
             .unwrap();
         Listener {
@@ -306,7 +306,7 @@ fn the_index_never_lists_a_session_that_is_gone() {
 
     thread::sleep(Duration::from_millis(1_200));
     // the server's active expiry deletes exp:active on its own
-    wait_until(Duration::from_secs(5), "the active expiry", || {
+    wait_until(PATIENCE, "the active expiry", || {
         !keys(&mut c).contains(&b"exp:active"[..])
     });
     assert_eq!(
@@ -493,7 +493,7 @@ fn replicas_hold_the_same_index() {
     thread::sleep(Duration::from_millis(1_100));
     assert!(!exists(&mut p, "short"));
 
-    assert_eq!(ok(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(ok(&mut p, &["WAIT", "1", "60000"]), Value::Int(1));
     let users: Vec<String> = (0..10).map(|i| format!("user-{i}")).collect();
     let mut listed = 0;
     for user in &users {

@@ -535,7 +535,7 @@ fn the_additions_replicate_as_effects() {
     );
     let acked: i64 = redis::cmd("WAIT")
         .arg(1)
-        .arg(10_000)
+        .arg(60_000)
         .query(&mut p)
         .expect("WAIT");
     assert_eq!(acked, 1);

@@ -144,6 +144,66 @@ pub fn throughput(
     (rounds * (threads * depth) as u64) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// What [`send_all`] saw: replies read, how many were errors, and the first error's text.
+pub struct Sent {
+    pub replies: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+/// Sends `cmds` on one connection in pipelines of `depth`, reading every reply; error replies are
+/// counted, not fatal (setup of the worst cases: a limit added later may refuse part of it).
+pub fn send_all(port: u16, depth: usize, cmds: impl Iterator<Item = Cmd>) -> Sent {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    sock.set_nodelay(true).ok();
+    let mut sent = Sent {
+        replies: 0,
+        errors: 0,
+        first_error: None,
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut cmds = cmds.peekable();
+    while cmds.peek().is_some() {
+        let mut bytes = Vec::new();
+        let mut expected = 0usize;
+        for command in cmds.by_ref().take(depth.max(1)) {
+            bytes.extend_from_slice(&command.get_packed_command());
+            expected += 1;
+        }
+        sock.write_all(&bytes).expect("write");
+        let (mut filled, mut pos, mut seen) = (0usize, 0usize, 0usize);
+        while seen < expected {
+            while let Some(end) = skip(&buf[..filled], pos) {
+                if buf[pos] == b'-' {
+                    sent.errors += 1;
+                    if sent.first_error.is_none() {
+                        sent.first_error =
+                            Some(String::from_utf8_lossy(&buf[pos + 1..end - 2]).into_owned());
+                    }
+                }
+                pos = end;
+                seen += 1;
+            }
+            if seen == expected {
+                break;
+            }
+            if filled == buf.len() {
+                buf.copy_within(pos..filled, 0);
+                filled -= pos;
+                pos = 0;
+                if filled == buf.len() {
+                    buf.resize(buf.len() * 2, 0);
+                }
+            }
+            let n = sock.read(&mut buf[filled..]).expect("read");
+            assert!(n > 0, "server closed the connection");
+            filled += n;
+        }
+        sent.replies += seen as u64;
+    }
+    sent
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 mod blast;
 mod chart;
 mod server;
+mod worst;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -1028,13 +1029,52 @@ fn main() {
     let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
     // `--touch`: the TOUCH and page-view rows only, printed and not written to docs/.
     sizes.touch_only = args.iter().any(|a| a == "--touch");
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let bench_md = docs.join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&bench_md).unwrap_or_default();
+    let before = worst::before_section(&existing);
+    // `--worst`: only the worst-case table; printed, and spliced into docs/BENCHMARKS.md (the rest
+    // of the file stays as the last full run wrote it).
+    if args.iter().any(|a| a == "--worst") {
+        let started = Instant::now();
+        let rows = worst::measure(&if quick {
+            worst::WorstSizes::quick()
+        } else {
+            worst::WorstSizes::full()
+        });
+        println!("{}", worst::table(&rows));
+        println!(
+            "bench --worst: ran in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        if !quick {
+            let section = worst::section(&rows, before.as_deref());
+            std::fs::write(&bench_md, worst::splice(&existing, &section))
+                .expect("write docs/BENCHMARKS.md");
+            println!("wrote the worst-case section of docs/BENCHMARKS.md");
+        }
+        return;
+    }
     let server = Server::start();
     let version = server.version();
     let started = Instant::now();
     let m = measure(&server, &sizes);
+    drop(server);
+    let worst_rows = if sizes.touch_only {
+        Vec::new()
+    } else {
+        worst::measure(&if quick {
+            worst::WorstSizes::quick()
+        } else {
+            worst::WorstSizes::full()
+        })
+    };
     let elapsed = started.elapsed();
     let table = table(&m.rows);
     println!("{table}");
+    if !worst_rows.is_empty() {
+        println!("{}", worst::table(&worst_rows));
+    }
     for n in &m.notes {
         println!("- {n}");
     }
@@ -1051,7 +1091,6 @@ fn main() {
         );
         return;
     }
-    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     let png = docs.join("bench-scaling.png");
     if let Err(e) = chart::draw(&png, &m.touch_curve, &m.surface_curve) {
         eprintln!("chart not drawn: {e}");
@@ -1075,7 +1114,9 @@ fn main() {
     for (s, us) in &m.surface_curve {
         let _ = writeln!(md, "| {s} | {us:.2} |");
     }
-    md.push_str("\n## Reproduce\n\n```sh\nmake bench            # builds the module and the benchmark, writes this file and the chart\ncargo run --release -p session-bench -- --quick   # toy sizes, seconds\ncargo run --release -p session-bench -- --touch   # only the TOUCH and page-view rows, printed (~20 s)\n```\n\nInstruction counts (repeatable on a noisy machine) and profiles: docs/PERFORMANCE.md, Method.\n");
-    std::fs::write(docs.join("BENCHMARKS.md"), md).expect("write docs/BENCHMARKS.md");
+    md.push('\n');
+    md.push_str(&worst::section(&worst_rows, before.as_deref()));
+    md.push_str("\n## Reproduce\n\n```sh\nmake bench            # builds the module and the benchmark, writes this file and the chart\ncargo run --release -p session-bench -- --quick   # toy sizes, seconds\ncargo run --release -p session-bench -- --touch   # only the TOUCH and page-view rows, printed (~20 s)\nmake bench-worst      # only the worst-case table (a few minutes), spliced into this file\n```\n\nInstruction counts (repeatable on a noisy machine) and profiles: docs/PERFORMANCE.md, Method.\n");
+    std::fs::write(&bench_md, md).expect("write docs/BENCHMARKS.md");
     println!("wrote docs/BENCHMARKS.md and docs/bench-scaling.png");
 }

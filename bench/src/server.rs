@@ -39,6 +39,12 @@ impl Server {
     }
 
     pub fn start() -> Server {
+        Server::start_limited(None)
+    }
+
+    /// A server whose address space is capped at `limit_kb` KiB (`ulimit -v`), so that a runaway
+    /// allocation fails inside it (Redis aborts) instead of taking the machine's memory.
+    pub fn start_limited(limit_kb: Option<u64>) -> Server {
         let module = module_path();
         assert!(
             module.exists(),
@@ -55,7 +61,16 @@ impl Server {
                 std::env::temp_dir().join(format!("session-bench-{}-{port}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("temp dir");
             let floor = floor_path();
-            let mut command = Command::new(&binary);
+            let mut command = match limit_kb {
+                Some(kb) => {
+                    let mut c = Command::new("sh");
+                    c.arg("-c")
+                        .arg(format!("ulimit -v {kb} && exec \"$0\" \"$@\""))
+                        .arg(&binary);
+                    c
+                }
+                None => Command::new(&binary),
+            };
             command
                 .args([
                     "--port",
@@ -108,6 +123,14 @@ impl Server {
         redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
             .and_then(|c| c.get_connection())
             .expect("connect")
+    }
+
+    /// True while the server answers PING.
+    pub fn alive(&self) -> bool {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
     }
 
     pub fn port(&self) -> u16 {

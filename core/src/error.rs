@@ -60,6 +60,7 @@ impl fmt::Display for Error {
             Error::NotInteger => f.write_str("ERR value is not an integer or out of range"),
             Error::NotFloat => f.write_str("ERR value is not a valid float"),
             Error::OutOfRangeFloat { what, min, max } => {
+                let (min, max) = (float_text(*min), float_text(*max));
                 write!(f, "ERR {what} must be between {min} and {max}")
             }
             Error::OutOfRange { what, min, max } => {
@@ -110,3 +111,15 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A float as text that reads back as the same value, in exponent form when the plain form would
+/// be long (`1e300`, not 301 digits; `1e-9`, not `0.000000001`).
+pub fn float_text(v: f64) -> String {
+    let plain = v.to_string();
+    let exp = format!("{v:e}");
+    if exp.len() < plain.len() {
+        exp
+    } else {
+        plain
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! The folders are layers; a module only imports from its own layer or a lower one:
 //!
-//! 1. `error`, `json`, `mem` (allocator sizes, prefetch, hints): helpers that know no domain type.
+//! 1. `error`, `json`, `mem` (allocator sizes, prefetch, hints), `limits` (the ranges config, `PARAMS`
+//!    and the decoders share): helpers that know no domain type.
 //! 2. `activity`: counters and sketches (bloom, hll, interests, impressions).
 //! 3. `session`: the model (lifecycle, fields, activity, calculated data, groups).
 //! 4. `enrich`, `notify`, `surface` (catalog, ranking), `users`: operations on sessions and the
@@ -17,6 +18,7 @@ pub mod codec;
 pub mod enrich;
 pub mod error;
 pub mod json;
+pub mod limits;
 pub mod mem;
 pub mod notify;
 pub mod registry;

@@ -63,7 +63,7 @@ pub fn add(inv: &Invocation) -> RedisResult {
         inv.replicate("SESSION.CATALOG", &del);
     }
     // Replicated with the absolute expiry and the exact score, never the relative TTL.
-    let score = add.score.to_string();
+    let score = session_core::error::float_text(add.score);
     let count = add.categories.len().to_string();
     let expiry = expires_ms.map(|at| at.to_string());
     let mut effect: Vec<&[u8]> = vec![b"ADD", add.catalog, add.item, b"SCORE", score.as_bytes()];

@@ -12,7 +12,7 @@ use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
 use crate::errors::from_core;
-use crate::ffi::{self, Key, KeyValue};
+use crate::ffi::{self, KeyValue};
 use crate::stats;
 
 pub fn enrich(inv: &Invocation) -> RedisResult {
@@ -29,7 +29,7 @@ pub fn enrich(inv: &Invocation) -> RedisResult {
         (config::settings().max_field_size, config::max_groups())
     };
 
-    let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let mut key = super::open_session(inv, 1, true)?;
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Null);
     };

@@ -17,20 +17,7 @@ pub fn load(inv: &Invocation) -> RedisResult {
     }
     let session = codec::decode(inv.args[2]).map_err(from_core)?;
     if !inv.trusted() {
-        let settings = config::settings();
-        let too_big = |b: &[u8]| b.len() > settings.max_field_size;
-        if session.fields.len() > settings.max_fields {
-            return Err(from_core(Error::TooManyFields {
-                limit: settings.max_fields,
-            }));
-        }
-        // names by the per-field limit, values by the session's total (REPLACE writes values up
-        // to it)
-        if session.fields.iter().any(|(n, _)| too_big(n)) {
-            return Err(from_core(Error::FieldTooLarge {
-                limit: settings.max_field_size,
-            }));
-        }
+        check_limits(&session).map_err(from_core)?;
     }
     if !inv.trusted() && session.fields_bytes() > config::settings().max_session_size {
         return Err(from_core(Error::SessionTooLarge {
@@ -54,4 +41,43 @@ pub fn load(inv: &Invocation) -> RedisResult {
     inv.context().replicate_verbatim();
     ffi::notify(inv.ctx, c"session.load", inv.argv[1]);
     Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// Every limit TOUCH and ENRICH enforce, on a whole session (a client's LOAD; the AOF and the
+/// primary stay trusted). The saved form's hard ranges are the decoder's (`codec::decode`).
+fn check_limits(session: &Session) -> Result<(), Error> {
+    let settings = config::settings();
+    let limit = settings.max_field_size;
+    let too_big = |b: &[u8]| b.len() > limit;
+    if session.fields.len() > settings.max_fields {
+        return Err(Error::TooManyFields {
+            limit: settings.max_fields,
+        });
+    }
+    let mut interests = session
+        .activity
+        .iter()
+        .flat_map(|a| a.interests.entries.iter().map(|e| &e.category[..]));
+    // field names by the per-field limit; values by the session's total (max-session-size, below:
+    // REPLACE writes values up to it)
+    if session.fields.iter().any(|(n, _)| too_big(n))
+        || session.user.as_deref().is_some_and(too_big)
+        || session.groups.iter().any(|g| too_big(g))
+        || interests.any(too_big)
+    {
+        return Err(Error::FieldTooLarge { limit });
+    }
+    if session
+        .calculated
+        .as_ref()
+        .is_some_and(|c| too_big(&c.attrs))
+    {
+        return Err(Error::AttrsTooLarge { limit });
+    }
+    if session.groups.len() > config::max_groups() {
+        return Err(Error::TooManyGroups {
+            limit: config::max_groups(),
+        });
+    }
+    Ok(())
 }

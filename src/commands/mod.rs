@@ -15,7 +15,41 @@ pub use notify::pending_count;
 pub use purge::schedule as schedule_purge;
 pub use users::enforce_limit;
 
-use crate::command::{entry, Spec};
+use redis_module::{raw, RedisError};
+use session_core::Session;
+
+use crate::command::{entry, Invocation, Spec};
+use crate::datatype::session_type;
+use crate::ffi::{self, Key, KeyValue};
+
+/// Opens the session key `argv[index]`. A session past `created + maxage` is gone, whatever its
+/// key's TTL says (a `PERSIST` or a later `EXPIRE` cannot extend it): opened for writing, the key
+/// is deleted and `DEL` replicated; opened for reading, it reads as missing (a replica, like Redis
+/// with an expired key, leaves the deletion to its primary). Commands from the primary or the AOF
+/// are applied as they come (the primary already decided).
+pub fn open_session(inv: &Invocation, index: usize, write: bool) -> Result<Key, RedisError> {
+    let name: *mut raw::RedisModuleString =
+        inv.argv.get(index).copied().ok_or(RedisError::WrongArity)?;
+    let mut key = Key::open(inv.ctx, name, write)?;
+    if inv.trusted() {
+        return Ok(key);
+    }
+    let past = matches!(
+        key.value::<Session>(session_type()),
+        Ok(KeyValue::Ours(s)) if s.past_maxage(ffi::wall_ms())
+    );
+    if past {
+        if write {
+            key.delete()?;
+            if let Some(bytes) = inv.args.get(index) {
+                inv.replicate("DEL", &[bytes]);
+            }
+        } else {
+            key.close();
+        }
+    }
+    Ok(key)
+}
 
 /// A command on one key (the first argument).
 const fn keyed(name: &'static str, entry: crate::command::Entry, flags: &'static str) -> Spec {
@@ -64,8 +98,8 @@ const fn sub(
 /// Every command the module registers, containers before their subcommands.
 pub fn table() -> Vec<Spec> {
     vec![
-        keyed("session.touch", entry!(touch::touch), "write deny-oom fast"),
-        keyed("session.get", entry!(read::get), "readonly fast"),
+        keyed("session.touch", entry!(touch::touch), "write deny-oom"),
+        keyed("session.get", entry!(read::get), "readonly"),
         keyed("session.seen", entry!(read::seen), "readonly fast"),
         keyed("session.info", entry!(read::info), "readonly"),
         keyed("session.enrich", entry!(enrich::enrich), "write deny-oom"),

@@ -14,7 +14,7 @@ use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
 use crate::errors::{self, from_core};
-use crate::ffi::{self, Key, KeyValue, Reply};
+use crate::ffi::{self, KeyValue, Reply};
 use crate::registry;
 use crate::stats;
 
@@ -95,7 +95,7 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     }
     let (count, peek, at) = parse_inbox(&inv.args[2..]).map_err(from_core)?;
     let now = effective_time(at, ffi::wall_ms(), inv.trusted()).map_err(from_core)?;
-    let mut key = Key::open(inv.ctx, inv.argv[1], !peek)?;
+    let mut key = super::open_session(inv, 1, !peek)?;
     let r = Reply::new(inv.ctx);
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         r.array(0);

@@ -6,13 +6,13 @@ use session_core::Session;
 
 use crate::command::Invocation;
 use crate::datatype::session_type;
-use crate::ffi::{self, Key, KeyValue, Reply};
+use crate::ffi::{self, KeyValue, Reply};
 
 pub fn get(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
         return Err(RedisError::WrongArity);
     }
-    let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let mut key = super::open_session(inv, 1, false)?;
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Null);
     };
@@ -26,8 +26,8 @@ pub fn get(inv: &Invocation) -> RedisResult {
         }
     } else {
         r.array(wanted.len());
-        for name in wanted {
-            match session.fields.get(name) {
+        for value in session.fields.get_many(wanted) {
+            match value {
                 Some(value) => r.bulk(value),
                 None => r.null(),
             }
@@ -41,7 +41,7 @@ pub fn seen(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 3 {
         return Err(RedisError::WrongArity);
     }
-    let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let mut key = super::open_session(inv, 1, false)?;
     let activity = match key.value::<Session>(session_type())? {
         KeyValue::Ours(session) => session.activity.as_ref(),
         KeyValue::Empty => None,
@@ -59,7 +59,7 @@ pub fn info(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 2 {
         return Err(RedisError::WrongArity);
     }
-    let mut key = Key::open(inv.ctx, inv.argv[1], false)?;
+    let mut key = super::open_session(inv, 1, false)?;
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Null);
     };

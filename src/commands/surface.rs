@@ -10,7 +10,7 @@ use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
 use crate::errors::{self, from_core};
-use crate::ffi::{self, Key, KeyValue, Reply};
+use crate::ffi::{self, KeyValue, Reply};
 use crate::registry;
 use crate::stats;
 
@@ -22,7 +22,7 @@ pub fn surface(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let req = parse_surface(&inv.args[2..]).map_err(from_core)?;
-    let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let mut key = super::open_session(inv, 1, true)?;
     let mut session = match key.value::<Session>(session_type())? {
         KeyValue::Ours(s) => Some(s),
         KeyValue::Empty => None,
@@ -106,7 +106,7 @@ pub fn impress(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let (items, width) = parse_impress(&inv.args[2..]).map_err(from_core)?;
-    let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let mut key = super::open_session(inv, 1, true)?;
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         return Ok(RedisValue::Integer(0));
     };

@@ -14,7 +14,7 @@ use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
 use crate::errors::{self, from_core};
-use crate::ffi::{self, Key, KeyValue, Name, OwnedString, Reply};
+use crate::ffi::{self, KeyValue, Name, OwnedString, Reply};
 use crate::stats;
 
 pub fn touch(inv: &Invocation) -> RedisResult {
@@ -37,7 +37,7 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     // Where this session lived at its last touch: its lines load while Redis finds the key.
     let hint = hints::tag(inv.args[1]);
     hints::prefetch(hint);
-    let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
+    let mut key = super::open_session(inv, 1, true)?;
     let index_user;
     let fields;
     let (value, expiry) = key.value_and_expiry::<Session>(session_type())?;

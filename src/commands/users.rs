@@ -141,7 +141,7 @@ pub fn rotate(inv: &Invocation) -> RedisResult {
     }
     let clear_fields = parse_rotate(&inv.args[3..]).map_err(errors::from_core)?;
     {
-        let mut source = Key::open(inv.ctx, inv.argv[1], false)?;
+        let mut source = super::open_session(inv, 1, true)?;
         if let KeyValue::Empty = source.value::<Session>(session_type())? {
             return Ok(RedisValue::Null);
         }
@@ -320,9 +320,14 @@ fn live_one(
     user: &[u8],
 ) -> Result<Option<i64>, RedisError> {
     let name = OwnedString::new(ctx, key).ok_or_else(errors::write_failed)?;
-    let mut k = Key::open(ctx, name.ptr(), false)?;
+    // a key the client did not name: looked at, not accessed (no LRU/LFU, no stats)
+    let mut k = Key::peek(ctx, name.ptr())?;
     Ok(match k.value::<Session>(session_type()) {
-        Ok(KeyValue::Ours(s)) if s.user.as_deref() == Some(user) => Some(s.last_seen_ms),
+        Ok(KeyValue::Ours(s))
+            if s.user.as_deref() == Some(user) && !s.past_maxage(crate::ffi::wall_ms()) =>
+        {
+            Some(s.last_seen_ms)
+        }
         _ => None,
     })
 }
@@ -344,9 +349,14 @@ fn live_sessions(
     for key in listed {
         let name = OwnedString::new(ctx, &key).ok_or_else(errors::write_failed)?;
         let last_seen = {
-            let mut k = Key::open(ctx, name.ptr(), false)?;
+            // keys the client did not name: looked at, not accessed (no LRU/LFU, no stats)
+            let mut k = Key::peek(ctx, name.ptr())?;
             match k.value::<Session>(session_type()) {
-                Ok(KeyValue::Ours(s)) if s.user.as_deref() == Some(user) => Some(s.last_seen_ms),
+                Ok(KeyValue::Ours(s))
+                    if s.user.as_deref() == Some(user) && !s.past_maxage(crate::ffi::wall_ms()) =>
+                {
+                    Some(s.last_seen_ms)
+                }
                 _ => None,
             }
         };

@@ -12,6 +12,7 @@
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
 pub mod dump;
+pub mod saved;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -25,13 +26,13 @@ use redis::{Connection, Value};
 use tempfile::TempDir;
 
 /// How long a server may take to answer PING after it starts (loading included).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a server may take to exit after `SHUTDOWN` before it is killed.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Attempts at starting a server: a freshly picked port may be taken before the server binds it.
 const START_ATTEMPTS: usize = 5;
 /// Read timeout of every connection: a hung server fails the test instead of hanging it.
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
 const LOG_FILE: &str = "redis.log";
 
 /// The names of a `SESSION.TOUCH` reply, in the order the module sends them.
@@ -83,6 +84,22 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64
+}
+
+/// A generous deadline for a condition that should hold in milliseconds (an expiry, a replica
+/// catching up, a background job): a loaded machine may stall a test for seconds, and a deadline
+/// only bounds a hang, it never measures anything.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until `key` is gone (expired, by lazy or active expiry) and checks that it did not go
+/// before `deadline_ms`: Redis deletes a key only once its clock has passed the expiry, and this
+/// machine's clock is the server's, read after the server's reply.
+pub fn wait_gone(conn: &mut Connection, key: &str, deadline_ms: i64) {
+    wait_until(PATIENCE, &format!("{key} to expire"), || !exists(conn, key));
+    assert!(
+        now_ms() > deadline_ms,
+        "{key} gone before its deadline {deadline_ms}"
+    );
 }
 
 /// Polls `done` every 20 ms until it holds; panics after `timeout` naming `what`.
@@ -173,15 +190,11 @@ impl Server {
             .arg(primary.port)
             .query(&mut c)
             .expect("REPLICAOF");
-        wait_until(
-            Duration::from_secs(20),
-            "the replica's initial sync",
-            || {
-                info_field(&mut c, "replication", "master_link_status").as_deref() == Some("up")
-                    && info_field(&mut c, "replication", "master_sync_in_progress").as_deref()
-                        == Some("0")
-            },
-        );
+        wait_until(PATIENCE, "the replica's initial sync", || {
+            info_field(&mut c, "replication", "master_link_status").as_deref() == Some("up")
+                && info_field(&mut c, "replication", "master_sync_in_progress").as_deref()
+                    == Some("0")
+        });
         replica
     }
 
@@ -529,7 +542,7 @@ pub fn config_set(conn: &mut Connection, name: &str, value: &str) {
 
 /// Waits until no AOF rewrite is running or scheduled, and checks that the last one succeeded.
 pub fn wait_for_aof_rewrite(conn: &mut Connection) {
-    wait_until(Duration::from_secs(30), "the AOF rewrite", || {
+    wait_until(PATIENCE, "the AOF rewrite", || {
         info_field(conn, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
             && info_field(conn, "persistence", "aof_rewrite_scheduled").as_deref() == Some("0")
     });

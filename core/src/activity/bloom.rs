@@ -295,23 +295,41 @@ impl ScalableBloom {
         layers + alloc_size(self.words.capacity() * 8)
     }
 
-    /// Checks the invariants a decoded filter must hold (the codec calls this).
+    /// Checks the invariants a decoded filter must hold (the codec calls this): its sizing lies in
+    /// the live configuration's ranges (`crate::limits`), every layer has exactly the shape this
+    /// filter would have given it (so the next layer, which follows from the same sizing, is one the
+    /// live configuration could have made), and every layer but the newest is full (a layer is only
+    /// added when the newest one reaches its capacity).
     pub fn is_consistent(&self) -> bool {
+        use crate::limits::{within, SEEN_CAPACITY, SEEN_ERROR};
+        let capacity_ok =
+            u32::try_from(self.initial_capacity).is_ok_and(|c| within(c, SEEN_CAPACITY));
+        if !capacity_ok || !within(self.error, SEEN_ERROR) || self.layers.len() > MAX_LAYERS {
+            return false;
+        }
+        let newest = self.layers.len().saturating_sub(1);
         let mut next = 0;
-        self.initial_capacity >= 1
-            && self.error > 0.0
-            && self.error < 0.5
-            && self.layers.len() <= MAX_LAYERS
-            && self.layers.iter().enumerate().all(|(i, l)| {
-                let ok = l.capacity == self.initial_capacity.saturating_mul(1 << i)
-                    && l.count <= l.capacity
-                    && (1..=MAX_HASHES as u32).contains(&l.hashes)
-                    && l.words > 0
-                    && l.start as usize == next;
-                next += l.words as usize;
-                ok
-            })
-            && next == self.words.len()
+        self.layers.iter().enumerate().all(|(i, l)| {
+            let (words, hashes) = layer_shape(l.capacity, self.layer_error(i));
+            let fill_ok = if i < newest {
+                l.count == l.capacity
+            } else {
+                l.count <= l.capacity || self.layers.len() == MAX_LAYERS
+            };
+            let ok = l.capacity == self.initial_capacity.saturating_mul(1 << i)
+                && fill_ok
+                && l.hashes == hashes
+                && l.words as usize == words
+                && l.start as usize == next;
+            next += l.words as usize;
+            ok
+        }) && next == self.words.len()
+    }
+
+    /// The words the first layer of a filter sized `(initial_capacity, error)` takes: what the
+    /// first event allocates.
+    pub fn first_layer_words(initial_capacity: u64, error: f64) -> usize {
+        layer_shape(initial_capacity, error * (1.0 - TIGHTENING)).0
     }
 }
 
@@ -393,6 +411,47 @@ mod tests {
                 "initial {initial}, error {error}, {inserted} items: measured {rate}"
             );
         }
+    }
+
+    #[test]
+    fn consistency_follows_the_live_ranges_and_the_layer_shapes() {
+        // the crash of issue 15: capacity 2^24, error 1e-300, no layers
+        assert!(!ScalableBloom::new(1 << 24, 1e-300).is_consistent());
+        assert!(!ScalableBloom::new(1_000_001, 0.01).is_consistent());
+        assert!(!ScalableBloom::new(128, 1e-10).is_consistent());
+        assert!(!ScalableBloom::new(128, 0.26).is_consistent());
+        assert!(!ScalableBloom::new(128, f64::NAN).is_consistent());
+        assert!(ScalableBloom::new(1_000_000, 1e-9).is_consistent());
+        // the largest first layer the live configuration can make: about 5.6 MB
+        assert!(ScalableBloom::first_layer_words(1_000_000, 1e-9) * 8 < 6_000_000);
+
+        let mut f = ScalableBloom::new(8, 0.01);
+        for i in 0..100 {
+            f.insert_hashes(seen_hashes(&item("x", i)));
+        }
+        assert!(f.is_consistent() && f.layers.len() > 2);
+        let saved = |f: &ScalableBloom| -> Vec<(u64, u32, Vec<u64>)> {
+            f.layers()
+                .iter()
+                .map(|l| (l.count, l.hashes, f.layer_bits(l).to_vec()))
+                .collect()
+        };
+        let good = saved(&f);
+        assert!(ScalableBloom::from_layers(8, 0.01, good.clone()).is_consistent());
+        // a layer of another size than its capacity and error give it
+        let mut wide = good.clone();
+        wide[0].2.push(0);
+        assert!(!ScalableBloom::from_layers(8, 0.01, wide).is_consistent());
+        // another hash count
+        let mut hashes = good.clone();
+        hashes[1].1 += 1;
+        assert!(!ScalableBloom::from_layers(8, 0.01, hashes).is_consistent());
+        // an older layer that is not full
+        let mut partial = good.clone();
+        partial[0].0 -= 1;
+        assert!(!ScalableBloom::from_layers(8, 0.01, partial).is_consistent());
+        // the same layers under another error rate
+        assert!(!ScalableBloom::from_layers(8, 0.02, good).is_consistent());
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use crate::mem::alloc_size;
 
-pub const MIN_PRECISION: u8 = 4;
-pub const MAX_PRECISION: u8 = 12;
+pub const MIN_PRECISION: u8 = crate::limits::HLL_PRECISION.0;
+pub const MAX_PRECISION: u8 = crate::limits::HLL_PRECISION.1;
 const SPARSE_RANK_MAX: u8 = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::mem::alloc_size;
 
 pub const DEPTH: usize = 4;
-pub const MIN_WIDTH: u32 = 16;
-pub const MAX_WIDTH: u32 = 16_384;
+pub const MIN_WIDTH: u32 = crate::limits::IMPRESSIONS_WIDTH.0;
+pub const MAX_WIDTH: u32 = crate::limits::IMPRESSIONS_WIDTH.1;
 /// Counter budget over all generations (bytes).
 pub const MAX_COUNTERS: usize = DEPTH * 32_768;
 /// Most generations a sketch can hold (widths double from `MIN_WIDTH` within the budget).
@@ -148,6 +148,12 @@ impl Impressions {
             && self.generations.len() <= GENERATIONS
             && self.bytes() <= MAX_COUNTERS.max(DEPTH * MAX_WIDTH as usize)
             && self.generations.iter().all(Generation::is_consistent)
+            // each generation is twice as wide as the one before it (up to `MAX_WIDTH`) and was
+            // only followed by it once full: the shapes `record` makes, and no other
+            && self.generations.windows(2).all(|w| {
+                w[1].width == w[0].width.saturating_mul(2).min(MAX_WIDTH)
+                    && u64::from(w[0].distinct) * 4 >= u64::from(w[0].width)
+            })
     }
 }
 
@@ -196,6 +202,24 @@ mod tests {
             long.record(format!("seen{i}").as_bytes());
         }
         assert!((0..1_500u32).all(|i| long.count(format!("seen{i}").as_bytes()) >= 1));
+    }
+
+    #[test]
+    fn only_the_shapes_record_makes_are_consistent() {
+        let mut imp = Impressions::new(16);
+        for i in 0..40u32 {
+            imp.record(format!("i{i}").as_bytes());
+        }
+        assert!(imp.generations.len() > 2 && imp.is_consistent());
+        let mut wrong = imp.clone();
+        wrong.generations[1] = Generation::new(wrong.generations[1].width * 2);
+        assert!(!wrong.is_consistent(), "width does not double");
+        let mut early = imp.clone();
+        early.generations[0].distinct = 0;
+        assert!(!early.is_consistent(), "followed before it was full");
+        let mut wide = imp;
+        wide.generations[0].width = MAX_WIDTH * 2;
+        assert!(!wide.is_consistent(), "wider than the configuration allows");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::activity::bloom::{Probe, ScalableBloom};
 use crate::activity::hash::{distinct_hash, seen_hashes};
 use crate::activity::hll::HyperLogLog;
 use crate::activity::interests::Interests;
+use crate::limits;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -50,10 +51,20 @@ impl Default for SketchParams {
 }
 
 impl SketchParams {
-    pub const SEEN_CAPACITY_MAX: u32 = 1_000_000;
-    pub const SEEN_ERROR_MIN: f64 = 1e-9;
-    pub const SEEN_ERROR_MAX: f64 = 0.25;
-    pub const TOP_N_MAX: u16 = 1_000;
+    pub const SEEN_CAPACITY_MAX: u32 = limits::SEEN_CAPACITY.1;
+    pub const SEEN_ERROR_MIN: f64 = limits::SEEN_ERROR.0;
+    pub const SEEN_ERROR_MAX: f64 = limits::SEEN_ERROR.1;
+    pub const TOP_N_MAX: u16 = limits::TOP_N.1;
+
+    /// Whether every value lies in the range the configuration and `PARAMS` accept
+    /// (`crate::limits`): the only sizings a session's sketches can have.
+    pub fn is_valid(&self) -> bool {
+        limits::within(self.seen_capacity, limits::SEEN_CAPACITY)
+            && limits::within(self.seen_error, limits::SEEN_ERROR)
+            && limits::within(self.hll_precision, limits::HLL_PRECISION)
+            && limits::within(self.top_n, limits::TOP_N)
+            && limits::within(self.half_life_s, limits::LIFETIME_S)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

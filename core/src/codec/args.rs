@@ -335,7 +335,11 @@ pub fn parse_catalog_add<'a>(items: &'a [&'a [u8]]) -> Result<CatalogAdd<'a>> {
         if is(token, "SCORE") {
             once(score_seen)?;
             score_seen = true;
-            add.score = args.next_float("SCORE", -1e300, 1e300)?;
+            add.score = args.next_float(
+                "SCORE",
+                crate::limits::CATALOG_SCORE.0,
+                crate::limits::CATALOG_SCORE.1,
+            )?;
         } else if is(token, "CATEGORIES") {
             once(cats_seen)?;
             cats_seen = true;

@@ -68,8 +68,9 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
         for _ in 0..items {
             let id = r.prefixed()?;
             let score = r.f64_le()?;
-            if !score.is_finite() {
-                return Err(Error::Corrupt("item score is not finite"));
+            // the range CATALOG ADD accepts (NaN fails it too)
+            if !crate::limits::within(score, crate::limits::CATALOG_SCORE) {
+                return Err(Error::Corrupt("item score out of range"));
             }
             let expires = match r.byte()? {
                 0 => None,

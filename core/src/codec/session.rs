@@ -19,9 +19,10 @@ use crate::activity::interests::{Interest, Interests};
 use crate::activity::{Activity, SketchParams};
 use crate::codec::wire::{put_bytes, put_i64, put_u64, Reader};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::session::calculated::Calculated;
 use crate::session::fields::Fields;
-use crate::session::{Session, MAX_LIFETIME_S};
+use crate::session::Session;
 
 /// The encoding this build writes.
 ///
@@ -204,7 +205,7 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
     let created_ms = r.i64()?;
     let last_seen_ms = r.i64()?;
     let lifetime = |v: u64| match u32::try_from(v) {
-        Ok(v) if (1..=MAX_LIFETIME_S).contains(&v) => Ok(v),
+        Ok(v) if limits::within(v, limits::LIFETIME_S) => Ok(v),
         _ => Err(Error::Corrupt("lifetime out of range")),
     };
     let idle_s = lifetime(r.u64()?)?;
@@ -340,11 +341,11 @@ fn read_activity_v1(r: &mut Reader) -> Result<Activity> {
 fn read_activity(r: &mut Reader) -> Result<Activity> {
     let top_n = u16::try_from(r.u64()?)
         .ok()
-        .filter(|n| (1..=SketchParams::TOP_N_MAX).contains(n))
+        .filter(|&n| limits::within(n, limits::TOP_N))
         .ok_or(Error::Corrupt("top-n out of range"))?;
     let half_life_s = u32::try_from(r.u64()?)
         .ok()
-        .filter(|h| (1..=MAX_LIFETIME_S).contains(h))
+        .filter(|&h| limits::within(h, limits::LIFETIME_S))
         .ok_or(Error::Corrupt("half-life out of range"))?;
     let events = r.u64()?;
     if events == 0 {
@@ -388,14 +389,15 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         layers.push((count, hashes, bits));
     }
     let seen = ScalableBloom::from_layers(initial_capacity, error, layers);
-    if !seen.is_consistent() {
+    // The sizing must be one the live configuration or `PARAMS` accepts (`crate::limits`) and the
+    // layers exactly what it makes: a filter sized otherwise would let the next event allocate
+    // what no live session could (capacity 2^24 at error 1e-300: 3 GB).
+    if !seen.is_consistent() || seen.count() > events {
         return Err(Error::Corrupt("inconsistent seen filter"));
     }
 
     let precision = r.byte()?;
-    if !(crate::activity::hll::MIN_PRECISION..=crate::activity::hll::MAX_PRECISION)
-        .contains(&precision)
-    {
+    if !limits::within(precision, limits::HLL_PRECISION) {
         return Err(Error::Corrupt("HyperLogLog precision out of range"));
     }
     let registers = match r.byte()? {
@@ -423,13 +425,14 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         return Err(Error::Corrupt("more interests than top-n"));
     }
     let mut entries: Vec<Interest> = Vec::with_capacity(n);
+    let mut names: std::collections::HashSet<&[u8]> = std::collections::HashSet::with_capacity(n);
     for _ in 0..n {
-        let category: Box<[u8]> = r.prefixed()?.into();
+        let category = r.prefixed()?;
         let weight = r.f64_le()?;
-        if !weight.is_finite() || weight < 0.0 || entries.iter().any(|e| *e.category == *category) {
+        if !weight.is_finite() || weight < 0.0 || !names.insert(category) {
             return Err(Error::Corrupt("invalid interest"));
         }
-        entries.push(Interest::new(&category, weight));
+        entries.push(Interest::new(category, weight));
     }
 
     Ok(Activity {
@@ -622,6 +625,35 @@ mod tests {
         section(&mut b, TAG_FIELDS, &mut body);
         b.push(TAG_END);
         assert!(decode(&b).is_err());
+    }
+
+    #[test]
+    fn sketch_sizing_outside_the_live_ranges_is_refused() {
+        let with = |f: &dyn Fn(&mut Activity)| {
+            let mut s = Session::new(1_700_000_000_000, 60, 60);
+            let mut a = Activity::new(&SketchParams::default());
+            a.events = 1;
+            f(&mut a);
+            s.activity = Some(a);
+            decode(&encode(&s))
+        };
+        assert!(with(&|_| {}).is_ok());
+        // issue 15's crash: capacity 2^24 at 1e-300, no layers
+        let crash = with(&|a| a.seen = ScalableBloom::new(1 << 24, 1e-300));
+        assert_eq!(crash, Err(Error::Corrupt("inconsistent seen filter")));
+        assert!(with(&|a| a.seen = ScalableBloom::new(1 << 22, 0.01)).is_err());
+        assert!(with(&|a| a.top_n = 1001).is_err());
+        assert!(with(&|a| a.half_life_s = 0).is_err());
+        assert!(with(
+            &|a| a.distinct = HyperLogLog::from_registers(13, Registers::Sparse(Vec::new()))
+        )
+        .is_err());
+        // a filter holding more items than the session had events
+        let more = with(&|a| {
+            a.seen.insert_hashes((1, 2));
+            a.seen.insert_hashes((3, 4));
+        });
+        assert_eq!(more, Err(Error::Corrupt("inconsistent seen filter")));
     }
 
     #[test]

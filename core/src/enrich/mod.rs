@@ -105,9 +105,21 @@ pub fn plan(
     max_attrs_size: usize,
     max_groups: usize,
 ) -> Result<Option<Value>> {
+    // Counts and lengths first, before any parsing or set building.
+    if req.join.len() > max_groups.saturating_add(req.leave.len()) {
+        return Err(Error::TooManyGroups { limit: max_groups });
+    }
     let merged = match req.attrs {
         None => None,
         Some(raw) => {
+            // The document a patch yields is at most about as long as the patch plus what is
+            // stored: a patch longer than the limit and the stored document is refused unread.
+            let stored = session.calculated.as_ref().map_or(0, |c| c.attrs.len());
+            if raw.len() > max_attrs_size.max(stored) {
+                return Err(Error::AttrsTooLarge {
+                    limit: max_attrs_size,
+                });
+            }
             let patch = parse_attrs(raw)?;
             let mut current = stored_attrs(session);
             merge_patch(&mut current, &patch);
@@ -122,17 +134,23 @@ pub fn plan(
             Some(current)
         }
     };
-    let mut groups: Vec<&[u8]> = session.groups.iter().map(|g| &**g).collect();
-    for g in &req.join {
-        if !groups.contains(g) {
-            groups.push(g);
-        }
-    }
-    groups.retain(|g| !req.leave.contains(g));
-    if groups.len() > max_groups && groups.len() > session.groups.len() {
+    let after = groups_after(session, req).len();
+    if after > max_groups && after > session.groups.len() {
         return Err(Error::TooManyGroups { limit: max_groups });
     }
     Ok(merged)
+}
+
+/// The session's groups once `req`'s JOIN then LEAVE apply, sorted: O((G + J + L) log(J + L)).
+fn groups_after<'s>(session: &'s Session, req: &Enrich<'s>) -> Vec<&'s [u8]> {
+    let leave: std::collections::BTreeSet<&[u8]> = req.leave.iter().copied().collect();
+    let joined: std::collections::BTreeSet<&[u8]> = session
+        .groups
+        .iter()
+        .map(|g| &**g)
+        .chain(req.join.iter().copied())
+        .collect();
+    joined.into_iter().filter(|g| !leave.contains(g)).collect()
 }
 
 fn stored_attrs(session: &Session) -> Value {
@@ -153,12 +171,13 @@ pub fn apply(
     now_ms: i64,
     rules: &Thresholds,
 ) -> Value {
-    for g in &req.join {
-        if let Err(i) = session.groups.binary_search_by(|x| (**x).cmp(g)) {
-            session.groups.insert(i, (*g).into());
-        }
+    if !req.join.is_empty() || !req.leave.is_empty() {
+        let groups: Vec<Box<[u8]>> = groups_after(session, req)
+            .into_iter()
+            .map(Box::from)
+            .collect();
+        session.groups = groups;
     }
-    session.groups.retain(|g| !req.leave.contains(&&**g));
     session.groups.shrink_to_fit();
 
     let attrs = merged_attrs.unwrap_or_else(|| stored_attrs(session));

@@ -117,6 +117,93 @@ impl Fields {
         }
     }
 
+    /// The entries' names and value positions in name order, for many lookups in one command:
+    /// one pass over the buffer, then O(log F) per name (`position`).
+    fn index(&self) -> Vec<(&[u8], std::ops::Range<usize>)> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            let n = read_len(&self.buf, &mut pos);
+            let name = self.buf.get(pos..pos + n).unwrap_or_default();
+            pos += n;
+            let v = read_len(&self.buf, &mut pos);
+            out.push((name, pos..pos + v));
+            pos += v;
+        }
+        out
+    }
+
+    /// `get` of each of `names`: a scan per name for a few, else one index and a binary search
+    /// per name, so the cost is O(F + N log F) however many names are asked for.
+    pub fn get_many(&self, names: &[&[u8]]) -> Vec<Option<&[u8]>> {
+        if names.len() <= FEW {
+            return names.iter().map(|n| self.get(n)).collect();
+        }
+        let index = self.index();
+        names
+            .iter()
+            .map(|n| {
+                let i = index.binary_search_by(|(e, _)| (*e).cmp(n)).ok()?;
+                let (_, value) = index.get(i)?;
+                self.buf.get(value.clone())
+            })
+            .collect()
+    }
+
+    /// Which of `names` exist (as `get_many`).
+    pub fn contains_many(&self, names: &[&[u8]]) -> Vec<bool> {
+        self.get_many(names).iter().map(Option::is_some).collect()
+    }
+
+    /// Applies `set` in order, then removes `del`, in one pass over the buffer: O(bytes +
+    /// N log N) for N names, where one `set` or `del` per name would move the buffer N times.
+    pub fn apply(&mut self, set: &[(&[u8], &[u8])], del: &[&[u8]]) {
+        if set.len() + del.len() <= FEW {
+            for (name, value) in set {
+                self.set(name, value);
+            }
+            for name in del {
+                self.del(name);
+            }
+            return;
+        }
+        let mut changes: std::collections::BTreeMap<&[u8], Option<&[u8]>> = Default::default();
+        for (name, value) in set {
+            changes.insert(name, Some(value));
+        }
+        for name in del {
+            changes.insert(name, None);
+        }
+        let old = std::mem::take(self);
+        let mut entries = old.iter().peekable();
+        let mut changes = changes.into_iter().peekable();
+        let mut out: Vec<(&[u8], &[u8])> = Vec::with_capacity(old.len() + set.len());
+        loop {
+            let take_old = match (entries.peek(), changes.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((a, _)), Some((b, _))) => a < b,
+            };
+            if take_old {
+                if let Some(e) = entries.next() {
+                    out.push(e);
+                }
+                continue;
+            }
+            let Some((name, change)) = changes.next() else {
+                break;
+            };
+            if entries.peek().is_some_and(|(a, _)| *a == name) {
+                entries.next();
+            }
+            if let Some(value) = change {
+                out.push((name, value));
+            }
+        }
+        *self = Fields::from_sorted(out.into_iter()).unwrap_or_else(|| old.clone());
+    }
+
     /// Releases spare capacity (after a write, so the session costs what it holds).
     pub fn shrink(&mut self) {
         if self.buf.capacity() > self.buf.len() + self.buf.len() / 8 + 16 {
@@ -167,6 +254,9 @@ impl Fields {
         alloc_size(self.buf.capacity())
     }
 }
+
+/// Up to this many names a command looks each one up by a scan (cheaper than an index).
+const FEW: usize = 8;
 
 fn varint_len(v: usize) -> usize {
     let mut n = 1;
@@ -241,6 +331,44 @@ mod tests {
             f.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
         let theirs: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn batches_match_one_name_at_a_time() {
+        let mut x: u64 = 7;
+        for round in 0..200 {
+            let mut one = Fields::default();
+            for i in 0..(round % 30) {
+                one.set(format!("f{i}").as_bytes(), b"v");
+            }
+            let mut batch = one.clone();
+            let names: Vec<Vec<u8>> = (0..(round % 40))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("f{}", x % 45).into_bytes()
+                })
+                .collect();
+            let (sets, dels) = names.split_at(names.len() / 2);
+            let set: Vec<(&[u8], &[u8])> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (&n[..], if i % 2 == 0 { &b"a"[..] } else { &b"bb"[..] }))
+                .collect();
+            let del: Vec<&[u8]> = dels.iter().map(|n| &n[..]).collect();
+            for (n, v) in &set {
+                one.set(n, v);
+            }
+            for n in &del {
+                one.del(n);
+            }
+            batch.apply(&set, &del);
+            assert_eq!(one, batch, "round {round}");
+            let all: Vec<&[u8]> = names.iter().map(|n| &n[..]).collect();
+            let expected: Vec<Option<&[u8]>> = all.iter().map(|n| one.get(n)).collect();
+            assert_eq!(batch.get_many(&all), expected);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::session::calculated::Calculated;
 use crate::session::fields::Fields;
 
 /// Largest `IDLE` / `MAXAGE`: ten years, far below any overflow of millisecond arithmetic.
-pub const MAX_LIFETIME_S: u32 = 10 * 365 * 24 * 3600;
+pub const MAX_LIFETIME_S: u32 = crate::limits::LIFETIME_S.1;
 /// How far in the future `AT` may lie (clock skew between an application and Redis).
 pub const MAX_FUTURE_SKEW_MS: i64 = 60_000;
 
@@ -153,6 +153,15 @@ impl Session {
             touch.idle_s.unwrap_or(settings.default_idle_s),
             touch.maxage_s.unwrap_or(settings.default_maxage_s),
         )
+    }
+
+    /// Whether the session has outlived `created + maxage` at `now_ms`: it is then gone for every
+    /// command, whatever happened to its key's TTL (`PERSIST`, `EXPIRE` with a later time).
+    pub fn past_maxage(&self, now_ms: i64) -> bool {
+        now_ms
+            >= self
+                .created_ms
+                .saturating_add(i64::from(self.maxage_s) * 1000)
     }
 
     /// The key's expiry: the sliding idle deadline, capped by the absolute maximum age.
@@ -303,19 +312,21 @@ impl Session {
         if let Some(pairs) = &touch.replace {
             return replaced_fields(pairs).len();
         }
-        let mut added: Vec<&[u8]> = touch
-            .set
+        let set_names: Vec<&[u8]> = touch.set.iter().map(|(n, _)| *n).collect();
+        let mut added: Vec<&[u8]> = set_names
             .iter()
+            .zip(self.fields.contains_many(&set_names))
+            .filter(|(_, exists)| !exists)
             .map(|(n, _)| *n)
-            .filter(|n| !self.fields.contains(n))
             .collect();
         added.sort_unstable();
         added.dedup();
         let mut removed: Vec<&[u8]> = touch
             .del
             .iter()
-            .copied()
-            .filter(|n| self.fields.contains(n) || added.binary_search(n).is_ok())
+            .zip(self.fields.contains_many(touch.del))
+            .filter(|(n, exists)| *exists || added.binary_search(n).is_ok())
+            .map(|(n, _)| *n)
             .collect();
         removed.sort_unstable();
         removed.dedup();
@@ -365,12 +376,7 @@ impl Session {
                 self.fields.set(name, value);
             }
         }
-        for (name, value) in &touch.set {
-            self.fields.set(name, value);
-        }
-        for name in touch.del {
-            self.fields.del(name);
-        }
+        self.fields.apply(&touch.set, touch.del);
         if !touch.set.is_empty() || !touch.del.is_empty() || touch.replace.is_some() {
             self.fields.shrink();
         }
