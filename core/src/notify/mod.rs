@@ -56,6 +56,9 @@ pub struct Group {
     /// (hash of id, sequence) of every notification in `notifications`: a publish's duplicate
     /// check is O(log n), not a walk of the group. Derived, never saved (rebuilt by `with`).
     ids: BTreeSet<(u64, u64)>,
+    /// The sum of the notifications' `memory()`, kept as they change (O(1) for the registry's
+    /// counters on every publish).
+    memory: usize,
     /// A lower bound of the earliest expiry among `notifications` (exact after `purge`): while it
     /// is in the future, no notification of the group has expired, so a pending count is a binary
     /// search instead of a walk.
@@ -67,6 +70,7 @@ impl Default for Group {
         Group {
             notifications: VecDeque::new(),
             ids: BTreeSet::new(),
+            memory: 0,
             min_expires_ms: i64::MAX,
         }
     }
@@ -85,9 +89,11 @@ impl Group {
             .iter()
             .map(|n| (id_hash(&n.id), n.seq))
             .collect();
+        let memory = notifications.iter().map(Notification::memory).sum();
         Group {
             notifications,
             ids,
+            memory,
             min_expires_ms,
         }
     }
@@ -121,6 +127,7 @@ impl Group {
             .is_none_or(|last| last.seq < n.seq);
         self.min_expires_ms = self.min_expires_ms.min(n.expires_ms);
         self.ids.insert((id_hash(&n.id), n.seq));
+        self.memory += n.memory();
         self.notifications.push_back(n);
         if !sorted {
             self.notifications.make_contiguous().sort_by_key(|n| n.seq);
@@ -131,12 +138,14 @@ impl Group {
     pub fn pop_front(&mut self) -> Option<Notification> {
         let n = self.notifications.pop_front()?;
         self.ids.remove(&(id_hash(&n.id), n.seq));
+        self.memory = self.memory.saturating_sub(n.memory());
         Some(n)
     }
 
     /// Takes every notification out (the group is left empty).
     pub fn take(&mut self) -> VecDeque<Notification> {
         self.ids.clear();
+        self.memory = 0;
         self.min_expires_ms = i64::MAX;
         std::mem::take(&mut self.notifications)
     }
@@ -153,7 +162,8 @@ impl Group {
             .iter()
             .map(|n| (id_hash(&n.id), n.seq))
             .collect();
-        derived == self.ids && self.ids.len() == self.notifications.len()
+        let memory: usize = self.notifications.iter().map(Notification::memory).sum();
+        derived == self.ids && self.ids.len() == self.notifications.len() && memory == self.memory
     }
 
     pub fn is_empty(&self) -> bool {
@@ -167,11 +177,12 @@ impl Group {
             return 0;
         }
         let before = self.notifications.len();
-        let ids = &mut self.ids;
+        let (ids, memory) = (&mut self.ids, &mut self.memory);
         self.notifications.retain(|n| {
             let live = n.expires_ms > now_ms;
             if !live {
                 ids.remove(&(id_hash(&n.id), n.seq));
+                *memory = memory.saturating_sub(n.memory());
             }
             live
         });
@@ -187,7 +198,7 @@ impl Group {
     /// Heap bytes of the notifications (each one's slot, id and payload): the sum the registry's
     /// memory limit is held to, so it is exact in what a publish adds.
     pub fn memory(&self) -> usize {
-        self.notifications.iter().map(Notification::memory).sum()
+        self.memory
     }
 
     /// Index of the first notification after `cursor` (binary search: sequences increase).
