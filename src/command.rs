@@ -193,5 +193,9 @@ fn describe(ctx: *mut raw::RedisModuleCtx, spec: &Spec) -> Result<(), RedisError
     if let Err(e) = crate::docs::describe(command, &full) {
         redis_module::logging::log_warning(format!("session: {e}"));
     }
+    // Containers take no categories of their own; their subcommands do.
+    if spec.entry.is_some() {
+        crate::acl::set_categories(command, &full, spec.flags)?;
+    }
     Ok(())
 }

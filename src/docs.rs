@@ -352,6 +352,7 @@ pub const DOCS: &[Doc] = &[
             option("MAXLEN", "count", Kind::Int),
             option("AT", "unix-time-milliseconds", Kind::Time),
             option("SEQ", "sequence", Kind::Int),
+            option("PUBLISHER", "acl-user", Kind::Str),
         ],
     },
     Doc {
@@ -364,7 +365,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.sessions",
-        summary: "Lists a user's live sessions (this node's, in Redis Cluster); with CURSOR, one page",
+        summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster); with CURSOR, one page",
         complexity: "O(S) for S sessions of the user; with CURSOR, O(log(S) + COUNT)",
         arity: -2,
         keys: Keys::None,
@@ -372,7 +373,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.revoke",
-        summary: "Deletes the sessions of a user (log out everywhere): all, or COUNT per call",
+        summary: "Deletes the sessions of a user the caller may write (log out everywhere): all, or COUNT per call",
         complexity: "O(S) for S sessions of the user; with COUNT, O(COUNT * log(S))",
         arity: -2,
         keys: Keys::None,

@@ -1,6 +1,7 @@
 //! The `session` Redis module: registration only. Commands live in `commands/`, the native type's
 //! callbacks in `datatype.rs`, configuration in `config.rs`; the domain is the `session-core` crate.
 
+mod acl;
 mod command;
 mod commands;
 mod config;

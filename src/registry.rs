@@ -172,7 +172,7 @@ pub fn try_sizes() -> Option<(usize, usize, usize, usize, usize, usize)> {
 static EMITTED_IN_REWRITE: AtomicBool = AtomicBool::new(false);
 
 /// Writes the registry into an AOF rewrite as the commands that rebuild it (catalog items with
-/// absolute expiry, notifications with their time, expiry and sequence number).
+/// absolute expiry, notifications with their time, expiry, sequence number and publisher).
 ///
 /// Redis gives modules no rewrite hook for data outside the keyspace, so the registry rides along
 /// with the first session the rewrite visits. With the default `aof-use-rdb-preamble yes` the
@@ -208,7 +208,7 @@ pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
                 n.published_ms.to_string(),
                 n.seq.to_string(),
             );
-            let args: [&[u8]; 11] = [
+            let mut args: Vec<&[u8]> = vec![
                 group,
                 &n.id,
                 &n.payload,
@@ -221,6 +221,10 @@ pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
                 b"SEQ",
                 seq.as_bytes(),
             ];
+            if let Some(p) = &n.publisher {
+                args.push(b"PUBLISHER");
+                args.push(p);
+            }
             emit(aof, c"SESSION.NOTIFYGROUP", &args);
         }
     }

@@ -6,13 +6,25 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 
-let BaseStore
-try {
-  BaseStore = require('express-session').Store
-} catch {
-  // Without express-session (fastify, plain use): a minimal EventEmitter base.
-  BaseStore = require('node:events').EventEmitter
+// express-session's Store, as the application resolves it: the app's copy first (from its main
+// module and its working directory), so a package installed by symlink (`npm install
+// ./clients/node`, `file:` dependencies) extends the same Store class the app's session() uses;
+// then the copy this package can see.
+function findBaseStore () {
+  const from = [require.main && require.main.path, process.cwd()].filter(Boolean)
+  for (const dir of from) {
+    try {
+      return require(require.resolve('express-session', { paths: [dir] })).Store
+    } catch {}
+  }
+  try {
+    return require('express-session').Store
+  } catch {
+    // Without express-session (fastify, plain use): a minimal EventEmitter base.
+    return require('node:events').EventEmitter
+  }
 }
+const BaseStore = findBaseStore()
 
 /** The module's native type name (for `SCAN ... TYPE`). */
 const SESSION_TYPE = 'session01'

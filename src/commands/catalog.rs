@@ -1,11 +1,14 @@
 //! `SESSION.CATALOG ADD | DEL | DROP | INFO | LIST`: the registry's content catalogs.
 //! Registered as subcommands, so each has honest flags and ACL rules can name them
-//! (`+session.catalog|info`, `-session.catalog|add`).
+//! (`+session.catalog|info`, `-session.catalog|add`). Catalog names are checked as if they were
+//! keys (`crate::acl`): ADD/DEL/DROP need write permission, INFO read permission, LIST shows only
+//! the names the caller may read.
 
 use redis_module::{RedisError, RedisResult, RedisValue};
 use session_core::codec::args::parse_catalog_add;
 use session_core::Error;
 
+use crate::acl::{self, Caller};
 use crate::command::Invocation;
 use crate::config;
 use crate::errors::{self, from_core};
@@ -20,6 +23,7 @@ pub fn add(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let add = parse_catalog_add(&inv.args[2..]).map_err(from_core)?;
+    acl::require_write_name(inv.ctx, add.catalog)?;
     let trusted = inv.trusted();
     let now = ffi::wall_ms();
     if !trusted {
@@ -84,6 +88,7 @@ pub fn del(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 4 {
         return Err(RedisError::WrongArity);
     }
+    acl::require_write_name(inv.ctx, inv.args[2])?;
     let mut registry = registry::lock();
     let Some(catalog) = registry.catalogs.get_mut(inv.args[2]) else {
         return Ok(RedisValue::Integer(0));
@@ -105,6 +110,7 @@ pub fn drop_catalog(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 3 {
         return Err(RedisError::WrongArity);
     }
+    acl::require_write_name(inv.ctx, inv.args[2])?;
     let dropped = registry::lock().catalogs.remove(inv.args[2]).is_some();
     if dropped {
         inv.replicate("SESSION.CATALOG", &inv.args[1..]);
@@ -116,6 +122,7 @@ pub fn info(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 3 {
         return Err(RedisError::WrongArity);
     }
+    acl::require_read_name(inv.ctx, inv.args[2])?;
     let registry = registry::lock();
     let Some(catalog) = registry.catalogs.get(inv.args[2]) else {
         return Err(errors::no_such_catalog());
@@ -133,9 +140,17 @@ pub fn list(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let registry = registry::lock();
+    // Only the names the caller may read, as if they were keys.
+    let caller = Caller::current(inv.ctx);
+    let names: Vec<&[u8]> = registry
+        .catalogs
+        .keys()
+        .map(|name| &**name)
+        .filter(|name| caller.may_read(inv.ctx, name))
+        .collect();
     let r = Reply::new(inv.ctx);
-    r.array(registry.catalogs.len());
-    for name in registry.catalogs.keys() {
+    r.array(names.len());
+    for name in names {
         r.bulk(name);
     }
     Ok(RedisValue::NoReply)

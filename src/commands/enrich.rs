@@ -20,6 +20,13 @@ pub fn enrich(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let req = parse_enrich(&inv.args[2..]).map_err(from_core)?;
+    // Joining a group reads its notifications: the caller must be able to read the group's name.
+    if !req.join.is_empty() {
+        let caller = crate::acl::Caller::current(inv.ctx);
+        if req.join.iter().any(|g| !caller.may_read(inv.ctx, g)) {
+            return Err(crate::acl::no_perm_name());
+        }
+    }
     let trusted = inv.trusted();
     let now = effective_time(req.at_ms, ffi::wall_ms(), trusted).map_err(from_core)?;
     let rules = req.thresholds.unwrap_or_else(config::thresholds);

@@ -1,15 +1,20 @@
 //! Group notifications: `SESSION.NOTIFYGROUP` publishes once to a group in the registry (O(1) in
 //! the number of members); `SESSION.INBOX` delivers a session's pending ones exactly once.
+//!
+//! Tenancy (`crate::acl`): NOTIFYGROUP needs publish permission on `session:notify:<group>` and
+//! records its ACL user with the notification; INBOX and TOUCH's `pending` count only
+//! notifications whose publisher may write the session's key.
 
 use redis_module::{RedisError, RedisResult, RedisValue};
 use serde_json::json;
 use session_core::codec::args::{parse_inbox, parse_notify};
 use session_core::json::bytes_value;
-use session_core::notify::{acknowledge, pending};
+use session_core::notify::{acknowledge, pending_where};
 use session_core::registry::Published;
 use session_core::session::effective_time;
 use session_core::Session;
 
+use crate::acl;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
@@ -26,6 +31,20 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
     let trusted = inv.trusted();
     if n.seq.is_some() && !trusted {
         return Err(errors::reserved("SEQ"));
+    }
+    if n.publisher.is_some() && !trusted {
+        return Err(errors::reserved("PUBLISHER"));
+    }
+    let mut channel = b"session:notify:".to_vec();
+    channel.extend_from_slice(n.group);
+    // Tenancy: publishing into a group is publishing on its channel; the publisher is recorded so
+    // that the notification reaches only sessions it may write (derived segments included).
+    let publisher = match n.publisher {
+        Some(p) => Some(p.to_vec()),
+        None => acl::current_user_name(inv.ctx),
+    };
+    if !acl::Caller::current(inv.ctx).may_publish(inv.ctx, &channel) {
+        return Err(acl::no_perm_channel());
     }
     let now = effective_time(n.at_ms, ffi::wall_ms(), trusted).map_err(from_core)?;
     let expires = n
@@ -50,7 +69,10 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
             n.group, n.id, n.payload, now, expires, max_len, n.seq, limits,
         )
         .map_err(from_core)?;
-    let seq = registry.last_seq;
+    let seq = n.seq.unwrap_or(registry.last_seq);
+    if published != Published::Duplicate {
+        registry.set_publisher(n.group, seq, publisher.as_deref());
+    }
     drop(registry);
     if published == Published::Duplicate {
         return Ok(RedisValue::Integer(0));
@@ -58,31 +80,31 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
 
     // Effects: absolute expiry, the bound and the time, so replicas purge and trim identically.
     let (expires, max_len, now_text) = (expires.to_string(), max_len.to_string(), now.to_string());
-    let seq = n.seq.unwrap_or(seq).to_string();
-    inv.replicate(
-        "SESSION.NOTIFYGROUP",
-        &[
-            n.group,
-            n.id,
-            n.payload,
-            b"EXPIREAT",
-            expires.as_bytes(),
-            b"MAXLEN",
-            max_len.as_bytes(),
-            b"AT",
-            now_text.as_bytes(),
-            b"SEQ",
-            seq.as_bytes(),
-        ],
-    );
+    let seq = seq.to_string();
+    let mut effect: Vec<&[u8]> = vec![
+        n.group,
+        n.id,
+        n.payload,
+        b"EXPIREAT",
+        expires.as_bytes(),
+        b"MAXLEN",
+        max_len.as_bytes(),
+        b"AT",
+        now_text.as_bytes(),
+        b"SEQ",
+        seq.as_bytes(),
+    ];
+    if let Some(p) = &publisher {
+        effect.push(b"PUBLISHER");
+        effect.push(p);
+    }
+    inv.replicate("SESSION.NOTIFYGROUP", &effect);
     if !inv.loading() {
         let message = json!({
             "group": bytes_value(n.group),
             "id": bytes_value(n.id),
             "payload": bytes_value(n.payload),
         });
-        let mut channel = b"session:notify:".to_vec();
-        channel.extend_from_slice(n.group);
         ffi::publish(inv.ctx, &channel, message.to_string().as_bytes());
     }
     stats::add(&stats::NOTIFICATIONS_PUBLISHED, 1);
@@ -103,7 +125,15 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     };
     let registry = registry::lock();
     // Stops at COUNT; work follows the session's own groups, never the registry's size.
-    let due = pending(session, &registry.groups, now, count.unwrap_or(usize::MAX));
+    // Tenancy: only what a publisher allowed to write this session's key published is delivered.
+    let mut publishers = acl::Publishers::new(inv.ctx, inv.args[1]);
+    let due = pending_where(
+        session,
+        &registry.groups,
+        now,
+        count.unwrap_or(usize::MAX),
+        |n| publishers.reaches(n.publisher.as_deref()),
+    );
 
     r.array(due.len());
     for d in &due {
@@ -140,13 +170,27 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// Undelivered live notifications of `session` (the `pending` field of TOUCH's reply): a lookup
-/// and a binary search per group of the session, whatever the registry holds.
-pub fn pending_count(session: &Session, now_ms: i64) -> usize {
+/// Undelivered live notifications of `session` at `key` that reach it (the `pending` field of
+/// TOUCH's reply): a lookup and a binary search per group of the session, whatever the registry
+/// holds; when something is pending, a walk of it checking each publisher (once per publisher).
+pub fn pending_count(
+    ctx: *mut redis_module::raw::RedisModuleCtx,
+    key: &[u8],
+    session: &Session,
+    now_ms: i64,
+) -> usize {
     if !registry::has_groups() {
         return 0;
     }
-    session_core::notify::pending_count(session, &registry::lock().groups, now_ms)
+    let registry = registry::lock();
+    if session_core::notify::pending_count(session, &registry.groups, now_ms) == 0 {
+        return 0;
+    }
+    let mut publishers = acl::Publishers::new(ctx, key);
+    pending_where(session, &registry.groups, now_ms, usize::MAX, |n| {
+        publishers.reaches(n.publisher.as_deref())
+    })
+    .len()
 }
 
 /// `SESSION.GROUP LIST`: the groups' names (a group exists while it holds a notification).
@@ -155,9 +199,17 @@ pub fn group_list(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     let registry = registry::lock();
+    // Only the names the caller may read, as if they were keys.
+    let caller = acl::Caller::current(inv.ctx);
+    let names: Vec<&[u8]> = registry
+        .groups
+        .keys()
+        .map(|name| &**name)
+        .filter(|name| caller.may_read(inv.ctx, name))
+        .collect();
     let r = Reply::new(inv.ctx);
-    r.array(registry.groups.len());
-    for name in registry.groups.keys() {
+    r.array(names.len());
+    for name in names {
         r.bulk(name);
     }
     Ok(RedisValue::NoReply)
@@ -169,6 +221,7 @@ pub fn group_info(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 3 {
         return Err(RedisError::WrongArity);
     }
+    acl::require_read_name(inv.ctx, inv.args[2])?;
     let registry = registry::lock();
     let Some(g) = registry.groups.get(inv.args[2]) else {
         return Err(errors::no_such_group());
@@ -193,6 +246,7 @@ pub fn group_drop(inv: &Invocation) -> RedisResult {
     if inv.args.len() != 3 {
         return Err(RedisError::WrongArity);
     }
+    acl::require_write_name(inv.ctx, inv.args[2])?;
     let dropped = registry::lock().drop_group(inv.args[2]);
     if dropped {
         inv.replicate("SESSION.GROUP", &inv.args[1..]);

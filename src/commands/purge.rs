@@ -1,4 +1,4 @@
-//! `SESSION.PURGE [AT ms]`: drops what expired in the registry (notifications, groups left
+//! `SESSION.PURGE`: drops what expired in the registry (notifications, groups left
 //! empty, catalog items, catalogs left empty). Expired things are never delivered or surfaced
 //! anyway; purging gives their memory back.
 //!
@@ -32,6 +32,11 @@ pub fn purge(inv: &Invocation) -> RedisResult {
         } else {
             return Err(from_core(session_core::Error::Syntax));
         }
+    }
+    // `AT` is the primary's clock in its replicated purge: a client could otherwise purge live
+    // notifications and catalog items early (any time up to the allowed clock skew ahead).
+    if at.is_some() && !inv.trusted() {
+        return Err(crate::errors::reserved("AT"));
     }
     let now = effective_time(at, ffi::wall_ms(), inv.trusted()).map_err(from_core)?;
     let purged = run(&inv.context(), now);

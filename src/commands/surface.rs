@@ -34,6 +34,7 @@ pub fn surface(inv: &Invocation) -> RedisResult {
 
     let chosen: Vec<(Box<[u8]>, f64)> = match &req.source {
         SurfaceSource::Catalog(name) => {
+            crate::acl::require_read_name(inv.ctx, name)?;
             let registry = registry::lock();
             let catalog = registry
                 .catalogs

@@ -52,14 +52,14 @@ pub fn touch(inv: &Invocation) -> RedisResult {
             index_user = users::index_user(touch.user, session);
             hints::remember(hint, &session.hot_spans());
             fields = with_fields(&touch, session, trusted);
-            (outcome, Facts::of(session, false, now))
+            (outcome, Facts::of(inv, session, false, now))
         }
         KeyValue::Empty if touch.xx => return Ok(RedisValue::Null),
         KeyValue::Empty => {
             let mut session = Session::for_touch(&touch, now, &settings);
             session.check_touch(&touch, &settings).map_err(from_core)?;
             let outcome = session.apply_touch(&touch, now, true, &settings.sketch);
-            let facts = Facts::of(&session, true, now);
+            let facts = Facts::of(inv, &session, true, now);
             index_user = users::index_user(touch.user, &session);
             fields = with_fields(&touch, &session, trusted);
             key.set_value(session_type(), session)?;
@@ -151,14 +151,14 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(session: &Session, is_new: bool, now: i64) -> Facts {
+    fn of(inv: &Invocation, session: &Session, is_new: bool, now: i64) -> Facts {
         Facts {
             is_new,
             idle_s: session.idle_s,
             maxage_s: session.maxage_s,
             events: session.events(),
             unique: session.unique(),
-            pending: crate::commands::pending_count(session, now),
+            pending: crate::commands::pending_count(inv.ctx, inv.args[1], session, now),
         }
     }
 }

@@ -17,6 +17,7 @@ use session_core::codec::args::parse_rotate;
 use session_core::users::Gone;
 use session_core::Session;
 
+use crate::acl::Caller;
 use crate::command::Invocation;
 use crate::config;
 use crate::datatype::session_type;
@@ -71,10 +72,13 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     let user = inv.args[1];
     let (paged, after, count) = page_args(&inv.args[2..])?;
     let db = selected_db(inv.ctx);
+    // Only the keys the caller may read (the index spans every tenant).
+    let caller = Caller::current(inv.ctx);
     let r = Reply::new(inv.ctx);
     if !paged && count.is_none() {
         let listed = events::index().sessions(db, user);
-        let live = live_sessions(inv.ctx, db, user, listed)?;
+        let mut live = live_sessions(inv.ctx, db, user, listed)?;
+        live.retain(|(key, _)| caller.may_read(inv.ctx, key));
         r.array(live.len());
         for (key, _) in &live {
             r.bulk(key);
@@ -83,7 +87,8 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     }
     let (listed, more) = events::index().sessions_after(db, user, after, count.unwrap_or(100));
     let next = next_cursor(more, listed.last().map(|k| &**k));
-    let live = live_sessions(inv.ctx, db, user, listed)?;
+    let mut live = live_sessions(inv.ctx, db, user, listed)?;
+    live.retain(|(key, _)| caller.may_read(inv.ctx, key));
     r.array(2);
     r.bulk(&next);
     r.array(live.len());
@@ -93,7 +98,8 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `SESSION.REVOKE user [COUNT n]`: deletes the user's sessions ("log out everywhere"). Without
+/// `SESSION.REVOKE user [COUNT n]`: deletes the user's sessions ("log out everywhere") that the
+/// caller may write. Without
 /// `COUNT`, all of them, replying how many; with it, at most `n` (the first in key order) per call,
 /// replying `[deleted, remaining]` so a client repeats until `remaining` is 0: each call is
 /// O(n log N) and never holds the event loop for the whole user. Each deletion is a `DEL`
@@ -108,14 +114,17 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
         return Err(from_core(session_core::Error::Syntax));
     }
     let db = selected_db(inv.ctx);
-    let listed = {
-        let ix = events::index();
-        match count {
-            Some(n) => ix.sessions_after(db, user, None, n).0,
-            None => ix.sessions(db, user),
-        }
-    };
-    let live = live_sessions(inv.ctx, db, user, listed)?;
+    let caller = Caller::current(inv.ctx);
+    // Only the sessions the caller may write; with COUNT, the first `n` of those (so `remaining`
+    // counts what this caller can still revoke and reaches 0). A tenant's COUNT call checks all
+    // the user's listed keys: O(S) for S sessions of the user.
+    let listed = events::index().sessions(db, user);
+    let mut live = live_sessions(inv.ctx, db, user, listed)?;
+    live.retain(|(key, _)| caller.may_write(inv.ctx, key));
+    let writable = live.len();
+    if let Some(n) = count {
+        live.truncate(n);
+    }
     let mut deleted = 0;
     for (key, _) in &live {
         deleted += delete(inv.ctx, key, Gone::Revoked)?;
@@ -123,7 +132,7 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
     match count {
         None => Ok(RedisValue::Integer(deleted)),
         Some(_) => {
-            let remaining = events::index().count(db, user) as i64;
+            let remaining = (writable - live.len()) as i64;
             Ok(RedisValue::Array(vec![
                 RedisValue::Integer(deleted),
                 RedisValue::Integer(remaining),
@@ -228,13 +237,37 @@ pub fn index_user<'a>(given: Option<&'a [u8]>, session: &Session) -> Option<(Cow
 }
 
 /// Evicts the least recently seen sessions of `user` (never `keep`) until the user holds at most
-/// `session.max-sessions-per-user`. Each eviction is a `DEL` (reason `limit`).
+/// `session.max-sessions-per-user`, choosing only among sessions the caller (the toucher) may
+/// write: another tenant's sessions of the same user name neither count nor are evicted, so the
+/// maximum holds per tenant. Each eviction is a `DEL` (reason `limit`).
 pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: &[u8]) {
     let max = config::max_sessions_per_user();
     if max == 0 {
         return;
     }
-    evict_oldest(ctx, db, keep, user, max, |_| true);
+    let caller = Caller::current(ctx);
+    // Only the sessions the toucher may write count and can be chosen: another tenant's sessions
+    // of the same user name neither count against this tenant nor get evicted by it. Counting
+    // them is a pass of ACL pattern checks over the listed names (no key is opened), skipped for
+    // a trusted context, which may write them all.
+    let others = {
+        let ix = events::index();
+        match caller {
+            Caller::Trusted => ix
+                .count(db, user)
+                .saturating_sub(usize::from(ix.user_of(db, keep) == Some(user))),
+            _ => ix
+                .oldest(db, user)
+                .filter(|(_, k)| **k != *keep && caller.may_write(ctx, k))
+                .count(),
+        }
+    };
+    let kept = matches!(live_one(ctx, keep, user), Ok(Some(_)));
+    // the kept session counts as one of the maximum; without it, the user may keep one more
+    let target = if kept { max.saturating_sub(1) } else { max };
+    evict_oldest(ctx, db, keep, user, others, target, |k| {
+        caller.may_write(ctx, k)
+    });
 }
 
 /// Candidates `evict_oldest` takes from the index at a time (it releases the index between
@@ -242,39 +275,35 @@ pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: 
 const EVICTION_BATCH: usize = 16;
 
 /// Deletes sessions of `user` least recently seen first (ties by key: deterministic), never
-/// `keep` nor a key `accept` rejects, until the index lists at most `max` sessions of `user`.
-/// Each candidate is checked against its key first: a stale entry is dropped, an entry whose
-/// time is behind its session's is moved to its place (met again later in the walk), so the
-/// choice is exactly the oldest of the user's live sessions. O(log n) per candidate inspected,
-/// never a read of all the user's sessions.
+/// `keep` nor a key `accept` rejects, until at most `target` of the `others` accepted sessions
+/// (an upper bound: stale entries met on the way are subtracted) are left. Each accepted
+/// candidate is checked against its key: a stale entry is dropped, an entry whose time is
+/// behind its session's is moved to its place (met again later in the walk), so the choice is
+/// exactly the oldest of the accepted live sessions. O(log n) per candidate inspected, never a
+/// read of all the user's sessions.
 pub fn evict_oldest(
     ctx: *mut raw::RedisModuleCtx,
     db: i32,
     keep: &[u8],
     user: &[u8],
-    max: usize,
+    mut others: usize,
+    target: usize,
     mut accept: impl FnMut(&[u8]) -> bool,
 ) {
     let mut after: Option<(i64, Box<[u8]>)> = None;
-    loop {
-        let batch = {
-            let ix = events::index();
-            if ix.count(db, user) <= max {
-                return;
-            }
-            ix.oldest_after(
-                db,
-                user,
-                after.as_ref().map(|(t, k)| (*t, &**k)),
-                EVICTION_BATCH,
-            )
-        };
+    while others > target {
+        let batch = events::index().oldest_after(
+            db,
+            user,
+            after.as_ref().map(|(t, k)| (*t, &**k)),
+            EVICTION_BATCH,
+        );
         if batch.is_empty() {
             return;
         }
         for (listed, key) in batch {
             after = Some((listed, key.clone()));
-            if *key == *keep {
+            if *key == *keep || !accept(&key) {
                 continue;
             }
             let Ok(seen) = live_one(ctx, &key, user) else {
@@ -283,6 +312,7 @@ pub fn evict_oldest(
             match seen {
                 None => {
                     events::index().unregister_if(db, &key, user);
+                    others = others.saturating_sub(1);
                     continue;
                 }
                 Some(actual) if actual != listed => {
@@ -297,12 +327,10 @@ pub fn evict_oldest(
                 }
                 Some(_) => {}
             }
-            if !accept(&key) {
-                continue;
-            }
-            if events::index().count(db, user) <= max {
+            if others <= target {
                 return;
             }
+            others -= 1;
             if let Err(e) = delete(ctx, &key, Gone::Limit) {
                 redis_module::logging::log_warning(format!(
                     "session: could not evict a session over the per-user maximum: {e}"

@@ -467,6 +467,8 @@ pub struct NotifyGroup<'a> {
     pub at_ms: Option<i64>,
     /// The sequence number the primary gave it (replication and AOF form).
     pub seq: Option<u64>,
+    /// The ACL user that published it on the primary (replication and AOF form).
+    pub publisher: Option<&'a [u8]>,
 }
 
 pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
@@ -495,6 +497,9 @@ pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
         } else if is(token, "SEQ") {
             once(n.seq.is_some())?;
             n.seq = Some(args.next_int("SEQ", 1, i64::MAX)? as u64);
+        } else if is(token, "PUBLISHER") {
+            once(n.publisher.is_some())?;
+            n.publisher = Some(args.next_arg()?);
         } else {
             return Err(Error::Syntax);
         }

@@ -8,8 +8,9 @@ use crate::surface::catalog::Catalog;
 
 use super::wire::{put_bytes, put_i64, put_u64, Reader};
 
-/// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence.
-pub const REGISTRY_VERSION: u8 = 2;
+/// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence;
+/// 3 = + each notification's publisher (its ACL user name, or none).
+pub const REGISTRY_VERSION: u8 = 3;
 
 /// The saved form: version, catalogs by name, items in slot order.
 pub fn encode(registry: &Registry) -> Vec<u8> {
@@ -45,6 +46,13 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
             put_bytes(&mut out, &n.payload);
             put_i64(&mut out, n.published_ms);
             put_i64(&mut out, n.expires_ms);
+            match &n.publisher {
+                Some(p) => {
+                    out.push(1);
+                    put_bytes(&mut out, p);
+                }
+                None => out.push(0),
+            }
         }
     }
     out.push(0);
@@ -107,12 +115,22 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                 let payload = r.prefixed()?.into();
                 let published_ms = r.i64()?;
                 let expires_ms = r.i64()?;
+                let publisher = if version >= 3 {
+                    match r.byte()? {
+                        0 => None,
+                        1 => Some(r.prefixed()?.into()),
+                        _ => return Err(Error::Corrupt("bad publisher flag")),
+                    }
+                } else {
+                    None
+                };
                 notifications.push_back(Notification {
                     seq,
                     id,
                     payload,
                     published_ms,
                     expires_ms,
+                    publisher,
                 });
             }
             // the id set is derived: built here (and again by `recount`)
@@ -167,5 +185,54 @@ mod tests {
             b[i] ^= 0xff;
             let _ = decode(&b); // never panics
         }
+    }
+
+    #[test]
+    fn publisher_round_trips_and_older_versions_load() {
+        let mut reg = Registry::default();
+        reg.publish(b"g", b"n1", b"p", 10, 100, 5, None, Limits::NONE)
+            .unwrap();
+        let seq = reg.last_seq;
+        reg.set_publisher(b"g", seq, Some(b"tenantA"));
+        let bytes = encode(&reg);
+        assert_eq!(bytes[0], 3);
+        let back = decode(&bytes).unwrap();
+        let n = back
+            .groups
+            .get(&b"g"[..])
+            .unwrap()
+            .notifications()
+            .front()
+            .unwrap();
+        assert_eq!(n.publisher.as_deref(), Some(&b"tenantA"[..]));
+        assert_eq!(encode(&back), bytes);
+        // A bad publisher flag is refused.
+        let mut bad = bytes.clone();
+        let flag = bytes.len() - 2 - 1 - b"tenantA".len();
+        assert_eq!(bad[flag], 1);
+        bad[flag] = 7;
+        assert!(decode(&bad).is_err());
+
+        // Version 2 (no publisher byte) still loads, as notifications without a publisher.
+        reg.set_publisher(b"g", seq, None);
+        let v3 = encode(&reg);
+        assert_eq!(
+            v3[v3.len() - 2],
+            0,
+            "the publisher flag precedes the terminator"
+        );
+        let mut v2 = vec![2u8];
+        v2.extend_from_slice(&v3[1..v3.len() - 2]);
+        v2.push(0);
+        let old = decode(&v2).unwrap();
+        let n = old
+            .groups
+            .get(&b"g"[..])
+            .unwrap()
+            .notifications()
+            .front()
+            .unwrap();
+        assert_eq!((n.publisher.as_deref(), n.seq), (None, seq));
+        assert_eq!(encode(&old), v3);
     }
 }

@@ -24,6 +24,9 @@ pub struct Notification {
     pub payload: Box<[u8]>,
     pub published_ms: i64,
     pub expires_ms: i64,
+    /// The ACL user that published it (`None`: the primary's stream, the AOF, an older saved form).
+    /// It reaches a session only if this user may write the session's key (checked at delivery).
+    pub publisher: Option<Box<[u8]>>,
 }
 
 /// Heap bytes one notification's entry in its group's id set costs (a 16-byte entry in B-tree
@@ -33,12 +36,20 @@ pub const ID_ENTRY: usize = 32;
 impl Notification {
     /// Heap bytes of one notification (its slot in the deque, id, payload and id-set entry).
     pub fn memory(&self) -> usize {
-        Self::memory_of(self.id.len(), self.payload.len())
+        Self::memory_of(
+            self.id.len(),
+            self.payload.len(),
+            self.publisher.as_ref().map(|p| p.len()),
+        )
     }
 
-    /// What a notification with an id and a payload of these lengths costs.
-    pub fn memory_of(id: usize, payload: usize) -> usize {
-        std::mem::size_of::<Notification>() + alloc_size(id) + alloc_size(payload) + ID_ENTRY
+    /// What a notification with an id, a payload and a publisher of these lengths costs.
+    pub fn memory_of(id: usize, payload: usize, publisher: Option<usize>) -> usize {
+        std::mem::size_of::<Notification>()
+            + alloc_size(id)
+            + alloc_size(payload)
+            + publisher.map_or(0, alloc_size)
+            + ID_ENTRY
     }
 }
 
@@ -131,6 +142,16 @@ impl Group {
         self.notifications.push_back(n);
         if !sorted {
             self.notifications.make_contiguous().sort_by_key(|n| n.seq);
+        }
+    }
+
+    /// Records the publisher of notification `seq` (binary search), keeping the memory sum.
+    pub fn set_publisher(&mut self, seq: u64, publisher: Option<&[u8]>) {
+        let at = self.notifications.partition_point(|n| n.seq < seq);
+        if let Some(n) = self.notifications.get_mut(at).filter(|n| n.seq == seq) {
+            let before = n.memory();
+            n.publisher = publisher.map(Box::from);
+            self.memory = self.memory.saturating_sub(before) + n.memory();
         }
     }
 
@@ -285,6 +306,18 @@ pub fn pending<'a>(
     now_ms: i64,
     limit: usize,
 ) -> Vec<Delivery<'a>> {
+    pending_where(session, groups, now_ms, limit, |_| true)
+}
+
+/// `pending`, counting only the notifications `reaches` accepts (tenancy: those whose publisher may
+/// write the session's key); the others are stepped over, never delivered.
+pub fn pending_where<'a>(
+    session: &Session,
+    groups: &'a BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    limit: usize,
+    mut reaches: impl FnMut(&Notification) -> bool,
+) -> Vec<Delivery<'a>> {
     let mut heads = heads(session, groups);
     let mut out = Vec::new();
     while out.len() < limit {
@@ -309,10 +342,12 @@ pub fn pending<'a>(
             break;
         };
         if let Some(n) = g.notifications.get(*at) {
-            out.push(Delivery {
-                group: name,
-                notification: n,
-            });
+            if reaches(n) {
+                out.push(Delivery {
+                    group: name,
+                    notification: n,
+                });
+            }
         }
         *at += 1;
     }
@@ -366,6 +401,7 @@ mod tests {
             payload: b"p".to_vec().into(),
             published_ms,
             expires_ms,
+            publisher: None,
         }
     }
 

@@ -195,7 +195,7 @@ impl Registry {
                 limit: limits.max_groups,
             });
         }
-        let added = Notification::memory_of(id.len(), payload.len())
+        let added = Notification::memory_of(id.len(), payload.len(), None)
             + existing.map_or(group.len() + GROUP_OVERHEAD, |_| 0);
         // What trimming to `max_per_group` gives back (the oldest go first).
         let freed: usize = existing.map_or(0, |g| {
@@ -229,6 +229,7 @@ impl Registry {
             payload: payload.into(),
             published_ms: now_ms,
             expires_ms,
+            publisher: None,
         });
         while g.len() > max_per_group {
             g.pop_front();
@@ -237,6 +238,16 @@ impl Registry {
         self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
         self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
         Ok(Published::Stored)
+    }
+
+    /// Records the ACL user that published notification `seq` of `group` (tenancy: it then
+    /// reaches only sessions that user may write).
+    pub fn set_publisher(&mut self, group: &[u8], seq: u64, publisher: Option<&[u8]>) {
+        if let Some(g) = self.groups.get_mut(group) {
+            let before = g.memory();
+            g.set_publisher(seq, publisher);
+            self.group_memory = self.group_memory.saturating_sub(before) + g.memory();
+        }
     }
 
     pub fn items(&self) -> usize {

@@ -363,12 +363,10 @@ class _Commands:
             args += ["AT", int(at)]
         return self._every(any, parse_bool, *args)
 
-    def purge(self, *, at: int | None = None) -> Any:
-        """SESSION.PURGE -> how many expired registry entries went."""
-        args: list[Arg] = ["SESSION.PURGE"]
-        if at is not None:
-            args += ["AT", int(at)]
-        return self._every(sum, parse_int, *args)
+    def purge(self) -> Any:
+        """SESSION.PURGE -> how many expired registry entries went (by the server's clock; `AT` is
+        reserved for replication and the AOF)."""
+        return self._every(sum, parse_int, "SESSION.PURGE")
 
 
 def _counted_required(items: Sequence[Arg]) -> list[Arg]:
