@@ -340,7 +340,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.notifygroup",
         summary: "Publishes one notification to every member of a group, once, whatever the group's size",
-        complexity: "O(M) for at most M live notifications per group; O(1) in the number of members and of groups",
+        complexity: "O(log M) for a group of M notifications (the duplicate check is a per-group id set), plus the notifications it trims, plus one pass over the group when one of its notifications expired since the last purge; O(1) in the number of members and of groups",
         arity: -4,
         keys: Keys::None,
         args: &[

@@ -269,7 +269,10 @@ fn arrived(ctx: *mut raw::RedisModuleCtx, db: i32, key: *mut raw::RedisModuleStr
     // that moved the value left them (RESTORE ... IDLETIME/FREQ sets them on purpose).
     let user = match Key::peek_written(ctx, key) {
         Ok(mut k) => match k.value::<Session>(session_type()) {
-            Ok(KeyValue::Ours(session)) => session.user.clone(),
+            Ok(KeyValue::Ours(session)) => session
+                .user
+                .clone()
+                .map(|user| (user, session.last_seen_ms)),
             _ => None,
         },
         Err(_) => None,
@@ -281,12 +284,12 @@ fn arrived(ctx: *mut raw::RedisModuleCtx, db: i32, key: *mut raw::RedisModuleStr
     if let Some(gone) = take(db, name) {
         publish(ctx, &gone, Gone::Expired);
     }
-    let Some(user) = user else {
+    let Some((user, last_seen_ms)) = user else {
         return;
     };
     let count = {
         let mut ix = index();
-        ix.register(db, name, &user);
+        ix.register(db, name, &user, last_seen_ms);
         ix.count(db, &user)
     };
     let max = config::max_sessions_per_user();
@@ -438,8 +441,8 @@ unsafe extern "C" fn on_async_load(
     })
 }
 
-/// The sessions of one database that have a user: (key, user).
-type Owned = Vec<(Box<[u8]>, Box<[u8]>)>;
+/// The sessions of one database that have a user: (key, user, last seen).
+type Owned = Vec<(Box<[u8]>, Box<[u8]>, i64)>;
 
 /// Rebuilds the whole index from the sessions of every database (after a load).
 fn rebuild(ctx: *mut raw::RedisModuleCtx) {
@@ -506,12 +509,14 @@ unsafe extern "C" fn collect(
         {
             return;
         }
-        if let Some(user) = get_value(key)
-            .cast::<Session>()
-            .as_ref()
-            .and_then(|s| s.user.as_ref())
-        {
-            out.push((Box::from(ffi::string_bytes(name)), user.clone()));
+        if let Some(session) = get_value(key).cast::<Session>().as_ref() {
+            if let Some(user) = &session.user {
+                out.push((
+                    Box::from(ffi::string_bytes(name)),
+                    user.clone(),
+                    session.last_seen_ms,
+                ));
+            }
         }
     })
 }

@@ -202,7 +202,7 @@ pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
         }
     }
     for (group, g) in &registry.groups {
-        for n in &g.notifications {
+        for n in g.notifications() {
             let (expires, at, seq) = (
                 n.expires_ms.to_string(),
                 n.published_ms.to_string(),

@@ -533,7 +533,7 @@ fn content(r: &Registry) -> Content {
     let groups = r
         .groups
         .iter()
-        .map(|(name, g)| (name.to_vec(), g.notifications.iter().cloned().collect()))
+        .map(|(name, g)| (name.to_vec(), g.notifications().iter().cloned().collect()))
         .collect();
     (catalogs, groups, r.last_seq)
 }

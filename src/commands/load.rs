@@ -28,6 +28,7 @@ pub fn load(inv: &Invocation) -> RedisResult {
     // A Vec, not the session's Option<Box<[u8]>>: dropping a `None` box slice lets the optimizer
     // test its (unwritten) length first, which valgrind reports as a use of uninitialised memory.
     let user: Option<Vec<u8>> = session.user.as_deref().map(<[u8]>::to_vec);
+    let last_seen_ms = session.last_seen_ms;
     let mut key = Key::open(inv.ctx, inv.argv[1], true)?;
     key.value::<Session>(session_type())?; // WRONGTYPE on a key of another type
     key.set_value(session_type(), session)?;
@@ -35,7 +36,7 @@ pub fn load(inv: &Invocation) -> RedisResult {
     drop(key);
     if let Some(user) = &user {
         let db = crate::events::selected_db(inv.ctx);
-        crate::events::index().register(db, inv.args[1], user);
+        crate::events::index().register(db, inv.args[1], user, last_seen_ms);
     }
     inv.context().replicate_verbatim();
     ffi::notify(inv.ctx, c"session.load", inv.argv[1]);

@@ -226,13 +226,13 @@ pub fn group_info(inv: &Invocation) -> RedisResult {
     let Some(g) = registry.groups.get(inv.args[2]) else {
         return Err(errors::no_such_group());
     };
-    let (first, last) = match (g.notifications.front(), g.notifications.back()) {
+    let (first, last) = match (g.notifications().front(), g.notifications().back()) {
         (Some(f), Some(l)) => (f.seq, l.seq),
         _ => (0, 0),
     };
     let r = Reply::new(inv.ctx);
     r.map(4);
-    r.entry_int("notifications", g.notifications.len() as i64);
+    r.entry_int("notifications", g.notifications().len() as i64);
     r.entry_int("memory", g.memory() as i64);
     r.entry_int("first_seq", i64::try_from(first).unwrap_or(i64::MAX));
     r.entry_int("last_seq", i64::try_from(last).unwrap_or(i64::MAX));

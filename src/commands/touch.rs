@@ -74,8 +74,8 @@ pub fn touch(inv: &Invocation) -> RedisResult {
     replicate_effect(inv, &touch, &facts, outcome.created_activity.as_ref(), now);
     ffi::notify(inv.ctx, c"session.touch", inv.argv[1]);
     // The per-user index, and the per-user maximum (whose evictions replicate after the touch).
-    if let Some(user) = index_user {
-        users::touched(inv, &user);
+    if let Some((user, last_seen_ms)) = index_user {
+        users::touched(inv, &user, last_seen_ms);
     }
 
     stats::add(&stats::SESSIONS_CREATED, u64::from(facts.is_new));

@@ -14,7 +14,7 @@ use std::os::raw::c_int;
 use redis_module::raw;
 use redis_module::{RedisError, RedisResult, RedisValue};
 use session_core::codec::args::parse_rotate;
-use session_core::users::{evictions, Gone};
+use session_core::users::Gone;
 use session_core::Session;
 
 use crate::acl::Caller;
@@ -202,15 +202,16 @@ fn clear_rotated_fields(inv: &Invocation) -> Result<(), RedisError> {
     Ok(())
 }
 
-/// After `SESSION.TOUCH` left a session of `user` at `key`: lists it under `user` (moving it from
-/// another user), then applies the per-user maximum unless the touch comes from the primary or
-/// the AOF (their evictions follow as `DEL`). Never fails: the touch is already applied.
-pub fn touched(inv: &Invocation, user: &[u8]) {
+/// After `SESSION.TOUCH` left a session of `user` at `key`, last seen at `last_seen_ms`: lists it
+/// under `user` (moving it from another user, or to its new place in the user's activity order),
+/// then applies the per-user maximum unless the touch comes from the primary or the AOF (their
+/// evictions follow as `DEL`). Never fails: the touch is already applied.
+pub fn touched(inv: &Invocation, user: &[u8], last_seen_ms: i64) {
     let db = selected_db(inv.ctx);
     let key = inv.args[1];
     let count = {
         let mut ix = events::index();
-        ix.register(db, key, user);
+        ix.register(db, key, user, last_seen_ms);
         ix.count(db, user)
     };
     let max = config::max_sessions_per_user();
@@ -219,16 +220,20 @@ pub fn touched(inv: &Invocation, user: &[u8]) {
     }
 }
 
-/// The user whose index entry a touch must check: the one it names, or (only when a per-user
-/// maximum is set, which a touch without USER must still apply) the one the session holds.
-pub fn index_user<'a>(given: Option<&'a [u8]>, session: &Session) -> Option<Cow<'a, [u8]>> {
-    match given {
-        Some(user) => Some(Cow::Borrowed(user)),
+/// The user whose index entry a touch must update, with the session's last-seen time: the user
+/// it names, or (only when a per-user maximum is set, which a touch without USER must still
+/// apply) the one the session holds. A touch without USER while no maximum is set leaves the
+/// index's time behind the session's (a lower bound: last seen only grows); `evict_oldest`
+/// corrects such entries as it meets them.
+pub fn index_user<'a>(given: Option<&'a [u8]>, session: &Session) -> Option<(Cow<'a, [u8]>, i64)> {
+    let user = match given {
+        Some(user) => Cow::Borrowed(user),
         None if config::max_sessions_per_user() > 0 => {
-            session.user.as_deref().map(|u| Cow::Owned(u.to_vec()))
+            Cow::Owned(session.user.as_deref()?.to_vec())
         }
-        None => None,
-    }
+        None => return None,
+    };
+    Some((user, session.last_seen_ms))
 }
 
 /// Evicts the least recently seen sessions of `user` (never `keep`) until the user holds at most
@@ -240,30 +245,119 @@ pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: 
     if max == 0 {
         return;
     }
-    let listed = events::index().sessions(db, user);
-    let Ok(live) = live_sessions(ctx, db, user, listed) else {
-        return;
-    };
-    if live.len() <= max {
-        return;
-    }
-    let kept = live.iter().any(|(k, _)| **k == *keep);
     let caller = Caller::current(ctx);
     // Only the sessions the toucher may write count and can be chosen: another tenant's sessions
-    // of the same user name neither count against this tenant nor get evicted by it.
-    let others: Seen = live
-        .into_iter()
-        .filter(|(k, _)| **k != *keep && caller.may_write(ctx, k))
-        .collect();
-    // `evictions` leaves room for the kept session; without it, the user may keep one more.
-    let victims = evictions(others, if kept { max } else { max + 1 });
-    for key in victims {
-        if let Err(e) = delete(ctx, &key, Gone::Limit) {
-            redis_module::logging::log_warning(format!(
-                "session: could not evict a session over the per-user maximum: {e}"
-            ));
+    // of the same user name neither count against this tenant nor get evicted by it. Counting
+    // them is a pass of ACL pattern checks over the listed names (no key is opened), skipped for
+    // a trusted context, which may write them all.
+    let others = {
+        let ix = events::index();
+        match caller {
+            Caller::Trusted => ix
+                .count(db, user)
+                .saturating_sub(usize::from(ix.user_of(db, keep) == Some(user))),
+            _ => ix
+                .oldest(db, user)
+                .filter(|(_, k)| **k != *keep && caller.may_write(ctx, k))
+                .count(),
+        }
+    };
+    let kept = matches!(live_one(ctx, keep, user), Ok(Some(_)));
+    // the kept session counts as one of the maximum; without it, the user may keep one more
+    let target = if kept { max.saturating_sub(1) } else { max };
+    evict_oldest(ctx, db, keep, user, others, target, |k| {
+        caller.may_write(ctx, k)
+    });
+}
+
+/// Candidates `evict_oldest` takes from the index at a time (it releases the index between
+/// them: a deletion re-enters it).
+const EVICTION_BATCH: usize = 16;
+
+/// Deletes sessions of `user` least recently seen first (ties by key: deterministic), never
+/// `keep` nor a key `accept` rejects, until at most `target` of the `others` accepted sessions
+/// (an upper bound: stale entries met on the way are subtracted) are left. Each accepted
+/// candidate is checked against its key: a stale entry is dropped, an entry whose time is
+/// behind its session's is moved to its place (met again later in the walk), so the choice is
+/// exactly the oldest of the accepted live sessions. O(log n) per candidate inspected, never a
+/// read of all the user's sessions.
+pub fn evict_oldest(
+    ctx: *mut raw::RedisModuleCtx,
+    db: i32,
+    keep: &[u8],
+    user: &[u8],
+    mut others: usize,
+    target: usize,
+    mut accept: impl FnMut(&[u8]) -> bool,
+) {
+    let mut after: Option<(i64, Box<[u8]>)> = None;
+    while others > target {
+        let batch = events::index().oldest_after(
+            db,
+            user,
+            after.as_ref().map(|(t, k)| (*t, &**k)),
+            EVICTION_BATCH,
+        );
+        if batch.is_empty() {
+            return;
+        }
+        for (listed, key) in batch {
+            after = Some((listed, key.clone()));
+            if *key == *keep || !accept(&key) {
+                continue;
+            }
+            let Ok(seen) = live_one(ctx, &key, user) else {
+                return;
+            };
+            match seen {
+                None => {
+                    events::index().unregister_if(db, &key, user);
+                    others = others.saturating_sub(1);
+                    continue;
+                }
+                Some(actual) if actual != listed => {
+                    events::index().register(db, &key, user, actual);
+                    if actual < listed {
+                        // moved before the walk's position (never expected: last seen only
+                        // grows): start over so it is not missed
+                        after = None;
+                        break;
+                    }
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if others <= target {
+                return;
+            }
+            others -= 1;
+            if let Err(e) = delete(ctx, &key, Gone::Limit) {
+                redis_module::logging::log_warning(format!(
+                    "session: could not evict a session over the per-user maximum: {e}"
+                ));
+            }
         }
     }
+}
+
+/// The last-seen time of the session at `key` when it really holds a session of `user` now.
+/// Reading a key the server finds expired deletes it (on a primary), which also drops it.
+fn live_one(
+    ctx: *mut raw::RedisModuleCtx,
+    key: &[u8],
+    user: &[u8],
+) -> Result<Option<i64>, RedisError> {
+    let name = OwnedString::new(ctx, key).ok_or_else(errors::write_failed)?;
+    // a key the client did not name: looked at, not accessed (no LRU/LFU, no stats)
+    let mut k = Key::peek(ctx, name.ptr())?;
+    Ok(match k.value::<Session>(session_type()) {
+        Ok(KeyValue::Ours(s))
+            if s.user.as_deref() == Some(user) && !s.past_maxage(crate::ffi::wall_ms()) =>
+        {
+            Some(s.last_seen_ms)
+        }
+        _ => None,
+    })
 }
 
 /// Session keys with their last-seen time (ms).

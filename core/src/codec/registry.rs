@@ -39,8 +39,8 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
     put_u64(&mut out, registry.groups.len() as u64);
     for (name, group) in &registry.groups {
         put_bytes(&mut out, name);
-        put_u64(&mut out, group.notifications.len() as u64);
-        for n in &group.notifications {
+        put_u64(&mut out, group.notifications().len() as u64);
+        for n in group.notifications() {
             put_u64(&mut out, n.seq);
             put_bytes(&mut out, &n.id);
             put_bytes(&mut out, &n.payload);
@@ -103,11 +103,11 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
         let groups = r.len_prefix()?;
         for _ in 0..groups {
             let name: Box<[u8]> = r.prefixed()?.into();
-            let mut group = Group::default();
+            let mut notifications = std::collections::VecDeque::new();
             let n = r.len_prefix()?;
             for _ in 0..n {
                 let seq = r.u64()?;
-                let last = group.notifications.back().map_or(0, |x| x.seq);
+                let last = notifications.back().map_or(0, |x: &Notification| x.seq);
                 if seq <= last || seq > registry.last_seq {
                     return Err(Error::Corrupt("notification sequence out of order"));
                 }
@@ -124,7 +124,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                 } else {
                     None
                 };
-                group.notifications.push_back(Notification {
+                notifications.push_back(Notification {
                     seq,
                     id,
                     payload,
@@ -133,7 +133,9 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                     publisher,
                 });
             }
-            if group.notifications.is_empty() || registry.groups.insert(name, group).is_some() {
+            // the id set is derived: built here (and again by `recount`)
+            let group = Group::with(notifications);
+            if group.is_empty() || registry.groups.insert(name, group).is_some() {
                 return Err(Error::Corrupt("empty or duplicate group"));
             }
         }
@@ -199,7 +201,7 @@ mod tests {
             .groups
             .get(&b"g"[..])
             .unwrap()
-            .notifications
+            .notifications()
             .front()
             .unwrap();
         assert_eq!(n.publisher.as_deref(), Some(&b"tenantA"[..]));
@@ -227,7 +229,7 @@ mod tests {
             .groups
             .get(&b"g"[..])
             .unwrap()
-            .notifications
+            .notifications()
             .front()
             .unwrap();
         assert_eq!((n.publisher.as_deref(), n.seq), (None, seq));

@@ -12,7 +12,7 @@
 //! ENRICH (`interest:hockey`, `dormant`, ...) holds every session in that segment. A session that
 //! becomes a member while a notification lives receives it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::mem::alloc_size;
 use crate::session::Session;
@@ -29,20 +29,47 @@ pub struct Notification {
     pub publisher: Option<Box<[u8]>>,
 }
 
+/// Heap bytes one notification's entry in its group's id set costs (a 16-byte entry in B-tree
+/// nodes that are on average about half full).
+pub const ID_ENTRY: usize = 32;
+
 impl Notification {
-    /// Heap bytes of one notification (its slot in the deque, id and payload).
+    /// Heap bytes of one notification (its slot in the deque, id, payload and id-set entry).
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Notification>()
-            + alloc_size(self.id.len())
-            + alloc_size(self.payload.len())
-            + self.publisher.as_ref().map_or(0, |p| alloc_size(p.len()))
+        Self::memory_of(
+            self.id.len(),
+            self.payload.len(),
+            self.publisher.as_ref().map(|p| p.len()),
+        )
     }
+
+    /// What a notification with an id, a payload and a publisher of these lengths costs.
+    pub fn memory_of(id: usize, payload: usize, publisher: Option<usize>) -> usize {
+        std::mem::size_of::<Notification>()
+            + alloc_size(id)
+            + alloc_size(payload)
+            + publisher.map_or(0, alloc_size)
+            + ID_ENTRY
+    }
+}
+
+/// The id set's key of an id: its hash (fixed seed; only ever compared within one group, and
+/// every hit is checked against the notification's own id).
+fn id_hash(id: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
-    /// Oldest first; sequence numbers strictly increase.
-    pub notifications: VecDeque<Notification>,
+    /// Oldest first; sequence numbers strictly increase. Changed only through the methods below,
+    /// which keep `ids` in step.
+    notifications: VecDeque<Notification>,
+    /// (hash of id, sequence) of every notification in `notifications`: a publish's duplicate
+    /// check is O(log n), not a walk of the group. Derived, never saved (rebuilt by `with`).
+    ids: BTreeSet<(u64, u64)>,
+    /// The sum of the notifications' `memory()`, kept as they change (O(1) for the registry's
+    /// counters on every publish).
+    memory: usize,
     /// A lower bound of the earliest expiry among `notifications` (exact after `purge`): while it
     /// is in the future, no notification of the group has expired, so a pending count is a binary
     /// search instead of a walk.
@@ -53,6 +80,8 @@ impl Default for Group {
     fn default() -> Self {
         Group {
             notifications: VecDeque::new(),
+            ids: BTreeSet::new(),
+            memory: 0,
             min_expires_ms: i64::MAX,
         }
     }
@@ -60,16 +89,106 @@ impl Default for Group {
 
 impl Group {
     /// A group holding `notifications` (oldest first), with its expiry bound computed.
-    pub fn with(notifications: VecDeque<Notification>) -> Self {
+    pub fn with(mut notifications: VecDeque<Notification>) -> Self {
+        notifications.make_contiguous().sort_by_key(|n| n.seq);
         let min_expires_ms = notifications
             .iter()
             .map(|n| n.expires_ms)
             .min()
             .unwrap_or(i64::MAX);
+        let ids = notifications
+            .iter()
+            .map(|n| (id_hash(&n.id), n.seq))
+            .collect();
+        let memory = notifications.iter().map(Notification::memory).sum();
         Group {
             notifications,
+            ids,
+            memory,
             min_expires_ms,
         }
+    }
+
+    /// The notifications, oldest first.
+    pub fn notifications(&self) -> &VecDeque<Notification> {
+        &self.notifications
+    }
+
+    /// The notification with sequence `seq` (binary search).
+    pub fn by_seq(&self, seq: u64) -> Option<&Notification> {
+        let at = self.notifications.partition_point(|n| n.seq < seq);
+        self.notifications.get(at).filter(|n| n.seq == seq)
+    }
+
+    /// Does the group hold a notification with this id that is live at `now_ms`? O(log n) (one
+    /// set lookup, then a binary search for each notification whose id hashes the same).
+    pub fn has_live(&self, id: &[u8], now_ms: i64) -> bool {
+        let h = id_hash(id);
+        self.ids.range((h, 0)..=(h, u64::MAX)).any(|(_, seq)| {
+            self.by_seq(*seq)
+                .is_some_and(|n| *n.id == *id && n.expires_ms > now_ms)
+        })
+    }
+
+    /// Appends a notification (kept in sequence order; the new one is normally the newest).
+    pub fn push(&mut self, n: Notification) {
+        let sorted = self
+            .notifications
+            .back()
+            .is_none_or(|last| last.seq < n.seq);
+        self.min_expires_ms = self.min_expires_ms.min(n.expires_ms);
+        self.ids.insert((id_hash(&n.id), n.seq));
+        self.memory += n.memory();
+        self.notifications.push_back(n);
+        if !sorted {
+            self.notifications.make_contiguous().sort_by_key(|n| n.seq);
+        }
+    }
+
+    /// Records the publisher of notification `seq` (binary search), keeping the memory sum.
+    pub fn set_publisher(&mut self, seq: u64, publisher: Option<&[u8]>) {
+        let at = self.notifications.partition_point(|n| n.seq < seq);
+        if let Some(n) = self.notifications.get_mut(at).filter(|n| n.seq == seq) {
+            let before = n.memory();
+            n.publisher = publisher.map(Box::from);
+            self.memory = self.memory.saturating_sub(before) + n.memory();
+        }
+    }
+
+    /// Drops the oldest notification.
+    pub fn pop_front(&mut self) -> Option<Notification> {
+        let n = self.notifications.pop_front()?;
+        self.ids.remove(&(id_hash(&n.id), n.seq));
+        self.memory = self.memory.saturating_sub(n.memory());
+        Some(n)
+    }
+
+    /// Takes every notification out (the group is left empty).
+    pub fn take(&mut self) -> VecDeque<Notification> {
+        self.ids.clear();
+        self.memory = 0;
+        self.min_expires_ms = i64::MAX;
+        std::mem::take(&mut self.notifications)
+    }
+
+    pub fn len(&self) -> usize {
+        self.notifications.len()
+    }
+
+    /// The id set holds exactly one entry per notification (tests).
+    #[cfg(test)]
+    pub(crate) fn ids_in_step(&self) -> bool {
+        let derived: BTreeSet<(u64, u64)> = self
+            .notifications
+            .iter()
+            .map(|n| (id_hash(&n.id), n.seq))
+            .collect();
+        let memory: usize = self.notifications.iter().map(Notification::memory).sum();
+        derived == self.ids && self.ids.len() == self.notifications.len() && memory == self.memory
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.notifications.is_empty()
     }
 
     /// Drops expired notifications; returns how many. Recomputes the expiry bound; costs one
@@ -79,7 +198,15 @@ impl Group {
             return 0;
         }
         let before = self.notifications.len();
-        self.notifications.retain(|n| n.expires_ms > now_ms);
+        let (ids, memory) = (&mut self.ids, &mut self.memory);
+        self.notifications.retain(|n| {
+            let live = n.expires_ms > now_ms;
+            if !live {
+                ids.remove(&(id_hash(&n.id), n.seq));
+                *memory = memory.saturating_sub(n.memory());
+            }
+            live
+        });
         self.min_expires_ms = self
             .notifications
             .iter()
@@ -92,7 +219,7 @@ impl Group {
     /// Heap bytes of the notifications (each one's slot, id and payload): the sum the registry's
     /// memory limit is held to, so it is exact in what a publish adds.
     pub fn memory(&self) -> usize {
-        self.notifications.iter().map(Notification::memory).sum()
+        self.memory
     }
 
     /// Index of the first notification after `cursor` (binary search: sequences increase).

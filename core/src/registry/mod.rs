@@ -75,9 +75,9 @@ impl Registry {
     pub fn recount(&mut self) {
         let (mut memory, mut count) = (0, 0);
         for (name, g) in self.groups.iter_mut() {
-            *g = Group::with(std::mem::take(&mut g.notifications));
+            *g = Group::with(g.take());
             memory += group_cost(name, g);
-            count += g.notifications.len();
+            count += g.notifications().len();
         }
         self.group_memory = memory;
         self.notification_count = count;
@@ -110,7 +110,7 @@ impl Registry {
                 self.group_memory = self.group_memory.saturating_sub(group_cost(&name, &g));
                 self.notification_count = self
                     .notification_count
-                    .saturating_sub(g.notifications.len());
+                    .saturating_sub(g.notifications().len());
                 true
             }
             None => false,
@@ -144,7 +144,7 @@ impl Registry {
             purged += gone;
             count = count.saturating_sub(gone);
             memory = memory.saturating_sub(before);
-            if g.notifications.is_empty() {
+            if g.notifications().is_empty() {
                 false
             } else {
                 memory += group_cost(name, g);
@@ -179,10 +179,7 @@ impl Registry {
         let max_per_group = max_per_group.max(1);
         let existing = self.groups.get(group);
         if let Some(g) = existing {
-            if g.notifications
-                .iter()
-                .any(|n| &*n.id == id && n.expires_ms > now_ms)
-            {
+            if g.has_live(id, now_ms) {
                 return Ok(Published::Duplicate);
             }
         }
@@ -198,14 +195,12 @@ impl Registry {
                 limit: limits.max_groups,
             });
         }
-        let added = std::mem::size_of::<Notification>()
-            + crate::mem::alloc_size(id.len())
-            + crate::mem::alloc_size(payload.len())
+        let added = Notification::memory_of(id.len(), payload.len(), None)
             + existing.map_or(group.len() + GROUP_OVERHEAD, |_| 0);
         // What trimming to `max_per_group` gives back (the oldest go first).
         let freed: usize = existing.map_or(0, |g| {
-            let over = (g.notifications.len() + 1).saturating_sub(max_per_group);
-            g.notifications
+            let over = (g.notifications().len() + 1).saturating_sub(max_per_group);
+            g.notifications()
                 .iter()
                 .take(over)
                 .map(Notification::memory)
@@ -224,13 +219,11 @@ impl Registry {
         let before = self
             .groups
             .get(group)
-            .map_or((0, 0), |g| (group_cost(group, g), g.notifications.len()));
+            .map_or((0, 0), |g| (group_cost(group, g), g.notifications().len()));
         let g = self.groups.entry(group.into()).or_default();
         // After the purge no notification with this id is left: a live one was a duplicate.
         g.purge(now_ms);
-        let sorted = g.notifications.back().is_none_or(|last| last.seq < seq);
-        g.min_expires_ms = g.min_expires_ms.min(expires_ms);
-        g.notifications.push_back(Notification {
+        g.push(Notification {
             seq,
             id: id.into(),
             payload: payload.into(),
@@ -238,13 +231,10 @@ impl Registry {
             expires_ms,
             publisher: None,
         });
-        if !sorted {
-            g.notifications.make_contiguous().sort_by_key(|n| n.seq);
+        while g.len() > max_per_group {
+            g.pop_front();
         }
-        while g.notifications.len() > max_per_group {
-            g.notifications.pop_front();
-        }
-        let after = (group_cost(group, g), g.notifications.len());
+        let after = (group_cost(group, g), g.notifications().len());
         self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
         self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
         Ok(Published::Stored)
@@ -253,12 +243,10 @@ impl Registry {
     /// Records the ACL user that published notification `seq` of `group` (tenancy: it then
     /// reaches only sessions that user may write).
     pub fn set_publisher(&mut self, group: &[u8], seq: u64, publisher: Option<&[u8]>) {
-        if let Some(n) = self
-            .groups
-            .get_mut(group)
-            .and_then(|g| g.notifications.iter_mut().find(|n| n.seq == seq))
-        {
-            n.publisher = publisher.map(Box::from);
+        if let Some(g) = self.groups.get_mut(group) {
+            let before = g.memory();
+            g.set_publisher(seq, publisher);
+            self.group_memory = self.group_memory.saturating_sub(before) + g.memory();
         }
     }
 
@@ -310,14 +298,14 @@ mod publish_tests {
             .unwrap();
         }
         let g = &reg.groups[&b"g"[..]];
-        let seqs: Vec<u64> = g.notifications.iter().map(|n| n.seq).collect();
+        let seqs: Vec<u64> = g.notifications().iter().map(|n| n.seq).collect();
         assert_eq!(seqs, vec![8, 9, 10]);
         assert_eq!(reg.purge_notifications(1_000), 3);
         assert!(reg.groups.is_empty(), "empty groups go");
         reg.publish(b"g", b"n0", b"p", 0, 2_000, 3, None, Limits::NONE)
             .unwrap();
         assert_eq!(
-            reg.groups[&b"g"[..]].notifications[0].seq,
+            reg.groups[&b"g"[..]].notifications()[0].seq,
             11,
             "sequence never restarts"
         );
@@ -326,7 +314,7 @@ mod publish_tests {
         fresh
             .publish(b"g", b"x", b"p", 5, 2_000, 3, None, Limits::NONE)
             .unwrap();
-        assert!(fresh.groups[&b"g"[..]].notifications[0].seq >= 5 * 1024);
+        assert!(fresh.groups[&b"g"[..]].notifications()[0].seq >= 5 * 1024);
         // a repeat of a live id changes nothing, not even purging
         reg.publish(b"g", b"old", b"p", 0, 10, 3, None, Limits::NONE)
             .unwrap();
@@ -429,5 +417,57 @@ mod publish_tests {
             full.publish(b"g", b"b", b"q", 0, 100, 1, None, at_bound),
             Ok(Published::Stored)
         );
+    }
+
+    /// The per-group id set stays in step with the deque through publishes (fresh and repeated
+    /// ids, some already expired, explicit out-of-order sequences), trims, purges, drops and a
+    /// load's recount; and a publish's duplicate answer equals a brute-force scan of the group.
+    #[test]
+    fn the_id_set_follows_the_deque_and_answers_like_a_scan() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let mut reg = Registry::default();
+        let mut now = 0;
+        for step in 0..20_000 {
+            now += rng.gen_range(0..3);
+            let group = format!("g{}", rng.gen_range(0..3)).into_bytes();
+            match rng.gen_range(0..100) {
+                0..=79 => {
+                    let id = format!("i{}", rng.gen_range(0..40)).into_bytes();
+                    let expires = now + rng.gen_range(-2..60);
+                    let max = rng.gen_range(1..30);
+                    let brute = reg.groups.get(&group[..]).is_some_and(|g| {
+                        g.notifications()
+                            .iter()
+                            .any(|n| *n.id == *id && n.expires_ms > now)
+                    });
+                    // now and then a primary's explicit sequence below the newest (never one
+                    // a group already holds)
+                    let below = reg.last_seq.saturating_sub(1).max(1);
+                    let free = reg
+                        .groups
+                        .values()
+                        .all(|g| g.notifications().iter().all(|n| n.seq != below));
+                    let seq = (step % 50 == 0 && free).then_some(below);
+                    let got = reg.publish(&group, &id, b"p", now, expires, max, seq, Limits::NONE);
+                    assert_eq!(got == Ok(Published::Duplicate), brute, "step {step}");
+                }
+                80..=94 => {
+                    reg.purge_notifications(now);
+                }
+                95..=97 => {
+                    reg.drop_group(&group);
+                }
+                _ => reg.recount(),
+            }
+            for (name, g) in &reg.groups {
+                assert!(g.ids_in_step(), "step {step} group {name:?}");
+                assert!(g
+                    .notifications()
+                    .iter()
+                    .zip(g.notifications().iter().skip(1))
+                    .all(|(a, b)| a.seq < b.seq));
+            }
+        }
     }
 }
