@@ -55,8 +55,9 @@ def fetch_suite() -> Path | None:
     with tarfile.open(sdist) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(prefix) and m.isfile()]
         for m in members:
-            m.name = m.name[len(f"django-{VERSION}/") :]
-            tar.extract(m, SUITE_ROOT.parent / f"django-{VERSION}")
+            # extracted under its own name (django-X/tests/sessions_tests/...) into the cache,
+            # which is SUITE_ROOT/sessions_tests/...
+            tar.extract(m, CACHE)
     return SUITE_ROOT
 
 
