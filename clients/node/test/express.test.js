@@ -73,7 +73,7 @@ function app (store, session) {
   return a
 }
 
-for (const kind of clients.filter((k) => /6 RESP|ioredis RESP3/.test(k.name))) {
+for (const kind of clients.filter((k) => /6 RESP|5 RESP3|ioredis RESP3/.test(k.name))) {
   describe(`express on ${kind.name}`, () => {
     let c, raw, srv, store
     before(async () => {
@@ -177,7 +177,7 @@ test('plain connect with express-session', async () => {
 })
 
 test('@fastify/session uses the store (and records views with fastifyIntelligence)', async () => {
-  const c = await clients[3].connect(server.url)
+  const c = await clients.find((k) => k.name === 'ioredis RESP2').connect(server.url)
   const store = new SessionStore({ client: c.client })
   const fastify = require('fastify')()
   fastify.addHook('onRequest', fastifyIntelligence({ store, event: (req) => ({ item: req.url }) }))
