@@ -2,6 +2,8 @@ import type { Store, SessionData } from 'express-session'
 
 export declare const SESSION_TYPE: 'session01'
 export declare const MAX_LIFETIME_S: number
+/** The Redis Cluster hash slot of a key (hash tags honoured), as CLUSTER KEYSLOT computes it. */
+export declare function slotOf(key: string | Buffer): number
 
 export interface Serializer {
   parse(value: any): any
