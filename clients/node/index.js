@@ -522,9 +522,8 @@ class SessionStore extends BaseStore {
     }
   }
 
-  /** [send, keys] per primary: the client itself, or each primary of a cluster. */
-  async _allKeys () {
-    const match = this.prefix + '*'
+  /** A sender per primary: the client itself, or each primary of a cluster. */
+  async _primaries () {
     const nodes = []
     if ('masters' in this.client) {
       for (const master of this.client.masters) {
@@ -535,8 +534,14 @@ class SessionStore extends BaseStore {
     } else {
       nodes.push(this.send)
     }
+    return nodes
+  }
+
+  /** [send, keys] per primary: the client itself, or each primary of a cluster. */
+  async _allKeys () {
+    const match = this.prefix + '*'
     const out = []
-    for (const node of nodes) {
+    for (const node of await this._primaries()) {
       const seen = new Set()
       let cursor = '0'
       do {
@@ -645,16 +650,18 @@ class Intelligence {
   async sessions (user) {
     const u = this._userOf(user)
     if (u == null) return []
-    const reply = await this.store.send(['SESSION.SESSIONS', u])
+    // the per-user index is per node: every primary of a cluster, merged
+    const replies = await Promise.all((await this.store._primaries()).map((node) => node(['SESSION.SESSIONS', u])))
     const p = this.store.prefix
-    return reply.map(text).filter((k) => k.startsWith(p)).map((k) => k.substring(p.length))
+    return replies.flat().map(text).filter((k) => k.startsWith(p)).map((k) => k.substring(p.length)).sort()
   }
 
-  /** Log out everywhere: deletes every session of the user; resolves to the count. */
+  /** Log out everywhere: deletes every session of the user (on every primary); resolves to the count. */
   async revokeAll (user) {
     const u = this._userOf(user)
     if (u == null) return 0
-    return num(await this.store.send(['SESSION.REVOKE', u]))
+    const counts = await Promise.all((await this.store._primaries()).map((node) => node(['SESSION.REVOKE', u])))
+    return counts.reduce((a, n) => a + num(n), 0)
   }
 }
 

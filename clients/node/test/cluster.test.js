@@ -4,13 +4,14 @@
 // land on every primary and enumeration (length, ids, all, clear) sees them all; a page view is
 // one SESSION.TOUCH through the cluster client (INFO commandstats summed over the nodes, no
 // redirect); login (express-session's regenerate, and @fastify/session's) keeps the activity when
-// the new id hashes to a slot of another node, and the per-user index follows the session.
+// the new id hashes to a slot of another node, and the per-user index follows the session;
+// sessions() and revokeAll() ask every primary.
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const { startCluster } = require('./server')
-const { SessionStore, intelligence, fastifyIntelligence, slotOf } = require('..')
+const { SessionStore, intelligence, fastifyIntelligence, Intelligence, slotOf } = require('..')
 
 let cluster
 let direct // one plain node-redis client per node, to look at each node's own keyspace
@@ -274,6 +275,24 @@ for (const kind of clusterClients) {
       store.generate = (r) => { r.sessionID = 'never-created' }
       await new Promise((resolve, reject) => store.regenerate({ sessionID: 'gone' }, (err) => err ? reject(err) : resolve()))
       assert.equal(await holder('sess:never-created'), -1)
+    })
+
+    test('sessions() and revokeAll() cover the per-user index of every primary', async () => {
+      await flushAll()
+      const store = new SessionStore({ client: c.client, user: (sess) => sess.user })
+      const mine = []
+      for (let n = 0; n < 3; n++) {
+        const id = await idOn(n, `carl${n}`)
+        mine.push(id)
+        await store.set(id, { cookie: { originalMaxAge: 60000 }, user: 'carl' })
+      }
+      await store.set(await idOn(1, 'dora'), { cookie: { originalMaxAge: 60000 }, user: 'dora' })
+      const i = new Intelligence(store, { sessionID: mine[0], session: { user: 'carl' } }, {})
+      assert.deepEqual(await i.sessions(), mine.slice().sort())
+      assert.equal(await i.revokeAll(), 3)
+      for (const id of mine) assert.equal(await holder(`sess:${id}`), -1)
+      assert.deepEqual(await i.sessions(), [])
+      assert.equal(await store.length(), 1, "another user's session stays")
     })
 
     test('@fastify/session regenerate keeps the activity across nodes', async () => {
