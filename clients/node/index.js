@@ -502,16 +502,34 @@ class Intelligence {
   async sessions (user) {
     const u = this._userOf(user)
     if (u == null) return []
-    const reply = await this.store.send(['SESSION.SESSIONS', u])
+    // Paged (SESSIONS u CURSOR c COUNT n): a whole listing is refused past the server's
+    // session.max-unpaged-sessions, and a page never holds the server for long.
     const p = this.store.prefix
-    return reply.map(text).filter((k) => k.startsWith(p)).map((k) => k.substring(p.length))
+    const out = []
+    let cursor = '0'
+    do {
+      const [next, keys] = await this.store.send(['SESSION.SESSIONS', u, 'CURSOR', cursor, 'COUNT', '1000'])
+      cursor = text(next)
+      for (const k of keys.map(text)) if (k.startsWith(p)) out.push(k.substring(p.length))
+    } while (cursor !== '0')
+    return out
   }
 
   /** Log out everywhere: deletes every session of the user; resolves to the count. */
   async revokeAll (user) {
     const u = this._userOf(user)
     if (u == null) return 0
-    return num(await this.store.send(['SESSION.REVOKE', u]))
+    // In bounded steps (REVOKE u COUNT n until 0 remain), as the server asks past
+    // session.max-unpaged-sessions.
+    let deleted = 0
+    let before = Infinity
+    for (;;) {
+      const [gone, left] = await this.store.send(['SESSION.REVOKE', u, 'COUNT', '1000'])
+      deleted += num(gone)
+      const remaining = num(left)
+      if (remaining === 0 || remaining >= before) return deleted
+      before = remaining
+    }
   }
 }
 
