@@ -325,4 +325,52 @@ fn the_maximum_is_exact_for_allkeys_and_confined_touchers() {
     assert!(!exists(&mut admin, "b:1") && !exists(&mut admin, "a:2"));
     assert!(exists(&mut admin, "a:3") && exists(&mut admin, "c:1"));
     assert_eq!(sessions(&mut admin, "u"), ["a:3", "c:1"]);
+    // past 2048 sessions the allkeys toucher is recognised once (ACL GETUSER) and counts from the
+    // index; the confined one still checks each name: both stay exact
+    config_set(&mut admin, "session.max-sessions-per-user", "0");
+    let mut pipe = redis::pipe();
+    for i in 0..2100 {
+        let key = if i % 2 == 0 {
+            format!("a:m{i:04}")
+        } else {
+            format!("b:m{i:04}")
+        };
+        let at = (base + 10_000 + i).to_string();
+        pipe.cmd("SESSION.TOUCH")
+            .arg(&key)
+            .arg(&["IDLE", "100000", "MAXAGE", "200000", "AT", &at, "USER", "m"])
+            .ignore();
+    }
+    let () = pipe.query(&mut admin).expect("pipelined touches");
+    config_set(&mut admin, "session.max-sessions-per-user", "1050");
+    // confined: 1050 a:* sessions, one more evicts its oldest a:* only
+    touch_at(&mut confined, "a:new", Some("m"), base + 20_000);
+    assert!(!exists(&mut admin, "a:m0000") && exists(&mut admin, "a:m0002"));
+    assert!(exists(&mut admin, "b:m0001"));
+    // allkeys: 2100 in all plus its new one, down to 1050: the 1051 oldest go, whoever's
+    touch_at(&mut all, "c:new", Some("m"), base + 30_000);
+    assert_eq!(sessions_paged(&mut admin, "m").len(), 1050);
+    assert!(!exists(&mut admin, "b:m1051") && exists(&mut admin, "a:m1052"));
+    assert!(exists(&mut admin, "a:new") && exists(&mut admin, "c:new"));
+}
+
+fn sessions_paged(c: &mut Connection, user: &str) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut out = Vec::new();
+    loop {
+        let Value::Array(v) = ok(
+            c,
+            &["SESSION.SESSIONS", user, "CURSOR", &cursor, "COUNT", "1000"],
+        ) else {
+            panic!("SESSIONS CURSOR is an array")
+        };
+        cursor = String::from_utf8(bytes(&v[0])).unwrap();
+        let Value::Array(keys) = &v[1] else {
+            panic!("keys")
+        };
+        out.extend(keys.iter().map(|k| String::from_utf8(bytes(k)).unwrap()));
+        if cursor == "0" {
+            return out;
+        }
+    }
 }
