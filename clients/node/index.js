@@ -650,18 +650,40 @@ class Intelligence {
   async sessions (user) {
     const u = this._userOf(user)
     if (u == null) return []
-    // the per-user index is per node: every primary of a cluster, merged
-    const replies = await Promise.all((await this.store._primaries()).map((node) => node(['SESSION.SESSIONS', u])))
+    // The per-user index is per node: every primary of a cluster, merged. Each is paged
+    // (SESSIONS u CURSOR c COUNT n): a whole listing is refused past the server's
+    // session.max-unpaged-sessions, and a page never holds the server for long.
     const p = this.store.prefix
-    return replies.flat().map(text).filter((k) => k.startsWith(p)).map((k) => k.substring(p.length)).sort()
+    const out = []
+    for (const node of await this.store._primaries()) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node(['SESSION.SESSIONS', u, 'CURSOR', cursor, 'COUNT', '1000'])
+        cursor = text(next)
+        for (const k of keys.map(text)) if (k.startsWith(p)) out.push(k.substring(p.length))
+      } while (cursor !== '0')
+    }
+    return out.sort()
   }
 
   /** Log out everywhere: deletes every session of the user (on every primary); resolves to the count. */
   async revokeAll (user) {
     const u = this._userOf(user)
     if (u == null) return 0
-    const counts = await Promise.all((await this.store._primaries()).map((node) => node(['SESSION.REVOKE', u])))
-    return counts.reduce((a, n) => a + num(n), 0)
+    // On every primary, in bounded steps (REVOKE u COUNT n until 0 remain), as the server asks
+    // past session.max-unpaged-sessions.
+    const counts = await Promise.all((await this.store._primaries()).map(async (node) => {
+      let deleted = 0
+      let before = Infinity
+      for (;;) {
+        const [gone, left] = await node(['SESSION.REVOKE', u, 'COUNT', '1000'])
+        deleted += num(gone)
+        const remaining = num(left)
+        if (remaining === 0 || remaining >= before) return deleted
+        before = remaining
+      }
+    }))
+    return counts.reduce((a, n) => a + n, 0)
   }
 }
 
