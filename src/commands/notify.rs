@@ -10,7 +10,7 @@ use serde_json::json;
 use session_core::codec::args::{parse_ack, parse_inbox, parse_notify, thresholds_args};
 use session_core::json::bytes_value;
 use session_core::notify::{
-    self, acknowledge, pending_count_where, pending_where, unread_where, Delivery,
+    self, acknowledge, pending_count_where, pending_where, unread_where, AckTarget, Delivery,
 };
 use session_core::registry::Published;
 use session_core::session::effective_time;
@@ -202,7 +202,7 @@ fn write_notification(r: &Reply, d: &Delivery, delivered: Option<bool>) {
 
 /// `SESSION.ACK key group (UPTO id | IDS n id ...) [AT ms]`: marks delivered notifications read
 /// (XACK's rule: ids not delivered to the session, unknown or expired are ignored). Replicated as
-/// itself with the ids it marked and the time, after a real change only.
+/// itself (`IDS`: only the ids it marked) with the time, after a real change only.
 pub fn ack(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 5 {
         return Err(RedisError::WrongArity);
@@ -229,8 +229,15 @@ pub fn ack(inv: &Invocation) -> RedisResult {
     let count = marked.len().to_string();
     let now_text = now.to_string();
     let mut effect: Vec<&[u8]> = Vec::with_capacity(marked.len() + 6);
-    effect.extend([inv.args[1], req.group, b"IDS", count.as_bytes()]);
-    effect.extend(marked.iter().map(Vec::as_slice));
+    effect.extend([inv.args[1], req.group]);
+    match req.targets.first() {
+        // UPTO moves the mark itself (not only the ids it counted): replicated as given.
+        Some(AckTarget::Upto(id)) => effect.extend([&b"UPTO"[..], id]),
+        _ => {
+            effect.extend([&b"IDS"[..], count.as_bytes()]);
+            effect.extend(marked.iter().map(Vec::as_slice));
+        }
+    }
     effect.extend([&b"AT"[..], now_text.as_bytes()]);
     let n = marked.len();
     inv.replicate("SESSION.ACK", &effect);

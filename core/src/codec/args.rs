@@ -589,7 +589,11 @@ pub fn parse_ack<'a>(items: &'a [&'a [u8]]) -> Result<Ack<'a>> {
                 return Err(Error::Syntax);
             }
             let n = args.next_count("IDS", 1)?;
-            targets.extend(args.take(n)?.iter().map(|id| crate::notify::AckTarget::Id(id)));
+            targets.extend(
+                args.take(n)?
+                    .iter()
+                    .map(|id| crate::notify::AckTarget::Id(id)),
+            );
         } else if is(token, "AT") {
             if at_ms.is_some() {
                 return Err(Error::Syntax);

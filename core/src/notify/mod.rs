@@ -8,9 +8,10 @@
 //! a cursor therefore never skips a notification and never repeats one. That is exact (no user
 //! silently misses one, unlike a Bloom filter of delivered ids) and small (one integer per group).
 //!
-//! Membership is explicit (`ENRICH ... JOIN`) or derived: a group named like a segment of the last
-//! ENRICH (`interest:hockey`, `dormant`, ...) holds every session in that segment. A session that
-//! becomes a member while a notification lives receives it.
+//! Membership is explicit (`ENRICH ... JOIN`) or derived: a group named like a segment
+//! (`interest:hockey`, `dormant`, ...) holds every session whose current activity qualifies
+//! (`enrich::derive`, evaluated at the time of use; no ENRICH needed). A session that becomes a
+//! member while a notification lives receives it. Read state (`ack`) marks delivered ones read.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -429,17 +430,14 @@ pub fn read_mark<'s>(session: &'s Session, group: &[u8]) -> Option<&'s ReadMark>
 /// activity qualifies for (`enrich::segments`, the rule ENRICH stores), sorted, distinct. Bounded
 /// by `max-groups` plus the interest top-N and four lifecycle segments; what the last ENRICH
 /// stored plays no part (a session that stopped qualifying stops receiving).
-pub fn memberships<'s>(session: &'s Session, now_ms: i64, rules: &Thresholds) -> Vec<Cow<'s, [u8]>> {
-    let mut names: Vec<Cow<'s, [u8]>> = session
-        .groups
-        .iter()
-        .map(|g| Cow::Borrowed(&**g))
-        .collect();
-    names.extend(
-        segments(session, now_ms, rules)
-            .into_iter()
-            .map(Cow::Owned),
-    );
+pub fn memberships<'s>(
+    session: &'s Session,
+    now_ms: i64,
+    rules: &Thresholds,
+) -> Vec<Cow<'s, [u8]>> {
+    let mut names: Vec<Cow<'s, [u8]>> =
+        session.groups.iter().map(|g| Cow::Borrowed(&**g)).collect();
+    names.extend(segments(session, now_ms, rules).into_iter().map(Cow::Owned));
     names.sort_unstable();
     names.dedup();
     names
@@ -842,9 +840,6 @@ mod tests {
             .map(|d| d.notification.seq)
             .collect();
         assert_eq!(next, vec![9, 10, 12, 15]);
-        assert_eq!(
-            memberships(&s, 0, &R),
-            vec![&b"a"[..], b"c", b"new"]
-        );
+        assert_eq!(memberships(&s, 0, &R), vec![&b"a"[..], b"c", b"new"]);
     }
 }
