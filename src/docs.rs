@@ -222,6 +222,7 @@ const ENRICH_ARGS: &[Arg] = &[
         true,
         &[int("count"), many("group", Kind::Str)],
     ),
+    flag("NEWONLY"),
     block(
         "LEAVE",
         "leave",

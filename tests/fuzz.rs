@@ -428,6 +428,9 @@ impl Gen<'_> {
             a.push(b"JOIN".to_vec());
             let n = self.rng.gen_range(1..3);
             self.counted(&mut a, n, Gen::group);
+            if self.rng.gen_bool(0.3) {
+                a.push(b"NEWONLY".to_vec());
+            }
         }
         if self.rng.gen_bool(0.15) {
             a.push(b"LEAVE".to_vec());
