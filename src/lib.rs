@@ -97,6 +97,8 @@ redis_module! {
             ["max-groups", &config::MAX_GROUPS, 64, limits::MAX_GROUPS.0, limits::MAX_GROUPS.1, ConfigurationFlags::DEFAULT, None],
             ["max-sessions-per-user", &config::MAX_SESSIONS_PER_USER, 0, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-unpaged-sessions", &config::MAX_UNPAGED_SESSIONS, 10_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
+            ["trend-top-k", &config::TREND_TOP_K, 1000, session_core::surface::trending::TOP_K.0 as i64, session_core::surface::trending::TOP_K.1 as i64, ConfigurationFlags::DEFAULT, None],
+            ["trend-half-life", &config::TREND_HALF_LIFE, 600, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],
         string: [
