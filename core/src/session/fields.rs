@@ -171,16 +171,22 @@ impl Fields {
             }
             return;
         }
-        let mut changes: std::collections::BTreeMap<&[u8], Option<&[u8]>> = Default::default();
-        for (name, value) in set {
-            changes.insert(name, Some(value));
-        }
-        for name in del {
-            changes.insert(name, None);
+        // Every name's final change: SETs in order, then DELs; a stable sort keeps that order
+        // among equal names, so the last of each run wins (a sort beats a tree's inserts ~3x).
+        let mut all: Vec<(&[u8], Option<&[u8]>)> = Vec::with_capacity(set.len() + del.len());
+        all.extend(set.iter().map(|(n, v)| (*n, Some(*v))));
+        all.extend(del.iter().map(|n| (*n, None)));
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let mut changes: Vec<(&[u8], Option<&[u8]>)> = Vec::with_capacity(all.len());
+        for (name, change) in all {
+            match changes.last_mut() {
+                Some(last) if last.0 == name => last.1 = change,
+                _ => changes.push((name, change)),
+            }
         }
         // Only real changes rebuild the buffer: a DEL of a missing name, or a SET to the value a
         // field already holds, costs its lookup and nothing else.
-        let names: Vec<&[u8]> = changes.keys().copied().collect();
+        let names: Vec<&[u8]> = changes.iter().map(|(n, _)| *n).collect();
         let current = self.get_many(&names);
         let mut grow = 0usize;
         let mut real: Vec<(&[u8], Option<&[u8]>)> = Vec::with_capacity(names.len());
