@@ -61,6 +61,11 @@ pub static TREND_TOP_K: AtomicI64 = AtomicI64::new(1000);
 /// `session.trend-half-life`: seconds after which a view's weight in the trending list halves.
 pub static TREND_HALF_LIFE: AtomicI64 = AtomicI64::new(600);
 
+/// `session.cold-start-trend`: the `BOOST TRENDING` weight of a cold start (no session, or no
+/// interest in the catalog's categories) whose call names none. 0 (default) = the catalog's best
+/// items only, as before the analytics.
+pub static COLD_START_TREND: FloatConfig = FloatConfig::new(0.0, 0.0, 1000.0);
+
 /// The analytics' sizing the configuration asks for (applied by the primary at its next event).
 pub fn trend_params() -> session_core::surface::trending::TrendParams {
     use session_core::surface::trending::{HALF_LIFE_S, TOP_K};

@@ -104,6 +104,7 @@ redis_module! {
         string: [
             ["seen-error-rate", &config::SEEN_ERROR_RATE, "0.01", ConfigurationFlags::DEFAULT, None],
             ["engaged-threshold", &config::ENGAGED_THRESHOLD, "0.5", ConfigurationFlags::DEFAULT, None],
+            ["cold-start-trend", &config::COLD_START_TREND, "0", ConfigurationFlags::DEFAULT, None],
             ["interest-segment-weight", &config::INTEREST_SEGMENT_WEIGHT, "0.25", ConfigurationFlags::DEFAULT, None],
         ],
         bool: [],

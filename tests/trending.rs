@@ -344,7 +344,16 @@ fn boost_trending_and_cold_start() {
     )
     .starts_with("ERR"));
 
-    // cold start: no session at all; trend weighs 1 by default: hot = 1/19 + 1 beats x1 = 1
+    // cold start: the catalog's best by default; with session.cold-start-trend 1 the trend
+    // weighs 1: hot = 1/19 + 1 beats x1 = 1
+    assert_eq!(
+        strings(ok(
+            &mut c,
+            &["SESSION.SURFACE", "nobody", "FROM", "shop", "COUNT", "2"]
+        )),
+        ["x1", "x2"]
+    );
+    ok(&mut c, &["CONFIG", "SET", "session.cold-start-trend", "1"]);
     let cold = strings(ok(
         &mut c,
         &["SESSION.SURFACE", "nobody", "FROM", "shop", "COUNT", "2"],

@@ -19,9 +19,6 @@ use crate::stats;
 
 /// Default COUNT.
 const DEFAULT_COUNT: usize = 10;
-/// The trend weight of a cold start (no session, or no interest in the catalog's categories)
-/// when the call names no `BOOST TRENDING`.
-pub const COLD_START_TREND: f64 = 1.0;
 /// Largest `BOOST TRENDING` weight.
 pub const MAX_BOOST: f64 = 1000.0;
 
@@ -105,7 +102,7 @@ pub fn surface(inv: &Invocation) -> RedisResult {
             let weight = boost.unwrap_or(if has_interests(catalog, profile) {
                 0.0
             } else {
-                COLD_START_TREND
+                config::COLD_START_TREND.value()
             });
             let boost = Some(Boost {
                 trending: &registry.analytics.trending,
