@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::limits;
 use crate::session::calculated::Calculated;
 use crate::session::fields::Fields;
-use crate::session::Session;
+use crate::session::{ReadMark, Session};
 
 /// The encoding this build writes.
 ///
@@ -31,7 +31,12 @@ use crate::session::Session;
 ///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
 ///   explicit groups, and impression counts.
 /// - 3: notification delivery cursors (one per group); impressions kept in generations.
-pub const ENCODING_VERSION: u8 = 3;
+/// - 4: notification read state (one mark per group: read up to a sequence, and read ones above).
+pub const ENCODING_VERSION: u8 = 4;
+
+/// Read sequences above a group's read-up-to mark a saved form may hold: a mark keeps only live
+/// notifications' sequences, and a group holds at most `MAXLEN`'s maximum of them.
+pub const MAX_READ_IDS: usize = 100_000;
 
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
@@ -42,6 +47,7 @@ const TAG_CALCULATED: u8 = 5;
 const TAG_GROUPS: u8 = 6;
 const TAG_IMPRESSIONS: u8 = 7;
 const TAG_CURSORS: u8 = 8;
+const TAG_READS: u8 = 9;
 
 /// Encodes `session` in the newest encoding.
 pub fn encode(session: &Session) -> Vec<u8> {
@@ -104,6 +110,19 @@ pub fn encode(session: &Session) -> Vec<u8> {
             put_u64(&mut body, *seq);
         }
         section(&mut out, TAG_CURSORS, &mut body);
+    }
+
+    if !session.reads.is_empty() {
+        put_u64(&mut body, session.reads.len() as u64);
+        for (group, mark) in &session.reads {
+            put_bytes(&mut body, group);
+            put_u64(&mut body, mark.upto);
+            put_u64(&mut body, mark.ids.len() as u64);
+            for seq in &mark.ids {
+                put_u64(&mut body, *seq);
+            }
+        }
+        section(&mut out, TAG_READS, &mut body);
     }
     out.push(TAG_END);
     out
@@ -192,6 +211,9 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 }
                 s.cursors = cursors;
             }
+            (TAG_READS, Some(s)) if version >= 4 => {
+                s.reads = read_reads(&mut payload)?;
+            }
             _ => return Err(Error::Corrupt("unknown section")),
         }
         if !payload.is_empty() {
@@ -225,7 +247,39 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         groups: Vec::new(),
         impressions: None,
         cursors: Vec::new(),
+        reads: Vec::new(),
     })
+}
+
+/// The read-state section: groups strictly ascending; each mark non-empty, its ids strictly
+/// ascending above `upto`, at most `MAX_READ_IDS` of them.
+fn read_reads(r: &mut Reader) -> Result<Vec<(Box<[u8]>, ReadMark)>> {
+    let n = r.len_prefix()?;
+    if n == 0 {
+        return Err(Error::Corrupt("empty read-state section"));
+    }
+    let mut reads: Vec<(Box<[u8]>, ReadMark)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let group: Box<[u8]> = r.prefixed()?.into();
+        if reads.last().is_some_and(|(last, _)| *last >= group) {
+            return Err(Error::Corrupt("read state not in canonical order"));
+        }
+        let upto = r.u64()?;
+        let count = r.len_prefix()?;
+        if count > MAX_READ_IDS || (upto == 0 && count == 0) {
+            return Err(Error::Corrupt("read state out of range"));
+        }
+        let mut ids: Vec<u64> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let seq = r.u64()?;
+            if seq <= ids.last().copied().unwrap_or(upto) {
+                return Err(Error::Corrupt("read ids not ascending above the mark"));
+            }
+            ids.push(seq);
+        }
+        reads.push((group, ReadMark { upto, ids }));
+    }
+    Ok(reads)
 }
 
 /// Version 2 kept one sketch (width, counters); version 3 keeps generations.
@@ -526,6 +580,13 @@ mod tests {
         crate::enrich::apply(&mut s, &req, merged, 1_700_000_100_000, &Default::default());
         s.record_impressions(&[b"a", b"b", b"a"], 16);
         s.cursors = vec![(b"beta"[..].into(), 3), (b"vip"[..].into(), 7)];
+        s.reads = vec![(
+            b"vip"[..].into(),
+            ReadMark {
+                upto: 2,
+                ids: vec![5, 7],
+            },
+        )];
         s
     }
 
