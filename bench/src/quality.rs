@@ -145,6 +145,10 @@ pub fn measure() -> Report {
     };
     set(&mut c, "session.trend-half-life", &HALF_LIFE_S.to_string());
     set(&mut c, "session.seen-capacity", "64");
+    // The run's events carry simulated times over the last ~100 minutes: sessions must outlive
+    // the run (the 30-minute default idle would expire a session between its first views, each
+    // view then starting a fresh session with no interests).
+    set(&mut c, "session.default-idle", "86400");
     let mut rng = StdRng::seed_from_u64(SEED);
 
     // Items: a category each, Zipf(1) popularity over a random permutation.
