@@ -11,7 +11,7 @@
 //! inconsistency is an `Error`, never a panic, so a crafted `RESTORE` payload is simply refused.
 
 use crate::activity::bloom::ScalableBloom;
-use crate::activity::hll::{HyperLogLog, Registers};
+use crate::activity::hll::{exact_limit, HyperLogLog, Registers};
 use crate::activity::impressions::{
     Generation, Impressions, DEPTH, GENERATIONS, MAX_WIDTH, MIN_WIDTH,
 };
@@ -31,7 +31,10 @@ use crate::session::Session;
 ///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
 ///   explicit groups, and impression counts.
 /// - 3: notification delivery cursors (one per group); impressions kept in generations.
-pub const ENCODING_VERSION: u8 = 3;
+/// - 4: the distinct-items sketch counts exactly while small: two new forms of it, the exact list
+///   of fingerprints (form 2) and the dense registers it turned into with the estimate at the
+///   switch (form 3). Forms 0 (the older sparse list) and 1 (dense) are still read and written.
+pub const ENCODING_VERSION: u8 = 4;
 
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
@@ -143,7 +146,7 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 let activity = if version == 1 {
                     read_activity_v1(&mut payload)?
                 } else {
-                    read_activity(&mut payload)?
+                    read_activity(&mut payload, version)?
                 };
                 s.activity = Some(activity);
             }
@@ -305,15 +308,27 @@ fn put_activity(out: &mut Vec<u8>, a: &Activity) {
     // distinct items
     out.push(a.distinct.precision);
     match &a.distinct.registers {
+        Registers::Exact(list) => {
+            out.push(FORM_EXACT);
+            put_u64(out, list.len() as u64);
+            for f in list {
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        Registers::Dense(regs) if a.distinct.switch_estimate() != 0 => {
+            out.push(FORM_SWITCHED);
+            put_u64(out, u64::from(a.distinct.switch_estimate()));
+            out.extend_from_slice(regs);
+        }
         Registers::Sparse(list) => {
-            out.push(0);
+            out.push(FORM_SPARSE);
             put_u64(out, list.len() as u64);
             for e in list {
                 out.extend_from_slice(&e.to_le_bytes());
             }
         }
         Registers::Dense(regs) => {
-            out.push(1);
+            out.push(FORM_DENSE);
             out.extend_from_slice(regs);
         }
     }
@@ -338,7 +353,64 @@ fn read_activity_v1(r: &mut Reader) -> Result<Activity> {
     Ok(a)
 }
 
-fn read_activity(r: &mut Reader) -> Result<Activity> {
+/// The forms of the distinct-items sketch in the activity section.
+const FORM_SPARSE: u8 = 0;
+const FORM_DENSE: u8 = 1;
+const FORM_EXACT: u8 = 2;
+const FORM_SWITCHED: u8 = 3;
+
+/// The distinct-items sketch: precision, form, then the form's contents, each checked against
+/// the live ranges before anything is allocated.
+fn read_distinct(r: &mut Reader, version: u8) -> Result<HyperLogLog> {
+    let precision = r.byte()?;
+    if !limits::within(precision, limits::HLL_PRECISION) {
+        return Err(Error::Corrupt("HyperLogLog precision out of range"));
+    }
+    let dense = |r: &mut Reader| -> Result<Registers> {
+        Ok(Registers::Dense(r.bytes(1usize << precision)?.into()))
+    };
+    let distinct = match r.byte()? {
+        FORM_SPARSE => {
+            let n = r.len_prefix()?;
+            if n > r.remaining() / 2 {
+                return Err(Error::Corrupt("sparse sketch longer than payload"));
+            }
+            let list = (0..n).map(|_| r.u16_le()).collect::<Result<_>>()?;
+            HyperLogLog::from_registers(precision, Registers::Sparse(list))
+        }
+        FORM_DENSE => HyperLogLog::from_registers(precision, dense(r)?),
+        FORM_EXACT if version >= 4 => {
+            let n = r.len_prefix()?;
+            if n > exact_limit(precision) || n > r.remaining() / 4 {
+                return Err(Error::Corrupt("exact sketch longer than its limit"));
+            }
+            let mut list = Vec::with_capacity(n);
+            for _ in 0..n {
+                let b = r.bytes(4)?;
+                let f = b
+                    .try_into()
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| Error::Corrupt("short fingerprint"))?;
+                list.push(f);
+            }
+            HyperLogLog::from_registers(precision, Registers::Exact(list))
+        }
+        FORM_SWITCHED if version >= 4 => {
+            let e0 = u32::try_from(r.u64()?)
+                .ok()
+                .filter(|&e| e != 0)
+                .ok_or(Error::Corrupt("switch estimate out of range"))?;
+            HyperLogLog::from_parts(precision, dense(r)?, e0)
+        }
+        _ => return Err(Error::Corrupt("unknown HyperLogLog form")),
+    };
+    if !distinct.is_consistent() {
+        return Err(Error::Corrupt("inconsistent HyperLogLog"));
+    }
+    Ok(distinct)
+}
+
+fn read_activity(r: &mut Reader, version: u8) -> Result<Activity> {
     let top_n = u16::try_from(r.u64()?)
         .ok()
         .filter(|&n| limits::within(n, limits::TOP_N))
@@ -396,25 +468,7 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         return Err(Error::Corrupt("inconsistent seen filter"));
     }
 
-    let precision = r.byte()?;
-    if !limits::within(precision, limits::HLL_PRECISION) {
-        return Err(Error::Corrupt("HyperLogLog precision out of range"));
-    }
-    let registers = match r.byte()? {
-        0 => {
-            let n = r.len_prefix()?;
-            if n > r.remaining() / 2 {
-                return Err(Error::Corrupt("sparse sketch longer than payload"));
-            }
-            Registers::Sparse((0..n).map(|_| r.u16_le()).collect::<Result<_>>()?)
-        }
-        1 => Registers::Dense(r.bytes(1usize << precision)?.into()),
-        _ => return Err(Error::Corrupt("unknown HyperLogLog form")),
-    };
-    let distinct = HyperLogLog::from_registers(precision, registers);
-    if !distinct.is_consistent() {
-        return Err(Error::Corrupt("inconsistent HyperLogLog"));
-    }
+    let distinct = read_distinct(r, version)?;
 
     let as_of_ms = r.i64()?;
     if !is_time(as_of_ms) {
