@@ -172,7 +172,9 @@ impl HyperLogLog {
                 // through, and starts in the middle.
                 let n = list.len();
                 let at = ((u64::from(fingerprint(hash)) * n as u64) >> 32) as usize;
-                let near = list.get(at.saturating_sub(16)..(at + 16).min(n)).unwrap_or(&[]);
+                let near = list
+                    .get(at.saturating_sub(16)..(at + 16).min(n))
+                    .unwrap_or(&[]);
                 crate::mem::prefetch::slice(near, 2);
                 if let Some(mid) = list.get(n / 2) {
                     crate::mem::prefetch::line(mid);
@@ -491,7 +493,10 @@ mod tests {
                     squares += err * err;
                 }
                 let rms = (squares / 16.0).sqrt();
-                assert!(rms <= 1.5 * se, "p={precision} n={n}: rms {rms:.4} se {se:.4}");
+                assert!(
+                    rms <= 1.5 * se,
+                    "p={precision} n={n}: rms {rms:.4} se {se:.4}"
+                );
             }
         }
     }
@@ -566,4 +571,3 @@ mod tests {
         }
     }
 }
-

@@ -710,6 +710,212 @@ mod tests {
         assert_eq!(more, Err(Error::Corrupt("inconsistent seen filter")));
     }
 
+    /// A sample session whose distinct-items sketch is `distinct` (not checked before encoding).
+    fn with_distinct(distinct: HyperLogLog) -> Vec<u8> {
+        let mut s = sample();
+        if let Some(a) = s.activity.as_mut() {
+            a.distinct = distinct;
+        }
+        encode(&s)
+    }
+
+    #[test]
+    fn exact_and_switched_sketches_round_trip() {
+        let mut h = HyperLogLog::new(10);
+        for i in 0..300u64 {
+            h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        assert!(h.is_exact());
+        let bytes = with_distinct(h.clone());
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.activity.as_ref().unwrap().distinct.estimate(), 300);
+        assert_eq!(encode(&back), bytes, "canonical");
+        for i in 300..700u64 {
+            h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        assert!(!h.is_sparse() && h.switch_estimate() != 0);
+        let bytes = with_distinct(h.clone());
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.activity.as_ref().unwrap().distinct, h);
+        assert_eq!(encode(&back), bytes, "canonical");
+    }
+
+    #[test]
+    fn exact_sketches_outside_the_live_ranges_are_refused() {
+        let exact =
+            |list: Vec<u32>| with_distinct(HyperLogLog::from_registers(10, Registers::Exact(list)));
+        let refused = |b: Vec<u8>| decode(&b) == Err(Error::Corrupt("inconsistent HyperLogLog"));
+        assert!(decode(&exact(vec![1, 2, 3])).is_ok());
+        assert!(refused(exact(vec![2, 1])), "unsorted");
+        assert!(refused(exact(vec![1, 1])), "a duplicate");
+        let limit = exact_limit(10) as u32;
+        assert!(decode(&exact((0..limit).collect())).is_ok());
+        assert_eq!(
+            decode(&exact((0..=limit).collect())),
+            Err(Error::Corrupt("exact sketch longer than its limit"))
+        );
+        // switched registers with a switch estimate of 0 (the byte where estimates 1 and 2 differ)
+        let switched = |e0| {
+            let h = HyperLogLog::from_parts(10, Registers::Dense(vec![0; 1024].into()), e0);
+            with_distinct(h)
+        };
+        let (one, two) = (switched(1), switched(2));
+        assert!(decode(&one).is_ok() && decode(&two).is_ok());
+        let at = (0..one.len()).find(|&i| one[i] != two[i]).unwrap();
+        let mut b = one.clone();
+        b[at] = 0;
+        assert_eq!(
+            decode(&b),
+            Err(Error::Corrupt("switch estimate out of range"))
+        );
+        // the new forms do not exist in version 3
+        let mut b = exact(vec![1, 2]);
+        b[0] = 3;
+        assert_eq!(decode(&b), Err(Error::Corrupt("unknown HyperLogLog form")));
+    }
+
+    #[test]
+    fn a_version_3_sparse_sketch_still_decodes_and_counts() {
+        let mut s = sample();
+        let mut old = HyperLogLog::from_registers(10, Registers::Sparse(Vec::new()));
+        for i in 0..50u64 {
+            old.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        assert!(old.is_sparse() && !old.is_exact());
+        s.activity.as_mut().unwrap().distinct = old.clone();
+        let mut b = encode(&s);
+        b[0] = 3;
+        let back = decode(&b).unwrap();
+        assert_eq!(back.activity.as_ref().unwrap().distinct, old);
+        assert!(old.estimate().abs_diff(50) <= 3);
+    }
+
+    mod distinct_forms {
+        //! Property tests of the distinct-items sketch's saved forms (exact list, switched
+        //! registers): arbitrary contents are accepted exactly when the live code could have
+        //! made them, and what is accepted is canonical and keeps working.
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        fn activity_with(distinct: HyperLogLog) -> Vec<u8> {
+            let mut s = Session::new(1_700_000_000_000, 60, 60);
+            let mut a = Activity::new(&SketchParams::default());
+            a.events = 1;
+            a.distinct = distinct;
+            s.activity = Some(a);
+            encode(&s)
+        }
+
+        /// `bytes` with the one-byte varint at `at` (inside the activity section) replaced by `v`,
+        /// the section's length prefix rewritten to match.
+        fn reframe(bytes: &[u8], at: usize, v: u64) -> Vec<u8> {
+            let mut out = vec![bytes[0]];
+            let mut r = Reader::new(&bytes[1..]);
+            loop {
+                let tag = r.byte().unwrap();
+                out.push(tag);
+                if tag == TAG_END {
+                    return out;
+                }
+                let len = r.len_prefix().unwrap();
+                let payload_start = bytes.len() - r.remaining();
+                let payload = r.bytes(len).unwrap();
+                let mut payload = payload.to_vec();
+                if (payload_start..payload_start + len).contains(&at) {
+                    let mut varint = Vec::new();
+                    put_u64(&mut varint, v);
+                    let i = at - payload_start;
+                    payload.splice(i..=i, varint);
+                }
+                put_u64(&mut out, payload.len() as u64);
+                out.extend_from_slice(&payload);
+            }
+        }
+
+        fn usable(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
+            if let Ok(s) = decode(bytes) {
+                prop_assert_eq!(encode(&s), bytes.to_vec(), "not canonical");
+                let mut h = s
+                    .activity
+                    .map(|a| a.distinct)
+                    .ok_or(TestCaseError::fail("no activity"))?;
+                let before = h.estimate();
+                let was_exact = h.is_exact();
+                for i in 0..600u64 {
+                    h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ before);
+                    prop_assert!(h.is_consistent());
+                }
+                prop_assert!(!was_exact || h.estimate() >= before);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            #[test]
+            fn exact_lists_are_accepted_iff_live(
+                precision in 1u8..=14,
+                mut list in vec(any::<u32>(), 0..1100),
+                sort in any::<bool>(),
+            ) {
+                if sort {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                let live = limits::within(precision, limits::HLL_PRECISION)
+                    && list.len() <= exact_limit(precision)
+                    && list.windows(2).all(|w| w[0] < w[1]);
+                let n = list.len() as u64;
+                let bytes = activity_with(HyperLogLog::from_registers(precision, Registers::Exact(list)));
+                let back = decode(&bytes);
+                prop_assert_eq!(back.is_ok(), live);
+                if let Ok(s) = back {
+                    prop_assert_eq!(s.unique(), n);
+                }
+                usable(&bytes)?;
+            }
+
+            #[test]
+            fn switched_registers_are_accepted_iff_live(
+                precision in 4u8..=12,
+                ranks in vec(0u8..=70, 4096),
+                e0 in prop_oneof![Just(0u64), 1u64..=2_000, any::<u64>()],
+                capped in any::<bool>(),
+            ) {
+                let m = 1usize << precision;
+                let cap = if capped { 65 - precision } else { 70 };
+                let regs: Box<[u8]> = ranks[..m].iter().map(|&r| r.min(cap)).collect();
+                let live = e0 != 0 && e0 <= u64::from(u32::MAX)
+                    && regs.iter().all(|&r| r <= 65 - precision);
+                let with = |e| activity_with(HyperLogLog::from_parts(precision, Registers::Dense(regs.clone()), e));
+                let (one, two) = (with(1), with(2));
+                let at = (0..one.len()).find(|&i| one[i] != two[i]).unwrap();
+                let bytes = reframe(&one, at, e0);
+                prop_assert_eq!(decode(&bytes).is_ok(), live);
+                usable(&bytes)?;
+            }
+
+            #[test]
+            fn damaged_exact_forms_never_panic(
+                n in 0u64..600,
+                hits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            ) {
+                let mut h = HyperLogLog::new(10);
+                for i in 0..n {
+                    h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                }
+                let mut bytes = activity_with(h);
+                for (i, v) in hits {
+                    let i = i.index(bytes.len());
+                    bytes[i] = v;
+                }
+                usable(&bytes)?;
+            }
+        }
+    }
+
     #[test]
     fn varints() {
         for v in [0u64, 1, 127, 128, 300, u64::MAX] {
