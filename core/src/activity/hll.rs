@@ -56,7 +56,8 @@ pub struct HyperLogLog {
     /// the sum over all registers of 2^(64 - rank), exact in integers (so it does not depend on
     /// the order registers changed in), and the number of zero registers.
     sum: u128,
-    zeros: u32,
+    /// (u16: at most 2^12 registers; it keeps the struct, inline in every session, at 64 bytes)
+    zeros: u16,
     /// The estimate from the two above, recomputed when a register changes (most events repeat
     /// an item and change none); the list's length while exact.
     estimate: u64,
@@ -82,7 +83,7 @@ impl HyperLogLog {
     /// `from_registers` of dense registers an exact list turned into, with the estimate they gave
     /// at that moment (`switch_estimate`).
     pub fn from_parts(precision: u8, registers: Registers, switch_estimate: u32) -> Self {
-        let m = 1u32 << precision.min(MAX_PRECISION);
+        let m = 1u16 << precision.min(MAX_PRECISION);
         let mut h = HyperLogLog {
             precision,
             registers,
@@ -420,6 +421,12 @@ mod tests {
         let h = fill(10, 2_000);
         assert!(!h.is_sparse());
         assert_eq!(h.heap_size(), 1024);
+    }
+
+    #[test]
+    fn the_sketch_header_stays_64_bytes() {
+        // inline in every session's activity: the session struct must stay in its size class
+        assert_eq!(std::mem::size_of::<HyperLogLog>(), 64);
     }
 
     #[test]
