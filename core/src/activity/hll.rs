@@ -205,9 +205,11 @@ impl HyperLogLog {
                     }
                     Err(i) => {
                         if list.len() == list.capacity() {
-                            // doubling, but never past the limit: the list is bounded
-                            let more = list.capacity().clamp(4, limit) - list.len().min(limit);
-                            list.reserve_exact(more.max(1));
+                            // up to the next allocator size class (about +25%, not doubling: at
+                            // 100 items 448 bytes, not 512, which keeps the spec's reference
+                            // session within 2 KiB), never past the limit
+                            let want = (alloc_size((list.len() + 1) * 4) / 4).min(limit);
+                            list.reserve_exact(want.saturating_sub(list.len()).max(1));
                         }
                         list.insert(i, f);
                         self.estimate = list.len() as u64;
