@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Node package's tests (clients/node): npm ci (quick when node_modules is current), then
-# node's test runner against servers the tests start themselves (needs the release module:
-# cargo build --release -p session-store). Prints node's summary (tests/pass/fail lines).
+# node's test runner against servers the tests start themselves, a three-primary Redis Cluster
+# included (test/cluster.test.js; needs the release module: cargo build --release -p
+# session-store). Prints node's summary (tests/pass/fail lines).
 set -euo pipefail
 cd "$(dirname "$0")/../clients/node"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -145,6 +145,14 @@ pub fn max_sessions_per_user() -> usize {
     get(&MAX_SESSIONS_PER_USER).max(0) as usize
 }
 
+/// `session.max-unpaged-sessions`: the most sessions of one user a `SESSIONS` without `CURSOR`
+/// or a `REVOKE` without `COUNT` handles at once; past it they are refused (page instead).
+pub static MAX_UNPAGED_SESSIONS: AtomicI64 = AtomicI64::new(10_000);
+
+pub fn max_unpaged_sessions() -> usize {
+    get(&MAX_UNPAGED_SESSIONS).max(0) as usize
+}
+
 pub fn max_groups() -> usize {
     get(&MAX_GROUPS).max(0) as usize
 }

@@ -340,7 +340,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.notifygroup",
         summary: "Publishes one notification to every member of a group, once, whatever the group's size",
-        complexity: "O(log M) for a group of M notifications (the duplicate check is a per-group id set), plus the notifications it trims, plus one pass over the group when one of its notifications expired since the last purge; O(1) in the number of members and of groups",
+        complexity: "O(log M) for a group of M notifications (the duplicate check is a per-group id set), plus the notifications it trims or drops expired from the group's front (amortized: each was pushed once); O(1) in the number of members and of groups",
         arity: -4,
         keys: Keys::None,
         args: &[
@@ -366,7 +366,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.sessions",
         summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster); with CURSOR, one page",
-        complexity: "O(S) for S sessions of the user; with CURSOR, O(log(S) + COUNT)",
+        complexity: "O(S) for S sessions of the user, refused past session.max-unpaged-sessions (checked in O(1) before any work); with CURSOR, O(log(S) + COUNT)",
         arity: -2,
         keys: Keys::None,
         args: &[string("user"), option("CURSOR", "cursor", Kind::Str), option("COUNT", "count", Kind::Int)],
@@ -374,7 +374,7 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "session.revoke",
         summary: "Deletes the sessions of a user the caller may write (log out everywhere): all, or COUNT per call",
-        complexity: "O(S) for S sessions of the user; with COUNT, O(COUNT * log(S))",
+        complexity: "O(S) for S sessions of the user, refused past session.max-unpaged-sessions (checked in O(1) before any work); with COUNT, O(COUNT * log(S)) key opens (plus one ACL pattern check per listed key for a caller confined by key patterns)",
         arity: -2,
         keys: Keys::None,
         args: &[string("user"), option("COUNT", "count", Kind::Int)],

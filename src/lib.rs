@@ -96,6 +96,7 @@ redis_module! {
             ["max-registry-memory", &config::MAX_REGISTRY_MEMORY, 256 * 1024 * 1024, 1024, 1 << 44, ConfigurationFlags::DEFAULT, None],
             ["max-groups", &config::MAX_GROUPS, 64, limits::MAX_GROUPS.0, limits::MAX_GROUPS.1, ConfigurationFlags::DEFAULT, None],
             ["max-sessions-per-user", &config::MAX_SESSIONS_PER_USER, 0, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["max-unpaged-sessions", &config::MAX_UNPAGED_SESSIONS, 10_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],
         string: [

@@ -222,3 +222,155 @@ fn duplicates_are_refused_exactly_while_the_id_lives() {
     );
     assert_eq!(publish(&mut c, "other", "a", &["AT", &at(5)]), 0);
 }
+
+/// Issue 15 (b): a whole-user `SESSIONS` (no `CURSOR`) and `REVOKE` (no `COUNT`) are answered only
+/// up to `session.max-unpaged-sessions`, refused past it before any work (nothing deleted), and
+/// the paged forms still reach every session: SESSIONS pages list them all, REVOKE COUNT deletes
+/// them all in bounded steps with `remaining` counting down exactly.
+#[test]
+fn unpaged_sessions_and_revoke_are_bounded_and_paging_reaches_everything() {
+    let server = Server::start(&[]);
+    let mut c = server.conn();
+    for i in 0..5 {
+        touch(&mut c, &format!("s{i}"), &["USER", "u"]);
+    }
+    config_set(&mut c, "session.max-unpaged-sessions", "5");
+    assert_eq!(sessions(&mut c, "u"), ["s0", "s1", "s2", "s3", "s4"]);
+    config_set(&mut c, "session.max-unpaged-sessions", "4");
+    assert_eq!(
+        err(&mut c, &["SESSION.SESSIONS", "u"]),
+        "ERR the user has 5 sessions, more than session.max-unpaged-sessions (4): use SESSION.SESSIONS <user> CURSOR 0 COUNT <n>"
+    );
+    assert_eq!(
+        err(&mut c, &["SESSION.REVOKE", "u"]),
+        "ERR the user has 5 sessions, more than session.max-unpaged-sessions (4): use SESSION.REVOKE <user> COUNT <n> until it replies 0 remaining"
+    );
+    for i in 0..5 {
+        assert!(
+            exists(&mut c, &format!("s{i}")),
+            "a refused REVOKE deleted s{i}"
+        );
+    }
+    // pages list everything
+    let mut cursor = "0".to_string();
+    let mut listed = Vec::new();
+    loop {
+        let Value::Array(v) = ok(
+            &mut c,
+            &["SESSION.SESSIONS", "u", "CURSOR", &cursor, "COUNT", "2"],
+        ) else {
+            panic!("SESSIONS CURSOR is an array")
+        };
+        cursor = String::from_utf8(bytes(&v[0])).unwrap();
+        let Value::Array(keys) = &v[1] else {
+            panic!("keys")
+        };
+        listed.extend(keys.iter().map(|k| String::from_utf8(bytes(k)).unwrap()));
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(listed, ["s0", "s1", "s2", "s3", "s4"]);
+    // a deleted key behind the index's back is stepped over, not counted
+    ok(&mut c, &["DEL", "s1"]);
+    let revoke = |c: &mut Connection| match ok(c, &["SESSION.REVOKE", "u", "COUNT", "2"]) {
+        Value::Array(v) => (int(v[0].clone()), int(v[1].clone())),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(revoke(&mut c), (2, 2));
+    assert!(!exists(&mut c, "s0") && !exists(&mut c, "s2") && exists(&mut c, "s3"));
+    assert_eq!(revoke(&mut c), (2, 0));
+    assert_eq!(revoke(&mut c), (0, 0));
+    assert!(sessions(&mut c, "u").is_empty());
+    // under the limit a whole REVOKE still works
+    touch(&mut c, "t1", &["USER", "w"]);
+    assert_eq!(int(ok(&mut c, &["SESSION.REVOKE", "w"])), 1);
+}
+
+/// Issue 15 (c): at the per-user maximum, a toucher whose keys are `~*` (no per-name check) and
+/// a confined one (a pattern check per name) evict exactly as before: the oldest of the sessions
+/// the toucher may write, never another tenant's; an `allkeys` user counts everyone's.
+#[test]
+fn the_maximum_is_exact_for_allkeys_and_confined_touchers() {
+    let server = Server::builder()
+        .module_args(&["max-sessions-per-user", "2"])
+        .start();
+    let mut admin = server.conn();
+    for (user, keys) in [("all", "allkeys"), ("confined", "~a:*")] {
+        ok(
+            &mut admin,
+            &["ACL", "SETUSER", user, "reset", "on", ">pw", keys, "+@all"],
+        );
+    }
+    let login = |user: &str| {
+        let mut c = server.conn();
+        ok(&mut c, &["AUTH", user, "pw"]);
+        c
+    };
+    let (mut all, mut confined) = (login("all"), login("confined"));
+    let base = now_ms() - 100_000;
+    touch_at(&mut all, "b:1", Some("u"), base);
+    touch_at(&mut confined, "a:1", Some("u"), base + 1_000);
+    touch_at(&mut confined, "a:2", Some("u"), base + 2_000);
+    // the confined tenant holds two of its own: b:1 neither counts nor goes
+    assert!(exists(&mut admin, "b:1") && exists(&mut admin, "a:1") && exists(&mut admin, "a:2"));
+    touch_at(&mut confined, "a:3", Some("u"), base + 3_000);
+    assert!(
+        !exists(&mut admin, "a:1"),
+        "the confined tenant's oldest goes"
+    );
+    assert!(exists(&mut admin, "b:1") && exists(&mut admin, "a:2") && exists(&mut admin, "a:3"));
+    // the allkeys toucher counts all three and keeps two in all: the oldest two go (b:1, a:2)
+    touch_at(&mut all, "c:1", Some("u"), base + 4_000);
+    assert!(!exists(&mut admin, "b:1") && !exists(&mut admin, "a:2"));
+    assert!(exists(&mut admin, "a:3") && exists(&mut admin, "c:1"));
+    assert_eq!(sessions(&mut admin, "u"), ["a:3", "c:1"]);
+    // past 2048 sessions the allkeys toucher is recognised once (ACL GETUSER) and counts from the
+    // index; the confined one still checks each name: both stay exact
+    config_set(&mut admin, "session.max-sessions-per-user", "0");
+    let mut pipe = redis::pipe();
+    for i in 0..2100 {
+        let key = if i % 2 == 0 {
+            format!("a:m{i:04}")
+        } else {
+            format!("b:m{i:04}")
+        };
+        let at = (base + 10_000 + i).to_string();
+        pipe.cmd("SESSION.TOUCH")
+            .arg(&key)
+            .arg(&["IDLE", "100000", "MAXAGE", "200000", "AT", &at, "USER", "m"])
+            .ignore();
+    }
+    let () = pipe.query(&mut admin).expect("pipelined touches");
+    config_set(&mut admin, "session.max-sessions-per-user", "1050");
+    // confined: 1050 a:* sessions, one more evicts its oldest a:* only
+    touch_at(&mut confined, "a:new", Some("m"), base + 20_000);
+    assert!(!exists(&mut admin, "a:m0000") && exists(&mut admin, "a:m0002"));
+    assert!(exists(&mut admin, "b:m0001"));
+    // allkeys: 2100 in all plus its new one, down to 1050: the 1051 oldest go, whoever's
+    touch_at(&mut all, "c:new", Some("m"), base + 30_000);
+    assert_eq!(sessions_paged(&mut admin, "m").len(), 1050);
+    assert!(!exists(&mut admin, "b:m1051") && exists(&mut admin, "a:m1052"));
+    assert!(exists(&mut admin, "a:new") && exists(&mut admin, "c:new"));
+}
+
+fn sessions_paged(c: &mut Connection, user: &str) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut out = Vec::new();
+    loop {
+        let Value::Array(v) = ok(
+            c,
+            &["SESSION.SESSIONS", user, "CURSOR", &cursor, "COUNT", "1000"],
+        ) else {
+            panic!("SESSIONS CURSOR is an array")
+        };
+        cursor = String::from_utf8(bytes(&v[0])).unwrap();
+        let Value::Array(keys) = &v[1] else {
+            panic!("keys")
+        };
+        out.extend(keys.iter().map(|k| String::from_utf8(bytes(k)).unwrap()));
+        if cursor == "0" {
+            return out;
+        }
+    }
+}

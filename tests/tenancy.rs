@@ -582,3 +582,97 @@ fn revoke_with_count_reaches_zero_remaining_for_a_tenant() {
     assert!(!exists(&mut admin, "a:1") && !exists(&mut admin, "a:3"));
     assert!(exists(&mut admin, "A:0") && exists(&mut admin, "b:1"));
 }
+
+/// Several publishers in one group, of which only some may write the session's key: `pending`
+/// (one binary search per publisher) counts exactly theirs, agrees with what INBOX delivers, and
+/// follows an ACL change at once (the publisher is checked at delivery, not at publication).
+#[test]
+fn pending_counts_exactly_the_publishers_that_may_write_the_key() {
+    let server = tenants(&[]);
+    let mut admin = server.conn();
+    for (user, keys) in [
+        ("pubA", "~a:*"),
+        ("pubB", "~b:*"),
+        ("pubAll", "~*"),
+        ("pubRO", "%R~*"),
+    ] {
+        ok(
+            &mut admin,
+            &[
+                "ACL",
+                "SETUSER",
+                user,
+                "reset",
+                "on",
+                ">pw",
+                keys,
+                "&session:notify:*",
+                "+@all",
+            ],
+        );
+    }
+    ok(&mut admin, &["SESSION.TOUCH", "a:s", "EVENT", "x"]);
+    ok(&mut admin, &["SESSION.TOUCH", "b:s", "EVENT", "x"]);
+    for k in ["a:s", "b:s"] {
+        ok(&mut admin, &["SESSION.ENRICH", k, "JOIN", "1", "g"]);
+    }
+    // interleaved: pubA 3, pubB 4, pubAll 2, pubRO 5, the default user 1
+    let order = [
+        "pubB", "pubA", "pubRO", "pubB", "pubAll", "pubRO", "pubA", "pubB", "pubRO", "default",
+        "pubRO", "pubA", "pubB", "pubAll", "pubRO",
+    ];
+    let mut conns: std::collections::HashMap<&str, Connection> = std::collections::HashMap::new();
+    for (i, who) in order.iter().enumerate() {
+        let c = conns.entry(who).or_insert_with(|| {
+            if *who == "default" {
+                server.conn()
+            } else {
+                login(&server, who)
+            }
+        });
+        let id = format!("{who}-{i}");
+        assert_eq!(
+            ok(c, &["SESSION.NOTIFYGROUP", "g", &id, "p"]),
+            Value::Int(1)
+        );
+    }
+    let pending = |c: &mut Connection, k: &str| touch(c, k, &[] as &[&str])["pending"];
+    assert_eq!(pending(&mut admin, "a:s"), 3 + 2 + 1);
+    assert_eq!(pending(&mut admin, "b:s"), 4 + 2 + 1);
+    let peeked = inbox_ids(&mut admin, "a:s", true);
+    assert_eq!(
+        peeked,
+        [
+            "pubA-1",
+            "pubAll-4",
+            "pubA-6",
+            "default-9",
+            "pubA-11",
+            "pubAll-13"
+        ]
+    );
+    // two delivered: the cursor moves past them (and past the others' stepped over)
+    let Value::Array(two) = ok(&mut admin, &["SESSION.INBOX", "a:s", "COUNT", "2"]) else {
+        panic!("INBOX is an array")
+    };
+    assert_eq!(two.len(), 2);
+    assert_eq!(pending(&mut admin, "a:s"), 4);
+    // pubB may now write a:* too: its notifications after the cursor count at once
+    ok(&mut admin, &["ACL", "SETUSER", "pubB", "~a:*"]);
+    assert_eq!(pending(&mut admin, "a:s"), 4 + 2);
+    assert_eq!(
+        inbox_ids(&mut admin, "a:s", true),
+        [
+            "pubA-6",
+            "pubB-7",
+            "default-9",
+            "pubA-11",
+            "pubB-12",
+            "pubAll-13"
+        ]
+    );
+    // a publisher that no longer exists reaches nothing
+    ok(&mut admin, &["ACL", "DELUSER", "pubA"]);
+    assert_eq!(pending(&mut admin, "a:s"), 4 + 2 - 2);
+    assert_eq!(pending(&mut admin, "b:s"), 7);
+}

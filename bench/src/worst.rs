@@ -334,7 +334,72 @@ fn pending(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
         n_notify,
         format!("a group of {n}"),
         w_notify,
-        "",
+        &note,
+    ));
+
+    // Issue 15 (e): a publish into a group of `n` whose every other notification expires at its
+    // own millisecond, each measured call passing one more of those expiries (client `AT`, within
+    // the allowed skew): a full purge on publish would walk the group every call.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+        + 40_000;
+    let far = (t0 + 86_400_000).to_string();
+    let mixed = (0..n).map(|i| {
+        let expires = if i % 2 == 0 {
+            far.clone()
+        } else {
+            (t0 + i as i64).to_string()
+        };
+        cmd(&[
+            "SESSION.NOTIFYGROUP",
+            "mixed",
+            &format!("m{i}"),
+            "payload",
+            "EXPIREAT",
+            &expires,
+        ])
+    });
+    let sent = setup(&server, 1000, mixed);
+    let mixed_note = accepted("notifications, every other expiring at its own ms", &sent);
+    let at_publish = |group: &str, calls: u64| {
+        (0..calls)
+            .map(|i| {
+                let at = (t0 + 2 * i as i64 + 2).to_string();
+                cmd(&[
+                    "SESSION.NOTIFYGROUP",
+                    group,
+                    &format!("late{i}"),
+                    "payload",
+                    "AT",
+                    &at,
+                    "EXPIREAT",
+                    &far,
+                ])
+            })
+            .collect::<Vec<_>>()
+    };
+    let n_mixed = timed(
+        &server,
+        &mut c,
+        "session.notifygroup",
+        &at_publish("a1", 200),
+    );
+    let w_mixed = timed(
+        &server,
+        &mut c,
+        "session.notifygroup",
+        &at_publish("mixed", 20),
+    );
+    rows.push(row(
+        &format!(
+            "NOTIFYGROUP to a group of {n} where one notification expires per publish (issue 15 e)"
+        ),
+        "a group of 10".into(),
+        n_mixed,
+        format!("a group of {n}, mixed expiries"),
+        w_mixed,
+        &mixed_note,
     ));
 }
 
@@ -540,12 +605,46 @@ fn users(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
         n_touch,
         format!("limit {limit}, user of {big}"),
         w_touch,
-        "",
+        &note,
     ));
+    // the paged forms a client uses past `session.max-unpaged-sessions`
+    let w_page = timed(
+        &server,
+        &mut c,
+        "session.sessions",
+        &repeat(
+            20,
+            cmd(&["SESSION.SESSIONS", "many", "CURSOR", "0", "COUNT", "100"]),
+        ),
+    );
+    let n_page = timed(
+        &server,
+        &mut c,
+        "session.sessions",
+        &repeat(
+            100,
+            cmd(&["SESSION.SESSIONS", "few0", "CURSOR", "0", "COUNT", "100"]),
+        ),
+    );
+    rows.push(row(
+        &format!("SESSIONS CURSOR 0 COUNT 100 of a user with {big} sessions"),
+        "10 sessions".into(),
+        n_page,
+        format!("{big} sessions"),
+        w_page,
+        &note,
+    ));
+    let w_step = timed(
+        &server,
+        &mut c,
+        "session.revoke",
+        &repeat(5, cmd(&["SESSION.REVOKE", "many", "COUNT", "100"])),
+    );
     let revoke_few: Vec<Cmd> = (0..20u64)
         .map(|u| cmd(&["SESSION.REVOKE", &format!("few{u}")]))
         .collect();
     let n_revoke = timed(&server, &mut c, "session.revoke", &revoke_few);
+    let n_revoke_us = n_revoke.us;
     let w_revoke = timed(
         &server,
         &mut c,
@@ -558,7 +657,19 @@ fn users(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
         n_revoke,
         format!("{big} sessions"),
         w_revoke,
-        "",
+        &note,
+    ));
+    rows.push(row(
+        &format!("REVOKE COUNT 100 of a user with {big} sessions"),
+        "REVOKE of 10 sessions".into(),
+        Timed {
+            us: n_revoke_us,
+            calls: 20,
+            outcome: String::new(),
+        },
+        format!("{big} sessions, COUNT 100"),
+        w_step,
+        &note,
     ));
 }
 
@@ -567,6 +678,18 @@ fn users(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
 fn fields(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
     let server = Server::start();
     let mut c = server.conn();
+    // The session must exist for the rows to measure what they say: its fields exceed the
+    // default `session.max-session-size` (1 MiB), so the setup raises it.
+    let room = (sizes.fields as usize * (sizes.field_bytes + 64) * 2).max(1 << 20);
+    run(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "session.max-session-size",
+            &room.to_string(),
+        ],
+    );
     let value = "v".repeat(sizes.field_bytes);
     let per = 100u64;
     let sets = (0..sizes.fields.div_ceil(per)).map(|b| {
@@ -579,7 +702,11 @@ fn fields(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
         set
     });
     let sent = setup(&server, 1, sets);
-    let note = accepted("SET batches of 100 fields", &sent);
+    let held = match run(&mut c, &["SESSION.INFO", "big"]) {
+        Value::Nil => "session big missing".to_string(),
+        _ => "session big exists".to_string(),
+    };
+    let note = format!("{}; {held}", accepted("SET batches of 100 fields", &sent));
     let names = |n: u64| (0..n).map(|i| format!("x{i}")).collect::<Vec<_>>();
     let get = |n: u64| {
         let mut g = cmd(&["SESSION.GET", "big"]);
@@ -615,7 +742,7 @@ fn fields(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
         n_del,
         format!("DEL {k}"),
         w_del,
-        "",
+        &note,
     ));
 }
 
@@ -731,13 +858,18 @@ pub fn measure(sizes: &WorstSizes) -> Vec<WorstRow> {
         ("fields", fields),
         ("users", users),
     ];
+    // `WORST_SECTION=<name>` runs one section alone (e.g. `WORST_SECTION=fields make bench-worst`).
+    let only = std::env::var("WORST_SECTION").ok();
     for (name, step) in steps {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let start = Instant::now();
         eprintln!("worst case: {name} ...");
         step(sizes, &mut rows);
         eprintln!("  ({:.1} s)", start.elapsed().as_secs_f64());
     }
-    if sizes.crafted_load {
+    if sizes.crafted_load && only.as_deref().is_none_or(|o| o == "crafted") {
         eprintln!("worst case: crafted LOAD ...");
         crafted_load(&mut rows);
     }

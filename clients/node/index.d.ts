@@ -2,6 +2,8 @@ import type { Store, SessionData } from 'express-session'
 
 export declare const SESSION_TYPE: 'session01'
 export declare const MAX_LIFETIME_S: number
+/** The Redis Cluster hash slot of a key (hash tags honoured), as CLUSTER KEYSLOT computes it. */
+export declare function slotOf(key: string | Buffer): number
 
 export interface Serializer {
   parse(value: any): any
@@ -64,7 +66,9 @@ export declare class Intelligence {
   seen(items: string | string[]): Promise<boolean[]>
   inbox(opts?: { count?: number; peek?: boolean }): Promise<Notification[]>
   enrich(opts?: { attrs?: object | string; join?: string[]; leave?: string[] }): Promise<any | null>
+  /** the user's session ids (every primary of a cluster, merged, sorted) */
   sessions(user?: string): Promise<string[]>
+  /** log out everywhere: deletes the user's sessions (on every primary); the count */
   revokeAll(user?: string): Promise<number>
 }
 

@@ -59,17 +59,74 @@ const BLOB_STRING = 36 // '$'
 const MAP = 37 // '%'
 const TYPE_MAPPING = { [BLOB_STRING]: Buffer, [MAP]: Array }
 
+function isIoCluster (client) {
+  return typeof client.callBuffer === 'function' && typeof client.nodes === 'function'
+}
+
 function isCluster (client) {
-  return 'masters' in client || typeof client.nodes === 'function'
+  return 'masters' in client || isIoCluster(client)
+}
+
+// The Redis Cluster hash slot of a key (CRC16-XMODEM of the hash tag or the whole key, mod 16384).
+function crc16 (buf) {
+  let crc = 0
+  for (const byte of buf) {
+    crc ^= byte << 8
+    for (let i = 0; i < 8; i++) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+  }
+  return crc
+}
+
+function slotOf (key) {
+  const buf = Buffer.isBuffer(key) ? key : Buffer.from(String(key))
+  const open = buf.indexOf(123) // '{'
+  if (open !== -1) {
+    const close = buf.indexOf(125, open + 1) // '}'
+    if (close > open + 1) return crc16(buf.subarray(open + 1, close)) % 16384
+  }
+  return crc16(buf) % 16384
+}
+
+const isRedirect = (err) => err && typeof err.message === 'string' && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(err.message)
+
+/**
+ * ioredis Cluster knows the keys of the commands it ships a table for, not of module commands:
+ * it sends those to a random node, which answers MOVED (a second round trip, 2 times in 3 on three
+ * primaries). So keyed commands go straight to the primary of the key's slot (from the cluster's
+ * slot table); a redirect (resharding, failover: the command did not run) is retried through the
+ * cluster, which follows it and refreshes its table.
+ */
+function ioClusterSender (cluster) {
+  const viaCluster = (args) => cluster.callBuffer(args[0], ...args.slice(1))
+  let byKey = new Map()
+  const nodeOf = (nodeKey) => {
+    let node = byKey.get(nodeKey)
+    if (node && node.status !== 'end') return node
+    byKey = new Map()
+    for (const n of cluster.nodes('master')) byKey.set(`${n.options.host}:${n.options.port}`, n)
+    node = byKey.get(nodeKey)
+    return node && node.status !== 'end' ? node : null
+  }
+  return (args, key) => {
+    const owners = key != null && cluster.slots && cluster.slots[slotOf(key)]
+    const node = owners && owners.length ? nodeOf(owners[0]) : null
+    if (!node) return viaCluster(args)
+    return node.callBuffer(args[0], ...args.slice(1)).catch((err) => {
+      if (isRedirect(err)) return viaCluster(args)
+      throw err
+    })
+  }
 }
 
 /**
  * Returns `send(args, key)` -> Promise of the reply with bulk strings as Buffers and maps as
- * flat arrays (or, on clients that insist, Map/objects: `pairs()` handles all shapes).
+ * flat arrays (or, on clients that insist, Map/objects: `pairs()` handles all shapes). `key`
+ * routes the command in a cluster.
  */
 function makeSender (client) {
+  if (isIoCluster(client)) return ioClusterSender(client)
   if (typeof client.callBuffer === 'function') {
-    // ioredis (Redis and Cluster: the cluster routes by the command's key)
+    // ioredis Redis
     return (args) => client.callBuffer(args[0], ...args.slice(1))
   }
   if (typeof client.withTypeMapping === 'function' || typeof client.sendCommand === 'function') {
@@ -258,6 +315,7 @@ class SessionStore extends BaseStore {
         args.push(...eventArgs(ctx.event))
         ctx.recorded = true
       }
+      if (context.getStore()) await this._carryOver(sid, key)
       const reply = touchReply(await this._onKey(key, args))
       if (ctx && ctx.sid === sid) {
         ctx.view = reply
@@ -291,7 +349,22 @@ class SessionStore extends BaseStore {
   async destroy (sid, cb) {
     const key = this.key(sid)
     try {
-      await this.send(['DEL', key], key)
+      const ctx = context.getStore()
+      const request = ctx && ctx.fastifyRequest
+      if (request && request.session && request.session.sessionId === sid) {
+        // @fastify/session destroys the request's own session: logout, or the first half of its
+        // regenerate (destroy old, then set new). Keep the session's saved form (one pipelined
+        // round trip with the DEL) so that a set of a new id that follows in this request, as
+        // regenerate's does, can carry the activity over; the old id is dead either way.
+        const [dump, pttl] = await Promise.all([
+          this.send(['DUMP', key], key),
+          this.send(['PTTL', key], key),
+          this.send(['DEL', key], key)
+        ])
+        ctx.carry = dump == null ? null : { sid, dump, pttl: num(pttl) }
+      } else {
+        await this.send(['DEL', key], key)
+      }
       return optionalCb(null, null, cb)
     } catch (err) {
       return optionalCb(err, null, cb)
@@ -299,8 +372,30 @@ class SessionStore extends BaseStore {
   }
 
   /**
+   * The set of @fastify/session's regenerate: the request's session is still the one destroyed
+   * just before (regenerate swaps request.session only after this set), and `sid` is the new id.
+   * Restores the old session's saved form at the new key (the set then replaces its fields).
+   */
+  async _carryOver (sid, key) {
+    const ctx = context.getStore()
+    const carry = ctx && ctx.carry
+    if (!carry) return
+    ctx.carry = null
+    const request = ctx.fastifyRequest
+    if (carry.sid === sid || !request || !request.session || request.session.sessionId !== carry.sid) return
+    if (!(carry.pttl > 0)) return
+    try {
+      await this.send(['RESTORE', key, String(carry.pttl), carry.dump], key)
+    } catch (err) {
+      // BUSYKEY: the new id is taken (never by a fresh random id): keep what is there
+      if (!(typeof err.message === 'string' && err.message.startsWith('BUSYKEY'))) throw err
+    }
+  }
+
+  /**
    * express-session's regenerate (login, against session fixation), keeping the activity: the
-   * old session moves to the new id with its fields cleared (`SESSION.ROTATE ... CLEARFIELDS`).
+   * old session moves to the new id with its fields cleared (`SESSION.ROTATE ... CLEARFIELDS`;
+   * across cluster slots: `_moveAcrossSlots`).
    */
   regenerate (req, fn) {
     const oldKey = this.key(req.sessionID)
@@ -308,19 +403,67 @@ class SessionStore extends BaseStore {
     const newKey = this.key(req.sessionID)
     const ctx = req[CTX] || context.getStore()
     if (ctx) ctx.sid = req.sessionID
-    this.send(['SESSION.ROTATE', oldKey, newKey, 'CLEARFIELDS'], oldKey).then(
-      () => fn(),
-      // Another slot (cluster) or another type: fall back to connect-redis's destroy.
-      () => this.send(['DEL', oldKey], oldKey).then(() => fn(), fn)
-    )
+    this._rotate(oldKey, newKey).then(() => fn(), fn)
+  }
+
+  async _rotate (oldKey, newKey) {
+    if (isCluster(this.client) && slotOf(oldKey) !== slotOf(newKey)) return this._moveAcrossSlots(oldKey, newKey)
+    try {
+      await this.send(['SESSION.ROTATE', oldKey, newKey, 'CLEARFIELDS'], oldKey)
+    } catch (err) {
+      if (typeof err.message === 'string' && err.message.startsWith('CROSSSLOT')) return this._moveAcrossSlots(oldKey, newKey)
+      // a legacy string (WRONGTYPE) or a taken new id: connect-redis's destroy
+      await this.send(['DEL', oldKey], oldKey)
+    }
+  }
+
+  /**
+   * ROTATE CLEARFIELDS where the two keys live in different slots (Redis Cluster): DUMP + PTTL +
+   * DEL of the old key (pipelined: one round trip, in order on the old key's node), then RESTORE
+   * at the new key with the remaining PTTL + TOUCH XX REPLACE 0 (pipelined on the new key's
+   * node). Not atomic: see README "Redis Cluster". The old id dies first, so a failure in
+   * between loses the activity, never the protection against session fixation.
+   */
+  async _moveAcrossSlots (oldKey, newKey) {
+    const [dump, pttl] = await Promise.all([
+      this.send(['DUMP', oldKey], oldKey),
+      this.send(['PTTL', oldKey], oldKey),
+      this.send(['DEL', oldKey], oldKey)
+    ])
+    const ms = num(pttl)
+    if (dump == null || !(ms > 0)) return
+    const clear = ['SESSION.TOUCH', newKey, 'XX', 'REPLACE', '0']
+    const [restored, cleared] = await Promise.allSettled([
+      this.send(['RESTORE', newKey, String(ms), dump], newKey),
+      this.send(clear, newKey)
+    ])
+    if (restored.status === 'rejected') {
+      const err = restored.reason
+      if (typeof err.message === 'string' && err.message.startsWith('BUSYKEY')) return
+      throw err
+    }
+    if (cleared.status === 'rejected') {
+      // a legacy string moved to the new key: upgrade it, then clear its fields
+      if (!isWrongType(cleared.reason)) throw cleared.reason
+      await this._onKey(newKey, clear)
+    }
   }
 
   async clear (cb) {
     try {
-      const keys = await this._allKeys()
-      for (const [node, list] of keys) {
-        for (let i = 0; i < list.length; i += 500) {
-          await node(['DEL', ...list.slice(i, i + 500)], list[i])
+      const cluster = isCluster(this.client)
+      for (const [node, list] of await this._allKeys()) {
+        // in a cluster one DEL names keys of one slot only (else CROSSSLOT)
+        const groups = new Map()
+        for (const k of list) {
+          const g = cluster ? slotOf(k) : 0
+          if (!groups.has(g)) groups.set(g, [])
+          groups.get(g).push(k)
+        }
+        for (const keys of groups.values()) {
+          for (let i = 0; i < keys.length; i += 500) {
+            await node(['DEL', ...keys.slice(i, i + 500)], keys[i])
+          }
         }
       }
       return optionalCb(null, null, cb)
@@ -379,21 +522,26 @@ class SessionStore extends BaseStore {
     }
   }
 
-  /** [send, keys] per primary: the client itself, or each primary of a cluster. */
-  async _allKeys () {
-    const match = this.prefix + '*'
+  /** A sender per primary: the client itself, or each primary of a cluster. */
+  async _primaries () {
     const nodes = []
     if ('masters' in this.client) {
       for (const master of this.client.masters) {
         nodes.push(makeSender(await this.client.nodeClient(master)))
       }
-    } else if (typeof this.client.nodes === 'function' && isCluster(this.client) && this.client.constructor.name === 'Cluster') {
+    } else if (isIoCluster(this.client)) {
       for (const node of this.client.nodes('master')) nodes.push(makeSender(node))
     } else {
       nodes.push(this.send)
     }
+    return nodes
+  }
+
+  /** [send, keys] per primary: the client itself, or each primary of a cluster. */
+  async _allKeys () {
+    const match = this.prefix + '*'
     const out = []
-    for (const node of nodes) {
+    for (const node of await this._primaries()) {
       const seen = new Set()
       let cursor = '0'
       do {
@@ -502,16 +650,40 @@ class Intelligence {
   async sessions (user) {
     const u = this._userOf(user)
     if (u == null) return []
-    const reply = await this.store.send(['SESSION.SESSIONS', u])
+    // The per-user index is per node: every primary of a cluster, merged. Each is paged
+    // (SESSIONS u CURSOR c COUNT n): a whole listing is refused past the server's
+    // session.max-unpaged-sessions, and a page never holds the server for long.
     const p = this.store.prefix
-    return reply.map(text).filter((k) => k.startsWith(p)).map((k) => k.substring(p.length))
+    const out = []
+    for (const node of await this.store._primaries()) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node(['SESSION.SESSIONS', u, 'CURSOR', cursor, 'COUNT', '1000'])
+        cursor = text(next)
+        for (const k of keys.map(text)) if (k.startsWith(p)) out.push(k.substring(p.length))
+      } while (cursor !== '0')
+    }
+    return out.sort()
   }
 
-  /** Log out everywhere: deletes every session of the user; resolves to the count. */
+  /** Log out everywhere: deletes every session of the user (on every primary); resolves to the count. */
   async revokeAll (user) {
     const u = this._userOf(user)
     if (u == null) return 0
-    return num(await this.store.send(['SESSION.REVOKE', u]))
+    // On every primary, in bounded steps (REVOKE u COUNT n until 0 remain), as the server asks
+    // past session.max-unpaged-sessions.
+    const counts = await Promise.all((await this.store._primaries()).map(async (node) => {
+      let deleted = 0
+      let before = Infinity
+      for (;;) {
+        const [gone, left] = await node(['SESSION.REVOKE', u, 'COUNT', '1000'])
+        deleted += num(gone)
+        const remaining = num(left)
+        if (remaining === 0 || remaining >= before) return deleted
+        before = remaining
+      }
+    }))
+    return counts.reduce((a, n) => a + n, 0)
   }
 }
 
@@ -569,7 +741,7 @@ function fastifyIntelligence (options = {}) {
   }
   const event = typeof options.event === 'function' ? options.event : () => null
   return function onRequest (request, reply, done) {
-    const ctx = { event: normalizeEvent(event(request)), recorded: false, view: null, touched: new Map() }
+    const ctx = { event: normalizeEvent(event(request)), recorded: false, view: null, touched: new Map(), fastifyRequest: request, carry: null }
     Object.defineProperty(ctx, 'sid', {
       get: () => ctx._sid || (request.session && request.session.sessionId),
       set: (v) => { ctx._sid = v },
@@ -584,5 +756,5 @@ function fastifyIntelligence (options = {}) {
   }
 }
 
-module.exports = { SessionStore, intelligence, withPageView, fastifyIntelligence, Intelligence, SESSION_TYPE, MAX_LIFETIME_S }
+module.exports = { SessionStore, intelligence, withPageView, fastifyIntelligence, Intelligence, SESSION_TYPE, MAX_LIFETIME_S, slotOf }
 module.exports.default = SessionStore

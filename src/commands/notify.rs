@@ -9,7 +9,7 @@ use redis_module::{RedisError, RedisResult, RedisValue};
 use serde_json::json;
 use session_core::codec::args::{parse_inbox, parse_notify};
 use session_core::json::bytes_value;
-use session_core::notify::{acknowledge, pending_where};
+use session_core::notify::{acknowledge, pending_count_where, pending_where};
 use session_core::registry::Published;
 use session_core::session::effective_time;
 use session_core::Session;
@@ -171,8 +171,9 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
 }
 
 /// Undelivered live notifications of `session` at `key` that reach it (the `pending` field of
-/// TOUCH's reply): a lookup and a binary search per group of the session, whatever the registry
-/// holds; when something is pending, a walk of it checking each publisher (once per publisher).
+/// TOUCH's reply): a lookup per group of the session, whatever the registry holds, and one binary
+/// search per distinct publisher of each such group; each publisher's ACL user is checked once
+/// per call (`acl::Publishers` caches it), however many notifications it published.
 pub fn pending_count(
     ctx: *mut redis_module::raw::RedisModuleCtx,
     key: &[u8],
@@ -183,14 +184,8 @@ pub fn pending_count(
         return 0;
     }
     let registry = registry::lock();
-    if session_core::notify::pending_count(session, &registry.groups, now_ms) == 0 {
-        return 0;
-    }
     let mut publishers = acl::Publishers::new(ctx, key);
-    pending_where(session, &registry.groups, now_ms, usize::MAX, |n| {
-        publishers.reaches(n.publisher.as_deref())
-    })
-    .len()
+    pending_count_where(session, &registry.groups, now_ms, |p| publishers.reaches(p))
 }
 
 /// `SESSION.GROUP LIST`: the groups' names (a group exists while it holds a notification).

@@ -63,7 +63,8 @@ fn next_cursor(more: bool, last: Option<&[u8]>) -> Vec<u8> {
 }
 
 /// `SESSION.SESSIONS user [CURSOR c] [COUNT n]`: the user's live session keys (sorted), in the
-/// current database. Without `CURSOR`, all of them; with it, a page of at most `COUNT` (default
+/// current database. Without `CURSOR`, all of them (refused past `session.max-unpaged-sessions`);
+/// with it, a page of at most `COUNT` (default
 /// 100) as `[next-cursor, keys]`, `0` when done: O(log n + COUNT).
 pub fn sessions(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
@@ -76,6 +77,9 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
     let caller = Caller::current(inv.ctx);
     let r = Reply::new(inv.ctx);
     if !paged && count.is_none() {
+        // Like KEYS against SCAN: a whole listing is answered only up to a bound, checked before
+        // any work (the index's count, O(1)); past it the client pages.
+        unpaged_within_limit(db, user, "use SESSION.SESSIONS <user> CURSOR 0 COUNT <n>")?;
         let listed = events::index().sessions(db, user);
         let mut live = live_sessions(inv.ctx, db, user, listed)?;
         live.retain(|(key, _)| caller.may_read(inv.ctx, key));
@@ -100,7 +104,7 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
 
 /// `SESSION.REVOKE user [COUNT n]`: deletes the user's sessions ("log out everywhere") that the
 /// caller may write. Without
-/// `COUNT`, all of them, replying how many; with it, at most `n` (the first in key order) per call,
+/// `COUNT`, all of them, replying how many (refused past `session.max-unpaged-sessions`); with it, at most `n` (the first in key order) per call,
 /// replying `[deleted, remaining]` so a client repeats until `remaining` is 0: each call is
 /// O(n log N) and never holds the event loop for the whole user. Each deletion is a `DEL`
 /// (replicated, notified, published on `session:deleted` with reason `revoked`).
@@ -115,30 +119,156 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
     }
     let db = selected_db(inv.ctx);
     let caller = Caller::current(inv.ctx);
-    // Only the sessions the caller may write; with COUNT, the first `n` of those (so `remaining`
-    // counts what this caller can still revoke and reaches 0). A tenant's COUNT call checks all
-    // the user's listed keys: O(S) for S sessions of the user.
-    let listed = events::index().sessions(db, user);
-    let mut live = live_sessions(inv.ctx, db, user, listed)?;
-    live.retain(|(key, _)| caller.may_write(inv.ctx, key));
-    let writable = live.len();
-    if let Some(n) = count {
-        live.truncate(n);
-    }
+    let Some(n) = count else {
+        // A whole revoke is done at once only up to a bound, checked before any work; past it
+        // the client deletes in bounded steps (as Redis's lazyfree bounds a big deletion).
+        unpaged_within_limit(
+            db,
+            user,
+            "use SESSION.REVOKE <user> COUNT <n> until it replies 0 remaining",
+        )?;
+        let listed = events::index().sessions(db, user);
+        let mut live = live_sessions(inv.ctx, db, user, listed)?;
+        live.retain(|(key, _)| caller.may_write(inv.ctx, key));
+        let mut deleted = 0;
+        for (key, _) in &live {
+            deleted += delete(inv.ctx, key, Gone::Revoked)?;
+        }
+        return Ok(RedisValue::Integer(deleted));
+    };
+    // With COUNT: the first `n` sessions in key order the caller may write. The walk opens only
+    // the keys it deletes (and stale entries it drops); keys the caller may not write cost an ACL
+    // pattern check each, no key open.
+    let everything = may_write_all_keys(inv.ctx, &caller, events::index().count(db, user));
     let mut deleted = 0;
-    for (key, _) in &live {
-        deleted += delete(inv.ctx, key, Gone::Revoked)?;
-    }
-    match count {
-        None => Ok(RedisValue::Integer(deleted)),
-        Some(_) => {
-            let remaining = (writable - live.len()) as i64;
-            Ok(RedisValue::Array(vec![
-                RedisValue::Integer(deleted),
-                RedisValue::Integer(remaining),
-            ]))
+    let mut after: Option<Box<[u8]>> = None;
+    'walk: while (deleted as usize) < n {
+        let (page, more) = events::index().sessions_after(db, user, after.as_deref(), n);
+        for key in page {
+            after = Some(key.clone());
+            if !everything && !caller.may_write(inv.ctx, &key) {
+                continue;
+            }
+            match live_one(inv.ctx, &key, user)? {
+                Some(_) => deleted += delete(inv.ctx, &key, Gone::Revoked)?,
+                None => {
+                    events::index().unregister_if(db, &key, user);
+                }
+            }
+            if deleted as usize >= n {
+                break 'walk;
+            }
+        }
+        if !more {
+            break;
         }
     }
+    // What this caller can still revoke: the index's count (entries not yet met as stale are
+    // dropped by the next call) when it may write every key, else an ACL pattern check per
+    // listed key (O(S) checks, no key opened), so `remaining` reaches 0 for a tenant too.
+    let remaining = {
+        let ix = events::index();
+        if everything {
+            ix.count(db, user)
+        } else {
+            ix.sessions(db, user)
+                .iter()
+                .filter(|k| caller.may_write(inv.ctx, k))
+                .count()
+        }
+    };
+    Ok(RedisValue::Array(vec![
+        RedisValue::Integer(deleted),
+        RedisValue::Integer(remaining as i64),
+    ]))
+}
+
+/// Refuses a whole-user SESSIONS or REVOKE when the index lists more of the user's sessions
+/// than `session.max-unpaged-sessions` (before any work: the count is O(1)).
+fn unpaged_within_limit(db: i32, user: &[u8], hint: &str) -> Result<(), RedisError> {
+    let limit = config::max_unpaged_sessions();
+    let listed = events::index().count(db, user);
+    if listed > limit {
+        return Err(RedisError::String(format!(
+            "ERR the user has {listed} sessions, more than session.max-unpaged-sessions ({limit}): {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// May `caller` write every key? True for a trusted context and for a user whose key patterns
+/// include `~*` (allkeys) with write access (`ACL GETUSER`, one call, O(1) in the sessions): then
+/// no per-name check is needed. False otherwise, also when it cannot tell (the per-name checks
+/// then decide, exactly as before).
+///
+/// `ACL GETUSER` costs about 200 us (it describes every command rule), as much as ~2000 pattern
+/// checks, so it is asked only when the user lists more than `ALLKEYS_PROBE_ABOVE` sessions;
+/// below that the per-name checks are the cheaper exact answer.
+fn may_write_all_keys(ctx: *mut raw::RedisModuleCtx, caller: &Caller, listed: usize) -> bool {
+    match caller {
+        Caller::Trusted => true,
+        Caller::Nobody => false,
+        Caller::User(_) if listed <= ALLKEYS_PROBE_ABOVE => false,
+        Caller::User(_) => crate::acl::current_user_name(ctx)
+            .and_then(|name| acl_keys(ctx, &name))
+            .is_some_and(|keys| {
+                keys.split(|b| *b == b' ')
+                    .any(|t| matches!(t, b"~*" | b"%RW~*" | b"%WR~*" | b"%W~*" | b"allkeys"))
+            }),
+    }
+}
+
+/// Sessions of one user above which `may_write_all_keys` asks `ACL GETUSER`.
+const ALLKEYS_PROBE_ABOVE: usize = 2048;
+
+/// The `keys` field of `ACL GETUSER name` (Redis 7+, Valkey: the root selector's key patterns).
+fn acl_keys(ctx: *mut raw::RedisModuleCtx, name: &[u8]) -> Option<Vec<u8>> {
+    let call = unsafe { raw::RedisModule_Call }?;
+    let len = unsafe { raw::RedisModule_CallReplyLength }?;
+    let element = unsafe { raw::RedisModule_CallReplyArrayElement }?;
+    let string = unsafe { raw::RedisModule_CallReplyStringPtr }?;
+    let user = OwnedString::new(ctx, name)?;
+    // SAFETY: the format names exactly the arguments passed; not replicated (no `!`).
+    let reply = unsafe {
+        call(
+            ctx,
+            c"ACL".as_ptr(),
+            c"cs".as_ptr(),
+            c"GETUSER".as_ptr(),
+            user.ptr(),
+        )
+    };
+    if reply.is_null() {
+        return None;
+    }
+    let reply = CallReply(reply);
+    if reply.kind() != raw::REDISMODULE_REPLY_ARRAY as c_int {
+        return None;
+    }
+    let text = |r: *mut raw::RedisModuleCallReply| -> Option<Vec<u8>> {
+        if r.is_null() {
+            return None;
+        }
+        let mut n: usize = 0;
+        // SAFETY: a live reply element; the pointer is valid for `n` bytes while the reply lives.
+        let p = unsafe { string(r, &mut n) };
+        if p.is_null() {
+            return None;
+        }
+        Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) }.to_vec())
+    };
+    // SAFETY: a live array reply.
+    let items = unsafe { len(reply.0) };
+    let mut i = 0;
+    while i + 1 < items {
+        // SAFETY: indexes within the array.
+        let (k, v) = unsafe { (element(reply.0, i), element(reply.0, i + 1)) };
+        if text(k).as_deref() == Some(b"keys") {
+            return text(v);
+        }
+        i += 2;
+    }
+    None
 }
 
 /// `SESSION.ROTATE key newkey`: moves the session to a new key with all its state, its expiry and
@@ -250,23 +380,26 @@ pub fn enforce_limit(ctx: *mut raw::RedisModuleCtx, db: i32, keep: &[u8], user: 
     // of the same user name neither count against this tenant nor get evicted by it. Counting
     // them is a pass of ACL pattern checks over the listed names (no key is opened), skipped for
     // a trusted context, which may write them all.
+    // A caller that may write every key (trusted, or `~*`) counts from the index: O(1), and
+    // evicts oldest first with no per-name check: O(log n) per eviction. A confined tenant
+    // counts with one ACL pattern check per listed name (no key is opened): O(S) checks.
+    let everything = may_write_all_keys(ctx, &caller, events::index().count(db, user));
     let others = {
         let ix = events::index();
-        match caller {
-            Caller::Trusted => ix
-                .count(db, user)
-                .saturating_sub(usize::from(ix.user_of(db, keep) == Some(user))),
-            _ => ix
-                .oldest(db, user)
+        if everything {
+            ix.count(db, user)
+                .saturating_sub(usize::from(ix.user_of(db, keep) == Some(user)))
+        } else {
+            ix.oldest(db, user)
                 .filter(|(_, k)| **k != *keep && caller.may_write(ctx, k))
-                .count(),
+                .count()
         }
     };
     let kept = matches!(live_one(ctx, keep, user), Ok(Some(_)));
     // the kept session counts as one of the maximum; without it, the user may keep one more
     let target = if kept { max.saturating_sub(1) } else { max };
     evict_oldest(ctx, db, keep, user, others, target, |k| {
-        caller.may_write(ctx, k)
+        everything || caller.may_write(ctx, k)
     });
 }
 

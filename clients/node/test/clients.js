@@ -1,5 +1,6 @@
 'use strict'
-// The client matrix: node-redis 6 (RESP2, RESP3), node-redis 4 (RESP2), ioredis (RESP2, RESP3).
+// The client matrix: node-redis 6 (RESP2, RESP3), node-redis 5 (RESP2, RESP3), node-redis 4 (RESP2),
+// ioredis (RESP2, RESP3).
 
 const clients = [
   {
@@ -14,6 +15,22 @@ const clients = [
     name: 'node-redis 6 RESP3',
     async connect (url) {
       const c = require('redis').createClient({ url, RESP: 3 })
+      await c.connect()
+      return { client: c, close: () => c.quit(), raw: (args) => c.sendCommand(args) }
+    }
+  },
+  {
+    name: 'node-redis 5 RESP2',
+    async connect (url) {
+      const c = require('redis5').createClient({ url, RESP: 2 })
+      await c.connect()
+      return { client: c, close: () => c.quit(), raw: (args) => c.sendCommand(args) }
+    }
+  },
+  {
+    name: 'node-redis 5 RESP3',
+    async connect (url) {
+      const c = require('redis5').createClient({ url, RESP: 3 })
       await c.connect()
       return { client: c, close: () => c.quit(), raw: (args) => c.sendCommand(args) }
     }

@@ -73,7 +73,7 @@ function app (store, session) {
   return a
 }
 
-for (const kind of clients.filter((k) => /6 RESP|ioredis RESP3/.test(k.name))) {
+for (const kind of clients.filter((k) => /6 RESP|5 RESP3|ioredis RESP3/.test(k.name))) {
   describe(`express on ${kind.name}`, () => {
     let c, raw, srv, store
     before(async () => {
@@ -177,7 +177,7 @@ test('plain connect with express-session', async () => {
 })
 
 test('@fastify/session uses the store (and records views with fastifyIntelligence)', async () => {
-  const c = await clients[3].connect(server.url)
+  const c = await clients.find((k) => k.name === 'ioredis RESP2').connect(server.url)
   const store = new SessionStore({ client: c.client })
   const fastify = require('fastify')()
   fastify.addHook('onRequest', fastifyIntelligence({ store, event: (req) => ({ item: req.url }) }))
@@ -200,4 +200,38 @@ test('@fastify/session uses the store (and records views with fastifyIntelligenc
   await fastify.close()
   await c.raw(['FLUSHALL'])
   await c.close()
+})
+
+test('@fastify/session regenerate keeps the activity; logout stays a logout', async () => {
+  for (const kind of clients.filter((k) => /6 RESP3|ioredis RESP2/.test(k.name))) {
+    const c = await kind.connect(server.url)
+    const store = new SessionStore({ client: c.client, user: (sess) => sess.user })
+    const fastify = require('fastify')()
+    fastify.addHook('onRequest', fastifyIntelligence({ store, event: (req) => req.url.startsWith('/p/') ? { item: req.url.slice(3) } : null }))
+    fastify.register(require('@fastify/cookie'))
+    fastify.register(require('@fastify/session'), { store, secret: 'a secret with minimum length of 32 characters', cookie: { secure: false, maxAge: 600000 }, saveUninitialized: false })
+    fastify.get('/cart', async (req) => { req.session.set('cart', 1); return { sid: req.session.sessionId } })
+    fastify.get('/p/:item', async (req) => ({ sid: req.session.sessionId }))
+    fastify.get('/login', async (req) => { await req.session.regenerate(); req.session.set('user', 'ann'); return { sid: req.session.sessionId } })
+    fastify.get('/logout', async (req) => { const sid = req.session.sessionId; await req.session.destroy(); return { sid } })
+    await fastify.listen({ port: 0, host: '127.0.0.1' })
+    const b = browser(fastify.server)
+    const first = (await b('/cart')).body.sid
+    await b('/p/x1')
+    await b('/p/x2')
+    const login = (await b('/login')).body.sid
+    assert.notEqual(login, first)
+    assert.equal(Number(await c.raw(['EXISTS', `sess:${first}`])), 0, `${kind.name}: the old id is gone`)
+    const info = JSON.parse(String(await c.raw(['SESSION.INFO', `sess:${login}`])))
+    assert.equal(info.activity.events, 2, `${kind.name}: the activity came along`)
+    assert.equal(info.user, 'ann')
+    assert.equal(JSON.parse(info.fields.sess).cart, undefined, 'regenerate() without keys starts empty')
+    const out = (await b('/logout')).body.sid
+    assert.equal(out, login)
+    assert.equal(Number(await c.raw(['DBSIZE'])), 0, `${kind.name}: logout leaves nothing behind`)
+    assert.deepEqual((await c.raw(['SESSION.SESSIONS', 'ann'])).map(String), [])
+    await fastify.close()
+    await c.raw(['FLUSHALL'])
+    await c.close()
+  }
 })

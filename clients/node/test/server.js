@@ -1,6 +1,6 @@
 'use strict'
-// Starts a redis-server with the session module on a free loopback port, for one test file, and
-// stops it afterwards (also when a test fails: the caller registers stop() with after(), and the
+// Starts a redis-server with the session module on a free loopback port (or a Redis Cluster of
+// them: startCluster), for one test file, and stops it afterwards (also when a test fails: the caller registers stop() with after(), and the
 // process exit handler kills whatever is left).
 
 const { spawn, execFileSync } = require('node:child_process')
@@ -28,6 +28,25 @@ function freePort () {
   })
 }
 
+function bindable (port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
+}
+
+/** A free port; for a cluster node, its bus port (+10000) is free too. */
+async function freeNodePort (cluster) {
+  for (let i = 0; i < 200; i++) {
+    const port = await freePort()
+    if (!cluster) return port
+    if (port + 10000 < 65536 && await bindable(port + 10000)) return port
+  }
+  throw new Error('no free port pair for a cluster node')
+}
+
 function ping (port) {
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1')
@@ -38,40 +57,97 @@ function ping (port) {
   })
 }
 
-async function start (moduleArgs = []) {
+/**
+ * One redis-server with the module. `opts.cluster`: cluster-enabled, its nodes.conf in the
+ * server's temp dir. Retries on another port when the one found free was taken meanwhile.
+ */
+async function start (moduleArgs = [], opts = {}) {
   if (!fs.existsSync(MODULE)) {
     throw new Error(`module not built: ${MODULE} (run cargo build --release -p session-store)`)
   }
-  const port = await freePort()
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'session-node-'))
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--loadmodule', MODULE, ...moduleArgs]
-  const proc = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  running.add(proc)
-  let log = ''
-  proc.stdout.on('data', (d) => { log += d })
-  proc.stderr.on('data', (d) => { log += d })
-  const deadline = Date.now() + 20000
-  while (!(await ping(port))) {
-    if (proc.exitCode != null || Date.now() > deadline) {
-      proc.kill('SIGKILL')
-      throw new Error(`redis-server did not start on port ${port}:\n${log}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    log: () => log,
-    async stop () {
+  let last = ''
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freeNodePort(opts.cluster)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'session-node-'))
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir]
+    if (opts.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'))
+    args.push('--loadmodule', MODULE, ...moduleArgs)
+    const proc = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    running.add(proc)
+    let log = ''
+    proc.stdout.on('data', (d) => { log += d })
+    proc.stderr.on('data', (d) => { log += d })
+    const exited = new Promise((resolve) => proc.once('exit', resolve))
+    const stop = async () => {
       running.delete(proc)
-      if (proc.exitCode == null) {
-        const exited = new Promise((resolve) => proc.once('exit', resolve))
+      if (proc.exitCode == null && proc.signalCode == null) {
         proc.kill('SIGKILL')
         await exited
       }
       fs.rmSync(dir, { recursive: true, force: true })
     }
+    const deadline = Date.now() + 20000
+    let up = false
+    while (!(up = await ping(port))) {
+      if (proc.exitCode != null || Date.now() > deadline) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    if (up) {
+      return { port, url: `redis://127.0.0.1:${port}`, log: () => log, stop }
+    }
+    last = log
+    await stop()
+  }
+  throw new Error(`redis-server did not start:\n${last}`)
+}
+
+/**
+ * `n` primaries (no replicas) with the module in one Redis Cluster: slots split evenly with
+ * CLUSTER ADDSLOTSRANGE, joined with CLUSTER MEET, then polled until every node reports
+ * cluster_state:ok, all slots and all `n` nodes. Returns { nodes, rootNodes, stop }; stop()
+ * stops every node (register it with after()); a failed start stops what it started.
+ */
+async function startCluster (n = 3, moduleArgs = []) {
+  const { createClient } = require('redis')
+  const nodes = []
+  const admins = []
+  const stop = async () => {
+    await Promise.all(admins.splice(0).map((c) => c.disconnect().catch(() => {})))
+    await Promise.all(nodes.splice(0).map((node) => node.stop()))
+  }
+  try {
+    for (let i = 0; i < n; i++) nodes.push(await start(moduleArgs, { cluster: true }))
+    for (const node of nodes) {
+      const c = createClient({ url: node.url })
+      c.on('error', () => {})
+      await c.connect()
+      admins.push(c)
+    }
+    const per = Math.ceil(16384 / n)
+    for (let i = 0; i < n; i++) {
+      const first = i * per
+      const last = Math.min(16383, first + per - 1)
+      await admins[i].sendCommand(['CLUSTER', 'ADDSLOTSRANGE', String(first), String(last)])
+    }
+    for (let i = 1; i < n; i++) {
+      await admins[0].sendCommand(['CLUSTER', 'MEET', '127.0.0.1', String(nodes[i].port)])
+    }
+    const ready = async (c) => {
+      const info = String(await c.sendCommand(['CLUSTER', 'INFO']))
+      return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') &&
+        info.includes(`cluster_known_nodes:${n}`)
+    }
+    await waitFor(async () => (await Promise.all(admins.map(ready))).every(Boolean), 'cluster_state:ok on every node', 30000)
+    await Promise.all(admins.splice(0).map((c) => c.quit()))
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return {
+    nodes,
+    rootNodes: nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
+    stop
   }
 }
 
@@ -85,4 +161,4 @@ async function waitFor (cond, what, ms = 5000) {
   }
 }
 
-module.exports = { start, waitFor, execFileSync }
+module.exports = { start, startCluster, waitFor, execFileSync }

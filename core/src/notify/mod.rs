@@ -70,6 +70,10 @@ pub struct Group {
     /// The sum of the notifications' `memory()`, kept as they change (O(1) for the registry's
     /// counters on every publish).
     memory: usize,
+    /// Per publisher (`None`: none recorded), the sequences of its notifications in order: a
+    /// pending count is one binary search per publisher that may reach the session, never a walk
+    /// of the notifications. Derived, never saved (rebuilt by `with`); changed with the deque.
+    by_publisher: BTreeMap<Option<Box<[u8]>>, VecDeque<u64>>,
     /// A lower bound of the earliest expiry among `notifications` (exact after `purge`): while it
     /// is in the future, no notification of the group has expired, so a pending count is a binary
     /// search instead of a walk.
@@ -82,6 +86,7 @@ impl Default for Group {
             notifications: VecDeque::new(),
             ids: BTreeSet::new(),
             memory: 0,
+            by_publisher: BTreeMap::new(),
             min_expires_ms: i64::MAX,
         }
     }
@@ -101,10 +106,18 @@ impl Group {
             .map(|n| (id_hash(&n.id), n.seq))
             .collect();
         let memory = notifications.iter().map(Notification::memory).sum();
+        let mut by_publisher: BTreeMap<Option<Box<[u8]>>, VecDeque<u64>> = BTreeMap::new();
+        for n in &notifications {
+            by_publisher
+                .entry(n.publisher.clone())
+                .or_default()
+                .push_back(n.seq);
+        }
         Group {
             notifications,
             ids,
             memory,
+            by_publisher,
             min_expires_ms,
         }
     }
@@ -139,10 +152,68 @@ impl Group {
         self.min_expires_ms = self.min_expires_ms.min(n.expires_ms);
         self.ids.insert((id_hash(&n.id), n.seq));
         self.memory += n.memory();
-        self.notifications.push_back(n);
-        if !sorted {
-            self.notifications.make_contiguous().sort_by_key(|n| n.seq);
+        index_insert(
+            self.by_publisher.entry(n.publisher.clone()).or_default(),
+            n.seq,
+        );
+        if sorted {
+            self.notifications.push_back(n);
+        } else {
+            // a primary's explicit sequence below the newest: inserted at its place (O(distance
+            // from the end), never a sort of the group)
+            let at = self.notifications.partition_point(|m| m.seq < n.seq);
+            self.notifications.insert(at, n);
         }
+    }
+
+    /// Moves `seq` from one publisher's list to another's.
+    fn reindex(&mut self, seq: u64, from: &Option<Box<[u8]>>, to: &Option<Box<[u8]>>) {
+        if from == to {
+            return;
+        }
+        self.unindex(from, seq);
+        index_insert(self.by_publisher.entry(to.clone()).or_default(), seq);
+    }
+
+    /// Removes `seq` from `publisher`'s list (O(1) at either end, else O(distance)).
+    fn unindex(&mut self, publisher: &Option<Box<[u8]>>, seq: u64) {
+        if let Some(list) = self.by_publisher.get_mut(publisher) {
+            if list.front() == Some(&seq) {
+                list.pop_front();
+            } else if list.back() == Some(&seq) {
+                list.pop_back();
+            } else if let Ok(i) = list.binary_search(&seq) {
+                list.remove(i);
+            }
+            if list.is_empty() {
+                self.by_publisher.remove(publisher);
+            }
+        }
+    }
+
+    /// Live notifications after `cursor` published by a publisher `reaches` accepts: one binary
+    /// search per distinct publisher of the group while nothing in it has expired (else a walk of
+    /// the tail after the cursor, as `pending_after`).
+    pub fn pending_after_where(
+        &self,
+        cursor: u64,
+        now_ms: i64,
+        reaches: &mut impl FnMut(Option<&[u8]>) -> bool,
+    ) -> usize {
+        if self.min_expires_ms > now_ms {
+            return self
+                .by_publisher
+                .iter()
+                .filter(|(_, seqs)| seqs.back().is_some_and(|last| *last > cursor))
+                .filter(|(p, _)| reaches(p.as_deref()))
+                .map(|(_, seqs)| seqs.len() - seqs.partition_point(|s| *s <= cursor))
+                .sum();
+        }
+        let from = self.after(cursor);
+        self.notifications
+            .range(from..)
+            .filter(|n| n.expires_ms > now_ms && reaches(n.publisher.as_deref()))
+            .count()
     }
 
     /// Records the publisher of notification `seq` (binary search), keeping the memory sum.
@@ -150,8 +221,10 @@ impl Group {
         let at = self.notifications.partition_point(|n| n.seq < seq);
         if let Some(n) = self.notifications.get_mut(at).filter(|n| n.seq == seq) {
             let before = n.memory();
-            n.publisher = publisher.map(Box::from);
+            let old = std::mem::replace(&mut n.publisher, publisher.map(Box::from));
+            let new = n.publisher.clone();
             self.memory = self.memory.saturating_sub(before) + n.memory();
+            self.reindex(seq, &old, &new);
         }
     }
 
@@ -160,12 +233,14 @@ impl Group {
         let n = self.notifications.pop_front()?;
         self.ids.remove(&(id_hash(&n.id), n.seq));
         self.memory = self.memory.saturating_sub(n.memory());
+        self.unindex(&n.publisher, n.seq);
         Some(n)
     }
 
     /// Takes every notification out (the group is left empty).
     pub fn take(&mut self) -> VecDeque<Notification> {
         self.ids.clear();
+        self.by_publisher.clear();
         self.memory = 0;
         self.min_expires_ms = i64::MAX;
         std::mem::take(&mut self.notifications)
@@ -184,11 +259,44 @@ impl Group {
             .map(|n| (id_hash(&n.id), n.seq))
             .collect();
         let memory: usize = self.notifications.iter().map(Notification::memory).sum();
-        derived == self.ids && self.ids.len() == self.notifications.len() && memory == self.memory
+        let mut by_publisher: BTreeMap<Option<Box<[u8]>>, VecDeque<u64>> = BTreeMap::new();
+        for n in &self.notifications {
+            by_publisher
+                .entry(n.publisher.clone())
+                .or_default()
+                .push_back(n.seq);
+        }
+        derived == self.ids
+            && self.ids.len() == self.notifications.len()
+            && memory == self.memory
+            && by_publisher == self.by_publisher
     }
 
     pub fn is_empty(&self) -> bool {
         self.notifications.is_empty()
+    }
+
+    /// Drops the expired notifications at the front (the oldest); returns how many. O(1) per one
+    /// dropped, so a publish's cleanup is amortized O(log n): expired ones behind a live one stay
+    /// until the periodic `purge` (never counted, never delivered, never a duplicate). The expiry
+    /// bound stays a lower bound.
+    pub fn purge_front(&mut self, now_ms: i64) -> usize {
+        if self.min_expires_ms > now_ms {
+            return 0;
+        }
+        let mut gone = 0;
+        while self
+            .notifications
+            .front()
+            .is_some_and(|n| n.expires_ms <= now_ms)
+        {
+            self.pop_front();
+            gone += 1;
+        }
+        if self.notifications.is_empty() {
+            self.min_expires_ms = i64::MAX;
+        }
+        gone
     }
 
     /// Drops expired notifications; returns how many. Recomputes the expiry bound; costs one
@@ -199,14 +307,29 @@ impl Group {
         }
         let before = self.notifications.len();
         let (ids, memory) = (&mut self.ids, &mut self.memory);
+        let mut gone: Vec<(Option<Box<[u8]>>, u64)> = Vec::new();
         self.notifications.retain(|n| {
             let live = n.expires_ms > now_ms;
             if !live {
                 ids.remove(&(id_hash(&n.id), n.seq));
                 *memory = memory.saturating_sub(n.memory());
+                gone.push((n.publisher.clone(), n.seq));
             }
             live
         });
+        if !gone.is_empty() {
+            let gone_seqs: BTreeSet<u64> = gone.iter().map(|(_, s)| *s).collect();
+            let publishers: BTreeSet<Option<Box<[u8]>>> =
+                gone.into_iter().map(|(p, _)| p).collect();
+            for p in publishers {
+                if let Some(list) = self.by_publisher.get_mut(&p) {
+                    list.retain(|s| !gone_seqs.contains(s));
+                    if list.is_empty() {
+                        self.by_publisher.remove(&p);
+                    }
+                }
+            }
+        }
         self.min_expires_ms = self
             .notifications
             .iter()
@@ -238,6 +361,18 @@ impl Group {
             .range(from..)
             .filter(|n| n.expires_ms > now_ms)
             .count()
+    }
+}
+
+/// Inserts `seq` in a sorted list (at the end, O(1), in the normal case).
+fn index_insert(list: &mut VecDeque<u64>, seq: u64) {
+    if list.back().is_none_or(|last| *last < seq) {
+        list.push_back(seq);
+    } else {
+        let at = list.partition_point(|s| *s < seq);
+        if list.get(at) != Some(&seq) {
+            list.insert(at, seq);
+        }
     }
 }
 
@@ -361,6 +496,22 @@ pub fn pending_count(session: &Session, groups: &BTreeMap<Box<[u8]>, Group>, now
         .into_iter()
         .filter_map(|name| groups.get(name).map(|g| (name, g)))
         .map(|(name, g)| g.pending_after(cursor(session, name), now_ms))
+        .sum()
+}
+
+/// `pending_count`, counting only notifications whose publisher `reaches` accepts (tenancy): one
+/// binary search per (group, distinct publisher) while none of its groups holds an expired
+/// notification; `reaches` is asked at most once per group and publisher (callers cache it).
+pub fn pending_count_where(
+    session: &Session,
+    groups: &BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    mut reaches: impl FnMut(Option<&[u8]>) -> bool,
+) -> usize {
+    memberships(session)
+        .into_iter()
+        .filter_map(|name| groups.get(name).map(|g| (name, g)))
+        .map(|(name, g)| g.pending_after_where(cursor(session, name), now_ms, &mut reaches))
         .sum()
 }
 

@@ -158,7 +158,8 @@ impl Registry {
 
     /// Publishes one notification to `group` at `now_ms`: idempotent by `id` among the group's
     /// live notifications (a repeat changes nothing at all); the oldest ones are dropped beyond
-    /// `max_per_group`. O(max_per_group), never O(members) nor O(groups). `limits` are checked
+    /// `max_per_group`. Amortized O(log n) for a group of n (the duplicate check is its id set;
+    /// what it trims or purges from the front was pushed once), never O(members) nor O(groups). `limits` are checked
     /// before anything changes.
     ///
     /// Sequence numbers are `max(last + 1, now_ms * 1024)`, or `seq` when the primary chose it
@@ -197,14 +198,19 @@ impl Registry {
         }
         let added = Notification::memory_of(id.len(), payload.len(), None)
             + existing.map_or(group.len() + GROUP_OVERHEAD, |_| 0);
-        // What trimming to `max_per_group` gives back (the oldest go first).
+        // What trimming to `max_per_group` gives back (the oldest go first). Only whether it
+        // covers `added` matters, so the sum stops there: bounded by the new notification's size,
+        // however many a smaller MAXLEN trims.
         let freed: usize = existing.map_or(0, |g| {
             let over = (g.notifications().len() + 1).saturating_sub(max_per_group);
-            g.notifications()
-                .iter()
-                .take(over)
-                .map(Notification::memory)
-                .sum()
+            let mut sum = 0;
+            for n in g.notifications().iter().take(over) {
+                if sum >= added {
+                    break;
+                }
+                sum += n.memory();
+            }
+            sum
         });
         if added > freed && self.group_memory + (added - freed) > limits.max_memory {
             return Err(Error::RegistryFull {
@@ -221,8 +227,9 @@ impl Registry {
             .get(group)
             .map_or((0, 0), |g| (group_cost(group, g), g.notifications().len()));
         let g = self.groups.entry(group.into()).or_default();
-        // After the purge no notification with this id is left: a live one was a duplicate.
-        g.purge(now_ms);
+        // Expired ones at the front go (amortized O(1)); any other expired one stays until the
+        // periodic purge and is never taken for a duplicate (`has_live`), counted or delivered.
+        g.purge_front(now_ms);
         g.push(Notification {
             seq,
             id: id.into(),
@@ -451,6 +458,31 @@ mod publish_tests {
                     let seq = (step % 50 == 0 && free).then_some(below);
                     let got = reg.publish(&group, &id, b"p", now, expires, max, seq, Limits::NONE);
                     assert_eq!(got == Ok(Published::Duplicate), brute, "step {step}");
+                    if got == Ok(Published::Stored) {
+                        let publisher = [None, Some(&b"alice"[..]), Some(b"bob")][step % 3];
+                        let seq = seq.unwrap_or(reg.last_seq);
+                        reg.set_publisher(&group, seq, publisher);
+                    }
+                    // the per-publisher count equals a walk of the group (cursor somewhere in it)
+                    if let Some(g) = reg.groups.get(&group[..]) {
+                        let cursor = reg.last_seq.saturating_sub(step as u64 % 7);
+                        let ok = |p: Option<&[u8]>| p != Some(b"bob");
+                        let brute = g
+                            .notifications()
+                            .iter()
+                            .filter(|n| n.seq > cursor && n.expires_ms > now)
+                            .filter(|n| ok(n.publisher.as_deref()))
+                            .count();
+                        let mut asked = 0;
+                        let fast = g.pending_after_where(cursor, now, &mut |p| {
+                            asked += 1;
+                            ok(p)
+                        });
+                        assert_eq!(fast, brute, "step {step}");
+                        if g.min_expires_ms > now {
+                            assert!(asked <= 3, "one check per publisher: {asked}");
+                        }
+                    }
                 }
                 80..=94 => {
                     reg.purge_notifications(now);
