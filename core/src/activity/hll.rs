@@ -257,7 +257,7 @@ impl HyperLogLog {
     fn densify(&mut self) {
         let mut regs = vec![0u8; self.m()].into_boxed_slice();
         match &self.registers {
-            Registers::Dense(_) => return,
+            Registers::Dense(_) => {}
             Registers::Sparse(list) => {
                 for e in list {
                     if let Some(r) = regs.get_mut(usize::from(e >> 4)) {
@@ -463,7 +463,7 @@ mod tests {
                 let mut items: Vec<Vec<u8>> = Vec::new();
                 while set.len() < 500 {
                     let r = next(&mut rng);
-                    let item = if r % 3 == 0 && !items.is_empty() {
+                    let item = if r.is_multiple_of(3) && !items.is_empty() {
                         items[(r >> 8) as usize % items.len()].clone()
                     } else {
                         let len = 1 + (r >> 16) as usize % 24;
@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn the_blend_fades_and_never_overflows() {
         let mut h = fill(10, 600);
-        assert_eq!(h.switch_estimate() != 0, true);
+        assert_ne!(h.switch_estimate(), 0);
         let e0 = u64::from(h.switch_estimate());
         let exact = exact_limit(10) as u64 + 1;
         // at e0 the exact count; far above it the plain estimate, within one
