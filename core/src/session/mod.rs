@@ -104,13 +104,17 @@ pub struct TouchOutcome {
     pub created_activity: Option<SketchParams>,
 }
 
-/// The distinct fields of a `REPLACE` list, the last value of a repeated name winning.
+/// The distinct fields of a `REPLACE` (or `SET`) list in name order, the last value of a repeated
+/// name winning: O(N log N) (a stable sort, then one pass).
 pub fn replaced_fields<'a>(pairs: &[(&'a [u8], &'a [u8])]) -> Vec<(&'a [u8], &'a [u8])> {
-    let mut out: Vec<(&[u8], &[u8])> = Vec::with_capacity(pairs.len());
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        let later = pairs.get(i + 1..).unwrap_or(&[]);
-        if !later.iter().any(|(n, _)| n == name) {
-            out.push((name, value));
+    let mut sorted: Vec<(&[u8], &[u8])> = pairs.to_vec();
+    // stable: equal names keep their command order, so the last of a run is the last given
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out: Vec<(&[u8], &[u8])> = Vec::with_capacity(sorted.len());
+    for (name, value) in sorted {
+        match out.last_mut() {
+            Some(last) if last.0 == name => last.1 = value,
+            _ => out.push((name, value)),
         }
     }
     out
@@ -232,7 +236,14 @@ impl Session {
             });
         }
         // Only growth is refused: a session left above a lowered limit can still be refreshed,
-        // overwritten and trimmed.
+        // overwritten and trimmed. More REPLACE pairs than that is refused before the names are
+        // deduplicated (as a JOIN count is), so the refusal costs nothing.
+        let most = settings.max_fields.max(self.fields.len());
+        if touch.replace.as_ref().is_some_and(|p| p.len() > most) {
+            return Err(Error::TooManyFields {
+                limit: settings.max_fields,
+            });
+        }
         let after = self.fields_after(touch);
         if after > settings.max_fields && after > self.fields.len() {
             return Err(Error::TooManyFields {
@@ -285,22 +296,22 @@ impl Session {
                 .sum();
         }
         // the last SET of each name wins; DEL removes after SET
-        let mut set: Vec<(&[u8], &[u8])> = Vec::with_capacity(touch.set.len());
-        for (i, (name, value)) in touch.set.iter().enumerate() {
-            let later = touch.set.get(i + 1..).unwrap_or(&[]);
-            if !later.iter().any(|(n, _)| n == name) {
-                set.push((name, value));
-            }
-        }
+        let set = replaced_fields(&touch.set);
+        let set_names: Vec<&[u8]> = set.iter().map(|(n, _)| *n).collect();
         let mut total = self.fields_bytes();
-        for (name, value) in &set {
-            let old = self.fields.get(name).map(|v| name.len() + v.len());
+        for ((name, value), old) in set.iter().zip(self.fields.get_many(&set_names)) {
+            let old = old.map(|v| name.len() + v.len());
             total = total.saturating_sub(old.unwrap_or(0)) + name.len() + value.len();
         }
-        for name in touch.del {
-            if let Some((n, v)) = set.iter().find(|(n, _)| n == name) {
-                total = total.saturating_sub(n.len() + v.len());
-            } else if let Some(v) = self.fields.get(name) {
+        let mut del: Vec<&[u8]> = touch.del.to_vec();
+        del.sort_unstable();
+        del.dedup();
+        for (name, old) in del.iter().zip(self.fields.get_many(&del)) {
+            if let Ok(i) = set.binary_search_by(|(n, _)| (*n).cmp(name)) {
+                if let Some((n, v)) = set.get(i) {
+                    total = total.saturating_sub(n.len() + v.len());
+                }
+            } else if let Some(v) = old {
                 total = total.saturating_sub(name.len() + v.len());
             }
         }
@@ -371,10 +382,9 @@ impl Session {
             }
         }
         if let Some(pairs) = &touch.replace {
-            self.fields = Fields::default();
-            for (name, value) in pairs {
-                self.fields.set(name, value);
-            }
+            // sorted, distinct: one pass builds the new buffer
+            self.fields =
+                Fields::from_sorted(replaced_fields(pairs).into_iter()).unwrap_or_default();
         }
         self.fields.apply(&touch.set, touch.del);
         if !touch.set.is_empty() || !touch.del.is_empty() || touch.replace.is_some() {
@@ -689,5 +699,87 @@ mod tests {
             Err(Error::FutureTime)
         );
         assert_eq!(effective_time(Some(60_001), 0, true), Ok(60_001));
+    }
+
+    #[test]
+    fn a_repeated_del_name_counts_once_against_the_size_limit() {
+        let settings = Settings {
+            max_session_size: 1000,
+            ..Settings::default()
+        };
+        let mut s = Session::new(0, 10, 100);
+        let a = vec![b'a'; 800];
+        let x = vec![b'x'; 99];
+        let init = Touch {
+            set: vec![(b"a", &a), (b"x", &x)],
+            ..touch()
+        };
+        s.check_touch(&init, &settings).unwrap();
+        s.apply_touch(&init, 0, true, &SketchParams::default());
+        assert_eq!(s.fields_bytes(), 901);
+        // SET y (+400) DEL x x x x: the result holds a + y = 1201 bytes, over the limit
+        let y = vec![b'y'; 399];
+        let grow = Touch {
+            set: vec![(b"y", &y)],
+            del: &[b"x", b"x", b"x", b"x"],
+            ..touch()
+        };
+        assert_eq!(
+            s.check_touch(&grow, &settings),
+            Err(Error::SessionTooLarge { limit: 1000 })
+        );
+        // a repeated SET name counts its last value, once
+        let y_small = vec![b'y'; 10];
+        let twice = Touch {
+            set: vec![(b"y", &y), (b"y", &y_small)],
+            ..touch()
+        };
+        s.check_touch(&twice, &settings).unwrap();
+        s.apply_touch(&twice, 1, false, &SketchParams::default());
+        assert_eq!(s.fields.get(b"y"), Some(&y_small[..]));
+    }
+
+    #[test]
+    fn replace_keeps_the_last_value_of_each_name_in_name_order() {
+        let pairs: Vec<(&[u8], &[u8])> =
+            vec![(b"b", b"1"), (b"a", b"2"), (b"b", b"3"), (b"c", b"4")];
+        assert_eq!(
+            replaced_fields(&pairs),
+            vec![(&b"a"[..], &b"2"[..]), (b"b", b"3"), (b"c", b"4")]
+        );
+        let mut s = Session::new(0, 10, 100);
+        let t = Touch {
+            replace: Some(pairs),
+            ..touch()
+        };
+        s.apply_touch(&t, 0, true, &SketchParams::default());
+        let got: Vec<(&[u8], &[u8])> = s.fields.iter().collect();
+        assert_eq!(
+            got,
+            vec![(&b"a"[..], &b"2"[..]), (b"b", b"3"), (b"c", b"4")]
+        );
+    }
+
+    #[test]
+    fn a_replace_count_above_the_limit_is_refused_even_with_repeated_names() {
+        let settings = Settings {
+            max_fields: 2,
+            ..Settings::default()
+        };
+        let s = Session::new(0, 10, 100);
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b"a", b"1"), (b"a", b"2"), (b"a", b"3")];
+        let t = Touch {
+            replace: Some(pairs),
+            ..touch()
+        };
+        assert_eq!(
+            s.check_touch(&t, &settings),
+            Err(Error::TooManyFields { limit: 2 })
+        );
+        let ok = Touch {
+            replace: Some(vec![(b"a", b"1"), (b"a", b"2")]),
+            ..touch()
+        };
+        s.check_touch(&ok, &settings).unwrap();
     }
 }
