@@ -114,7 +114,8 @@ impl Saved {
             body.extend_from_slice(&s.seen_error.to_le_bytes());
             put_u64(&mut body, 0); // no filter layers yet
             body.push(s.hll_precision);
-            body.push(2); // exact, empty
+            body.push(2); // exact, empty: no fingerprints, no collisions beyond them
+            put_u64(&mut body, 0);
             put_u64(&mut body, 0);
             put_i64(&mut body, 0); // interests as of
             put_u64(&mut body, 0); // no interests

@@ -168,7 +168,11 @@ impl Activity {
         self.events = self.events.saturating_add(1);
         let hour = t_ms.div_euclid(HOUR_MS).rem_euclid(24) as usize;
         self.hours[hour] = self.hours[hour].saturating_add(1);
-        self.distinct.insert_hash(prep.distinct);
+        // The seen filter answers first: an exact distinct-items sketch needs its answer (no
+        // false negatives) to tell a different item sharing a listed fingerprint from a repeat.
+        // This is the only place an item enters the distinct sketch.
+        let seen_before = self.seen.insert_probed(&prep.seen);
+        self.distinct.insert_seen(prep.distinct, Some(seen_before));
         if !categories.is_empty() {
             self.interests.record(
                 categories,
@@ -177,7 +181,7 @@ impl Activity {
                 usize::from(self.top_n),
             );
         }
-        self.seen.insert_probed(&prep.seen)
+        seen_before
     }
 
     /// Whether `item` was (probably) seen; false is certain.
@@ -251,6 +255,25 @@ mod tests {
             plain.seen.layers().len() > 1,
             "the run crossed a layer boundary"
         );
+    }
+
+    #[test]
+    fn two_items_sharing_a_fingerprint_count_as_two() {
+        // the seen filter, asked first, tells the second item from a repeat of the first
+        let (x, y) = crate::activity::hll::tests::colliding_pair("item:");
+        for prepared in [false, true] {
+            let mut a = Activity::new(&SketchParams::default());
+            for (item, t) in [(&x, 1_000), (&x, 2_000), (&y, 3_000), (&y, 4_000), (&x, 5_000)] {
+                if prepared {
+                    let prep = a.prepare_event(item, false);
+                    a.record_prepared(&prep, &[], t);
+                } else {
+                    a.record(item, &[], t);
+                }
+            }
+            assert_eq!(a.unique(), 2, "prepared: {prepared}");
+            assert_eq!(a.distinct.extra(), 1);
+        }
     }
 
     #[test]

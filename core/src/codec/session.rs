@@ -11,7 +11,7 @@
 //! inconsistency is an `Error`, never a panic, so a crafted `RESTORE` payload is simply refused.
 
 use crate::activity::bloom::ScalableBloom;
-use crate::activity::hll::{exact_limit, HyperLogLog, Registers};
+use crate::activity::hll::{exact_limit, Fingerprints, HyperLogLog, Registers, FINGERPRINT_BYTES};
 use crate::activity::impressions::{
     Generation, Impressions, DEPTH, GENERATIONS, MAX_WIDTH, MIN_WIDTH,
 };
@@ -32,8 +32,10 @@ use crate::session::Session;
 ///   explicit groups, and impression counts.
 /// - 3: notification delivery cursors (one per group); impressions kept in generations.
 /// - 4: the distinct-items sketch counts exactly while small: two new forms of it, the exact list
-///   of fingerprints (form 2) and the dense registers it turned into with the estimate at the
-///   switch (form 3). Forms 0 (the older sparse list) and 1 (dense) are still read and written.
+///   (form 2: entry count, the items counted beyond the list, then the 24-bit fingerprints in
+///   three bytes each, big endian, increasing) and the dense registers it turned into with the
+///   estimate at the switch (form 3). Forms 0 (the older sparse list) and 1 (dense) are still
+///   read and written.
 pub const ENCODING_VERSION: u8 = 4;
 
 const TAG_END: u8 = 0;
@@ -311,9 +313,8 @@ fn put_activity(out: &mut Vec<u8>, a: &Activity) {
         Registers::Exact(list) => {
             out.push(FORM_EXACT);
             put_u64(out, list.len() as u64);
-            for f in list {
-                out.extend_from_slice(&f.to_le_bytes());
-            }
+            put_u64(out, u64::from(a.distinct.extra()));
+            out.extend_from_slice(list.as_bytes());
         }
         Registers::Dense(regs) if a.distinct.switch_estimate() != 0 => {
             out.push(FORM_SWITCHED);
@@ -380,20 +381,18 @@ fn read_distinct(r: &mut Reader, version: u8) -> Result<HyperLogLog> {
         }
         FORM_DENSE => HyperLogLog::from_registers(precision, dense(r)?),
         FORM_EXACT if version >= 4 => {
+            let limit = exact_limit(precision);
             let n = r.len_prefix()?;
-            if n > exact_limit(precision) || n > r.remaining() / 4 {
+            if n > limit {
                 return Err(Error::Corrupt("exact sketch longer than its limit"));
             }
-            let mut list = Vec::with_capacity(n);
-            for _ in 0..n {
-                let b = r.bytes(4)?;
-                let f = b
-                    .try_into()
-                    .map(u32::from_le_bytes)
-                    .map_err(|_| Error::Corrupt("short fingerprint"))?;
-                list.push(f);
-            }
-            HyperLogLog::from_registers(precision, Registers::Exact(list))
+            let extra = u16::try_from(r.u64()?)
+                .ok()
+                .filter(|&e| usize::from(e) <= limit - n)
+                .ok_or(Error::Corrupt("exact sketch longer than its limit"))?;
+            let list = Fingerprints::from_bytes(r.bytes(n * FINGERPRINT_BYTES)?.to_vec())
+                .ok_or(Error::Corrupt("short fingerprint"))?;
+            HyperLogLog::from_exact(precision, list, extra)
         }
         FORM_SWITCHED if version >= 4 => {
             let e0 = u32::try_from(r.u64()?)
@@ -742,18 +741,30 @@ mod tests {
 
     #[test]
     fn exact_sketches_outside_the_live_ranges_are_refused() {
-        let exact =
-            |list: Vec<u32>| with_distinct(HyperLogLog::from_registers(10, Registers::Exact(list)));
+        let exact_with = |list: Vec<u32>, extra: u16| {
+            let list = Fingerprints::from_values(&list).unwrap();
+            with_distinct(HyperLogLog::from_exact(10, list, extra))
+        };
+        let exact = |list: Vec<u32>| exact_with(list, 0);
         let refused = |b: Vec<u8>| decode(&b) == Err(Error::Corrupt("inconsistent HyperLogLog"));
+        let too_long = Err(Error::Corrupt("exact sketch longer than its limit"));
         assert!(decode(&exact(vec![1, 2, 3])).is_ok());
+        assert!(decode(&exact(vec![0, 0xff_ffff])).is_ok());
+        assert!(Fingerprints::from_values(&[1 << 24]).is_none(), "24 bits");
         assert!(refused(exact(vec![2, 1])), "unsorted");
         assert!(refused(exact(vec![1, 1])), "a duplicate");
+        assert!(refused(exact(vec![0x01_0000, 0x00_ffff])), "unsorted high byte");
         let limit = exact_limit(10) as u32;
         assert!(decode(&exact((0..limit).collect())).is_ok());
-        assert_eq!(
-            decode(&exact((0..=limit).collect())),
-            Err(Error::Corrupt("exact sketch longer than its limit"))
-        );
+        assert_eq!(decode(&exact((0..=limit).collect())), too_long);
+        // collisions counted beyond the list: never without a listed fingerprint, never past the
+        // limit with it; several may share one fingerprint
+        let s = decode(&exact_with(vec![7, 9], 3)).unwrap();
+        assert_eq!(s.unique(), 5);
+        assert!(refused(exact_with(vec![], 1)), "a collision with nothing");
+        assert!(decode(&exact_with((0..limit - 2).collect(), 2)).is_ok());
+        assert_eq!(decode(&exact_with((0..limit - 2).collect(), 3)), too_long);
+        assert_eq!(decode(&exact_with(vec![1], u16::MAX)), too_long);
         // switched registers with a switch estimate of 0 (the byte where estimates 1 and 2 differ)
         let switched = |e0| {
             let h = HyperLogLog::from_parts(10, Registers::Dense(vec![0; 1024].into()), e0);
@@ -857,18 +868,21 @@ mod tests {
             #[test]
             fn exact_lists_are_accepted_iff_live(
                 precision in 1u8..=14,
-                mut list in vec(any::<u32>(), 0..1100),
+                mut list in vec(0u32..1 << 24, 0..1100),
                 sort in any::<bool>(),
+                extra in prop_oneof![Just(0u16), 0u16..=16, 0u16..=1100, any::<u16>()],
             ) {
                 if sort {
                     list.sort_unstable();
                     list.dedup();
                 }
                 let live = limits::within(precision, limits::HLL_PRECISION)
-                    && list.len() <= exact_limit(precision)
+                    && list.len() + usize::from(extra) <= exact_limit(precision)
+                    && (extra == 0 || !list.is_empty())
                     && list.windows(2).all(|w| w[0] < w[1]);
-                let n = list.len() as u64;
-                let bytes = activity_with(HyperLogLog::from_registers(precision, Registers::Exact(list)));
+                let n = list.len() as u64 + u64::from(extra);
+                let list = Fingerprints::from_values(&list).ok_or(TestCaseError::fail("24 bits"))?;
+                let bytes = activity_with(HyperLogLog::from_exact(precision, list, extra));
                 let back = decode(&bytes);
                 prop_assert_eq!(back.is_ok(), live);
                 if let Ok(s) = back {
