@@ -162,3 +162,44 @@ fn a_replica_counts_what_the_primary_counts() {
     }
     assert_eq!(digest(&mut r), digest(&mut p));
 }
+
+/// Two different item names whose hashes share the exact list's 24-bit fingerprint (a birthday
+/// search over `/shared/{i}`: some 5,000 names).
+fn colliding_pair() -> (Vec<u8>, Vec<u8>) {
+    use session_core::activity::hash::distinct_hash;
+    let mut by_fingerprint = std::collections::HashMap::new();
+    for i in 0u64.. {
+        let name = format!("/shared/{i}").into_bytes();
+        if let Some(other) = by_fingerprint.insert(distinct_hash(&name) >> 40, name.clone()) {
+            return (other, name);
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn items_sharing_a_fingerprint_count_as_two_everywhere() {
+    let primary = Server::start(&[]);
+    let replica = Server::replica_of(&primary);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    let (a, b) = colliding_pair();
+    let counts: Vec<i64> = [&a, &a, &b, &b, &a]
+        .iter()
+        .map(|item| event(&mut p, "pair", item))
+        .collect();
+    assert_eq!(counts, [1, 1, 2, 2, 2]);
+    // the collision is saved and replicated with the list
+    let payload = bytes(&ok(&mut p, &["DUMP", "pair"]));
+    ok(&mut p, &[&b"RESTORE"[..], b"pair:copy", b"0", &payload]);
+    assert_eq!(unique_items(&mut p, "pair:copy"), 2);
+    ok(&mut p, &["DEBUG", "RELOAD"]);
+    assert_eq!(unique_items(&mut p, "pair"), 2);
+    assert_eq!(event(&mut p, "pair:copy", b"/another"), 3);
+    assert_eq!(event(&mut p, "pair:copy", &b), 3);
+    assert_eq!(ok(&mut p, &["WAIT", "1", "60000"]), Value::Int(1));
+    for key in ["pair", "pair:copy"] {
+        assert_eq!(unique_items(&mut r, key), unique_items(&mut p, key), "{key}");
+    }
+    assert_eq!(digest(&mut r), digest(&mut p));
+}
