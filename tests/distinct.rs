@@ -199,7 +199,11 @@ fn items_sharing_a_fingerprint_count_as_two_everywhere() {
     assert_eq!(event(&mut p, "pair:copy", &b), 3);
     assert_eq!(ok(&mut p, &["WAIT", "1", "60000"]), Value::Int(1));
     for key in ["pair", "pair:copy"] {
-        assert_eq!(unique_items(&mut r, key), unique_items(&mut p, key), "{key}");
+        assert_eq!(
+            unique_items(&mut r, key),
+            unique_items(&mut p, key),
+            "{key}"
+        );
     }
     assert_eq!(digest(&mut r), digest(&mut p));
 }

@@ -132,7 +132,9 @@ impl Fingerprints {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.entries().iter().map(|&[a, b, c]| u32::from_be_bytes([0, a, b, c]))
+        self.entries()
+            .iter()
+            .map(|&[a, b, c]| u32::from_be_bytes([0, a, b, c]))
     }
 
     fn search(&self, f: u32) -> Result<usize, usize> {
@@ -300,7 +302,10 @@ impl HyperLogLog {
                 let (bytes, n) = (list.as_bytes(), list.len());
                 let at = ((u64::from(fingerprint(hash)) * n as u64) >> FINGERPRINT_BITS) as usize;
                 let near = bytes
-                    .get(at.saturating_sub(16) * FINGERPRINT_BYTES..(at + 16).min(n) * FINGERPRINT_BYTES)
+                    .get(
+                        at.saturating_sub(16) * FINGERPRINT_BYTES
+                            ..(at + 16).min(n) * FINGERPRINT_BYTES,
+                    )
                     .unwrap_or(&[]);
                 crate::mem::prefetch::slice(near, 2);
                 if let Some(mid) = bytes.get(n / 2 * FINGERPRINT_BYTES) {
@@ -747,7 +752,8 @@ pub(crate) mod tests {
                     let (index, rank) = h.split(next(&mut replay));
                     regs[index] = regs[index].max(rank.min(25 - precision));
                 }
-                let mut direct = HyperLogLog::from_registers(precision, Registers::Dense(regs.into()));
+                let mut direct =
+                    HyperLogLog::from_registers(precision, Registers::Dense(regs.into()));
                 direct.insert_hash(next(&mut replay));
                 assert_eq!(h.registers, direct.registers);
                 // and the count goes on from there, never down, a step no larger than a register

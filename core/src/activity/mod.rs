@@ -263,7 +263,13 @@ mod tests {
         let (x, y) = crate::activity::hll::tests::colliding_pair("item:");
         for prepared in [false, true] {
             let mut a = Activity::new(&SketchParams::default());
-            for (item, t) in [(&x, 1_000), (&x, 2_000), (&y, 3_000), (&y, 4_000), (&x, 5_000)] {
+            for (item, t) in [
+                (&x, 1_000),
+                (&x, 2_000),
+                (&y, 3_000),
+                (&y, 4_000),
+                (&x, 5_000),
+            ] {
                 if prepared {
                     let prep = a.prepare_event(item, false);
                     a.record_prepared(&prep, &[], t);

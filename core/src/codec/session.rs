@@ -753,7 +753,10 @@ mod tests {
         assert!(Fingerprints::from_values(&[1 << 24]).is_none(), "24 bits");
         assert!(refused(exact(vec![2, 1])), "unsorted");
         assert!(refused(exact(vec![1, 1])), "a duplicate");
-        assert!(refused(exact(vec![0x01_0000, 0x00_ffff])), "unsorted high byte");
+        assert!(
+            refused(exact(vec![0x01_0000, 0x00_ffff])),
+            "unsorted high byte"
+        );
         let limit = exact_limit(10) as u32;
         assert!(decode(&exact((0..limit).collect())).is_ok());
         assert_eq!(decode(&exact((0..=limit).collect())), too_long);
