@@ -46,20 +46,28 @@ function cards (list, categories, empty = 'Nothing here yet.') {
 }
 
 /** A small inline SVG: active minutes of the last hour (a gauge of 60) and events per UTC hour. */
-function activityChart (activeMinutes, hours) {
-  const m = Math.max(0, Math.min(60, Number(activeMinutes) || 0))
+// Two small inline SVG charts: which of the last 60 minutes had a page view (SESSION.INFO's
+// activity.active_minutes_ago, 0 = this minute), and the events per UTC hour of the day.
+function activityChart (minutesAgo, hours) {
+  const ago = new Set((Array.isArray(minutesAgo) ? minutesAgo : []).map(Number).filter((a) => a >= 0 && a < 60))
+  const cells = []
+  for (let a = 59; a >= 0; a--) {
+    const x = ((59 - a) * 3.6).toFixed(1)
+    const on = ago.has(a)
+    cells.push(`<rect x="${x}" y="0" width="3" height="12" class="${on ? 'fill' : 'track'}"${on ? ` data-minute-ago="${a}"` : ''}><title>${a === 0 ? 'this minute' : a + ' min ago'}: ${on ? 'active' : 'no page view'}</title></rect>`)
+  }
   const hs = Array.isArray(hours) && hours.length === 24 ? hours.map(Number) : new Array(24).fill(0)
   const max = Math.max(1, ...hs)
   const nowHour = new Date().getUTCHours()
   const bars = hs.map((v, h) => {
-    const height = Math.round((v / max) * 40)
-    return `<rect x="${h * 9}" y="${62 - height}" width="7" height="${height}" class="${h === nowHour ? 'now' : 'bar'}"><title>${h}:00 UTC: ${v} events</title></rect>`
+    const height = Math.round((v / max) * 34)
+    return `<rect x="${h * 9}" y="${76 - height}" width="7" height="${height}" class="${h === nowHour ? 'now' : 'bar'}"><title>${h}:00 UTC: ${v} events</title></rect>`
   }).join('')
-  return `<svg class="chart" viewBox="0 0 216 76" width="216" height="76" role="img" aria-label="${m} active minutes in the last hour">
-<rect x="0" y="0" width="216" height="10" rx="3" class="track"/>
-<rect x="0" y="0" width="${(m / 60 * 216).toFixed(1)}" height="10" rx="3" class="fill"/>
-${bars}<line x1="0" y1="62.5" x2="216" y2="62.5" class="axis"/>
-<text x="0" y="74">0h</text><text x="100" y="74">12h</text><text x="196" y="74">23h</text></svg>`
+  return `<svg class="chart" id="minutes-chart" viewBox="0 0 216 22" width="216" height="22" role="img" aria-label="${ago.size} active minutes in the last hour">
+${cells.join('')}<text x="0" y="21">-60 min</text><text x="198" y="21">now</text></svg>
+<svg class="chart" id="hours-chart" viewBox="0 0 216 90" width="216" height="90" role="img" aria-label="events per hour of the day (UTC)">
+${bars}<line x1="0" y1="76.5" x2="216" y2="76.5" class="axis"/>
+<text x="0" y="88">0h</text><text x="100" y="88">12h</text><text x="196" y="88">23h</text></svg>`
 }
 
 function sessionPanel ({ view, enrich, info, categories, now }) {
@@ -82,8 +90,8 @@ ${interests.length
 <h3>Segments</h3>
 <p id="segments">${(enrich.segments || []).length ? enrich.segments.map((s) => `<span class="tag">${esc(s)}</span>`).join(' ') : '<span class="muted">none</span>'}</p>
 <h3>Activity</h3>
-<p class="small"><span id="active-minutes">${esc(enrich.active_minutes_last_hour)}</span> active minute(s) in the last hour; events per hour of the day (UTC):</p>
-${activityChart(enrich.active_minutes_last_hour, info && info.activity ? info.activity.hours : null)}`
+<p class="small"><span id="active-minutes">${esc(enrich.active_minutes_last_hour)}</span> active minute(s) in the last hour (each cell a minute, newest right); events per hour of the day (UTC) below:</p>
+${activityChart(info && info.activity ? info.activity.active_minutes_ago : null, info && info.activity ? info.activity.hours : null)}`
 }
 
 function section (title, id, inner) {

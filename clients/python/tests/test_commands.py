@@ -159,6 +159,28 @@ def test_users_rotate(r, name):
     assert s.sessions(user) == [] and r.exists(b, c) == 0
 
 
+def test_sessions_and_revoke_page_past_the_unpaged_limit(r, name):
+    """The server refuses the whole-user forms past session.max-unpaged-sessions; the client
+    pages (SESSIONS ... CURSOR, REVOKE ... COUNT), so it reaches every session anyway."""
+    s = session_commands(r)
+    user = f"{name}:many"
+    keys = [f"{name}:m{i:04}" for i in range(2500)]  # more than one page of 1000
+    with r.pipeline(transaction=False) as pipe:
+        for k in keys:
+            pipe.execute_command("SESSION.TOUCH", k, "USER", user)
+        pipe.execute()
+    old = r.config_get("session.max-unpaged-sessions")["session.max-unpaged-sessions"]
+    r.config_set("session.max-unpaged-sessions", 10)
+    try:
+        with pytest.raises(redis.ResponseError, match="max-unpaged-sessions"):
+            r.execute_command("SESSION.SESSIONS", user)
+        assert s.sessions(user) == sorted(k.encode() for k in keys)
+        assert s.revoke(user) == 2500
+        assert s.sessions(user) == [] and r.exists(*keys[:100]) == 0
+    finally:
+        r.config_set("session.max-unpaged-sessions", old)
+
+
 def test_load_and_purge(r, name):
     s = session_commands(r)
     key = f"{name}:s"

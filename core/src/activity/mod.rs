@@ -207,6 +207,23 @@ impl Activity {
         (self.minutes & ((1u64 << window) - 1)).count_ones()
     }
 
+    /// Which of the 60 minutes ending at `now_ms` had an event, as minutes ago (0 = the minute of
+    /// `now_ms`), most recent first; its length is `active_minutes_last_hour`.
+    pub fn active_minutes_ago(&self, now_ms: i64) -> Vec<u32> {
+        if self.events == 0 {
+            return Vec::new();
+        }
+        let shift = (now_ms.div_euclid(MINUTE_MS) - self.last_minute).max(0);
+        if shift >= 60 {
+            return Vec::new();
+        }
+        let shift = shift as u32;
+        (0..60 - shift)
+            .filter(|i| self.minutes & (1u64 << i) != 0)
+            .map(|i| i + shift)
+            .collect()
+    }
+
     /// The UTC hour of the day with the most events (the earliest on ties); None without events.
     pub fn peak_hour(&self) -> Option<u8> {
         let (hour, &count) = self
@@ -303,6 +320,9 @@ mod tests {
         }
         // At minute 70 the window is minutes 11..=70: only 59 and 70.
         assert_eq!(a.active_minutes_last_hour(70 * MINUTE_MS), 2);
+        assert_eq!(a.active_minutes_ago(70 * MINUTE_MS), vec![0, 11]);
+        assert_eq!(a.active_minutes_ago(72 * MINUTE_MS), vec![2, 13]);
+        assert_eq!(a.active_minutes_ago(200 * MINUTE_MS), Vec::<u32>::new());
         // At minute 60 (before the newest event) the window still ends at the newest minute.
         assert_eq!(a.active_minutes_last_hour(200 * MINUTE_MS), 0);
         let mut b = Activity::new(&SketchParams::default());

@@ -21,6 +21,7 @@ fn activity_info(a: &Activity, now_ms: i64) -> Value {
         "last_event_ms": a.last_event_ms,
         "longest_gap_ms": a.longest_gap_ms,
         "active_minutes_last_hour": a.active_minutes_last_hour(now_ms),
+        "active_minutes_ago": a.active_minutes_ago(now_ms),
         "peak_hour": a.peak_hour(),
         "hours": a.hours.to_vec(),
         "interests": interests,

@@ -104,6 +104,11 @@ describe('the demo shop in a browser', () => {
     assert.match(await textOf(page, '#interests'), /Tea\s+100%/)
     assert.match(await textOf(page, '#segments'), /interest:tea/)
     assert.match(await textOf(page, '#active-minutes'), /^[1-9]/)
+    // the minute chart marks the minutes that had a view: this one (or the one before, if the
+    // minute turned while the test browsed), as many cells as the count says
+    const marked = await page.$$eval('#minutes-chart rect[data-minute-ago]', (rs) => rs.map((r) => Number(r.dataset.minuteAgo)))
+    assert.equal(marked.length, await numberOf(page, '#active-minutes'))
+    assert.ok(marked.every((a) => a >= 0 && a <= 2), `recent minutes only: ${marked}`)
   })
 
   test('"For you" fills with the viewed category and never shows a viewed item', async () => {

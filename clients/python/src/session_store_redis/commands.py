@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .types import (
+    Data,
     PageView,
     parse_bool,
     parse_catalog_info,
@@ -285,15 +286,22 @@ class _Commands:
 
     # --- The per-user index (per node in a cluster: every primary, merged) -----------------
 
+    # SESSIONS and REVOKE go page by page (``CURSOR``/``COUNT``): the server refuses the whole
+    # form for a user with more than ``session.max-unpaged-sessions`` sessions, and a page never
+    # holds it for long. The sync and async classes run the loops.
     def sessions(self, user: Arg) -> Any:
-        """SESSION.SESSIONS -> the user's live session keys, sorted."""
-        return self._every(
-            lambda rs: sorted({k for r in rs for k in r}), parse_list, "SESSION.SESSIONS", user
-        )
+        """SESSION.SESSIONS (paged) -> the user's live session keys, sorted."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def revoke(self, user: Arg) -> Any:
-        """SESSION.REVOKE ("log out everywhere") -> how many sessions were deleted."""
-        return self._every(sum, parse_int, "SESSION.REVOKE", user)
+        """SESSION.REVOKE (in bounded steps, "log out everywhere") -> how many were deleted."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _targets(self) -> list[dict[str, Any]]:
+        """Keyword arguments sending a command to each primary (one call without a cluster)."""
+        if not self.cluster:
+            return [{}]
+        return [{"target_nodes": node} for node in self.client.get_primaries()]
 
     # --- The registry (module-global: every primary in a cluster) --------------------------
 
@@ -376,8 +384,50 @@ def _counted_required(items: Sequence[Arg]) -> list[Arg]:
     return [len(items), *items]
 
 
+#: Sessions per SESSIONS page / REVOKE step.
+PAGE = 1000
+
+
+def _cursor_done(cursor: Any) -> bool:
+    return (cursor.decode() if isinstance(cursor, bytes) else str(cursor)) == "0"
+
+
+def _revoke_done(left: int, before: int | None) -> bool:
+    # 0 remain, or no progress (the rest are sessions this caller may not delete)
+    return left == 0 or (before is not None and left >= before)
+
+
 class SessionCommands(_Commands):
     """The SESSION.* commands on a synchronous redis-py client (``Redis`` or ``RedisCluster``)."""
+
+    def sessions(self, user: Arg) -> list[Data]:
+        """SESSION.SESSIONS (paged, every primary) -> the user's live session keys, sorted."""
+        out: set[Data] = set()
+        for kw in self._targets():
+            cursor: Any = "0"
+            while True:
+                cursor, keys = self.client.execute_command(
+                    "SESSION.SESSIONS", user, "CURSOR", cursor, "COUNT", PAGE, **kw
+                )
+                out.update(parse_list(keys))
+                if _cursor_done(cursor):
+                    break
+        return sorted(out)
+
+    def revoke(self, user: Arg) -> int:
+        """SESSION.REVOKE in bounded steps on every primary ("log out everywhere") -> deleted."""
+        total = 0
+        for kw in self._targets():
+            before: int | None = None
+            while True:
+                gone, left = self.client.execute_command(
+                    "SESSION.REVOKE", user, "COUNT", PAGE, **kw
+                )
+                total += parse_int(gone)
+                if _revoke_done(parse_int(left), before):
+                    break
+                before = parse_int(left)
+        return total
 
     def _one(self, parse: Parser, *args: Arg) -> Any:
         return parse(self.client.execute_command(*args))
@@ -400,6 +450,35 @@ class SessionCommands(_Commands):
 
 class AsyncSessionCommands(_Commands):
     """The SESSION.* commands on a ``redis.asyncio`` client: every method returns an awaitable."""
+
+    async def sessions(self, user: Arg) -> list[Data]:
+        """SESSION.SESSIONS (paged, every primary) -> the user's live session keys, sorted."""
+        out: set[Data] = set()
+        for kw in self._targets():
+            cursor: Any = "0"
+            while True:
+                cursor, keys = await self.client.execute_command(
+                    "SESSION.SESSIONS", user, "CURSOR", cursor, "COUNT", PAGE, **kw
+                )
+                out.update(parse_list(keys))
+                if _cursor_done(cursor):
+                    break
+        return sorted(out)
+
+    async def revoke(self, user: Arg) -> int:
+        """SESSION.REVOKE in bounded steps on every primary ("log out everywhere") -> deleted."""
+        total = 0
+        for kw in self._targets():
+            before: int | None = None
+            while True:
+                gone, left = await self.client.execute_command(
+                    "SESSION.REVOKE", user, "COUNT", PAGE, **kw
+                )
+                total += parse_int(gone)
+                if _revoke_done(parse_int(left), before):
+                    break
+                before = parse_int(left)
+        return total
 
     async def _one(self, parse: Parser, *args: Arg) -> Any:
         return parse(await self.client.execute_command(*args))
