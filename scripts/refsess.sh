@@ -1,3 +1,5 @@
+# The spec reference session (10 fields of 32 B, 100 events over 100 items, 20 categories):
+# MEMORY USAGE and per-sketch bytes. Usage: bash scripts/refsess.sh <path-to.so> <free-port>
 so=$1; port=$2
 d=$(mktemp -d); redis-server --port $port --save '' --dir $d --loadmodule $so >/dev/null & pid=$!
 until redis-cli -p $port ping >/dev/null 2>&1; do sleep 0.05; done

@@ -26,7 +26,8 @@
 //! no register of their own (their fingerprint made it). The dense estimate at that
 //! moment (`switch_estimate`, saved) differs from the exact count `limit + 1` by about the standard
 //! error; the reported count blends the difference out: `e + (limit + 1 - e0) * e0 / e` for the
-//! current estimate `e`, equal to the exact count at the switch (continuous) and fading as `1/e`.
+//! current estimate `e`, equal to the exact count at the switch (continuous) and fading as `1/e`,
+//! never below that exact count.
 //!
 //! Sessions saved before exact counting (encodings up to 3) carry the older *sparse* form, a
 //! sorted list of (register, rank) pairs in 16 bits that counts like the dense registers; it keeps
@@ -441,20 +442,26 @@ impl HyperLogLog {
     }
 
     /// `e + (exact - e0) * e0 / e` after a switch from exact counting at `e0` (module docs), in
-    /// integers (rounded to nearest), so every host computes the same count.
+    /// integers (rounded to nearest), so every host computes the same count; never below the
+    /// exact count at the switch (the true count only grows; registers far below it, as many
+    /// items sharing few fingerprints would leave, would otherwise pull the blend down).
     fn blend(&self, e: u64) -> u64 {
         let e0 = i128::from(self.switch_estimate);
-        if e0 == 0 || e == 0 {
+        if e0 == 0 {
             return e;
         }
+        let exact = exact_limit(self.precision) as i128 + 1;
+        if e == 0 {
+            return exact as u64;
+        }
         let e = i128::from(e);
-        let num = (exact_limit(self.precision) as i128 + 1 - e0) * e0;
+        let num = (exact - e0) * e0;
         let correction = if num >= 0 {
             (num + e / 2) / e
         } else {
             -((-num + e / 2) / e)
         };
-        u64::try_from((e + correction).max(0)).unwrap_or(u64::MAX)
+        u64::try_from((e + correction).max(exact)).unwrap_or(u64::MAX)
     }
 
     /// Whether the sketch is not dense (exact, or the older sparse form).
@@ -612,6 +619,21 @@ pub(crate) mod tests {
         assert!(h.insert_seen(next(&mut rng), Some(false)));
         assert!(!h.is_exact() && h.is_consistent());
         assert_eq!((h.estimate(), h.extra()), (limit + 1, 0));
+    }
+
+    #[test]
+    fn many_items_on_one_fingerprint_never_count_down_after_the_switch() {
+        // the proptest's case: one fingerprint and 865 collisions on it, then 600 new items; the
+        // registers hold some 160 items at the switch, the count 1,025
+        let list = Fingerprints::from_values(&[0]).unwrap();
+        let mut h = HyperLogLog::from_exact(12, list, 865);
+        assert!(h.is_consistent() && h.estimate() == 866);
+        let mut last = h.estimate();
+        for i in 0..600u64 {
+            h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            assert!(h.estimate() >= last, "{last} -> {}", h.estimate());
+            last = h.estimate();
+        }
     }
 
     #[test]
@@ -783,6 +805,10 @@ pub(crate) mod tests {
         assert_eq!(h.blend(e0), exact);
         let far = h.blend(1_000_000);
         assert!(far.abs_diff(1_000_000) <= 1, "{far}");
+        // never below the exact count at the switch, whatever the registers say
+        for e in [1u64, 2, e0 / 4, e0] {
+            assert!(h.blend(e) >= exact, "{e}");
+        }
         h.switch_estimate = u32::MAX;
         for e in [0u64, 1, 2, 1 << 40, u64::MAX] {
             let _ = h.blend(e);
