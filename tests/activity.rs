@@ -572,7 +572,10 @@ fn active_minutes_in_the_last_hour() {
         info["activity"]["active_minutes_last_hour"], 0,
         "two hours later"
     );
-    assert_eq!(info["activity"]["active_minutes_ago"], serde_json::json!([]));
+    assert_eq!(
+        info["activity"]["active_minutes_ago"],
+        serde_json::json!([])
+    );
 
     // an event now counts in INFO at once, as the current minute (or the one before it, if the
     // minute turned between the two calls)

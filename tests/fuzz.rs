@@ -124,11 +124,15 @@ fn valid_result(args: &[Vec<u8>], reply: &Value) -> bool {
         "SESSION.INBOX" => matches!(reply, Value::Array(items) if items.iter().all(|m| {
             map_pairs(m).is_some_and(|p| {
                 let names: Vec<Option<&[u8]>> = p.iter().map(|(n, _)| name_of(n)).collect();
-                names == [Some(&b"group"[..]), Some(b"id"), Some(b"payload"), Some(b"published_ms")]
+                let four = [Some(&b"group"[..]), Some(b"id"), Some(b"payload"), Some(b"published_ms")];
+                (names == four
+                    || (names.len() == 5 && names[..4] == four && names[4] == Some(b"delivered")
+                        && is_int_in(p[4].1, 0, 1)))
                     && is_bulk(p[0].1) && is_bulk(p[1].1) && is_bulk(p[2].1)
                     && matches!(p[3].1, Value::Int(_))
             })
         })),
+        "SESSION.ACK" => is_int_in(reply, 0, i64::MAX),
         "SESSION.LOAD" => *reply == Value::Okay,
         "SESSION.SESSIONS" => matches!(reply, Value::Array(items) if items.iter().all(is_bulk)),
         "SESSION.ROTATE" => matches!(
@@ -195,6 +199,9 @@ const KEYWORDS: &[&str] = &[
     "MAXLEN",
     "SEQ",
     "PEEK",
+    "UNREAD",
+    "UPTO",
+    "IDS",
     "ADD",
     "DROP",
     "INFO",
@@ -552,6 +559,9 @@ impl Gen<'_> {
     }
 
     fn inbox(&mut self) -> Vec<Vec<u8>> {
+        if self.rng.gen_bool(0.3) {
+            return self.ack();
+        }
         let mut a = vec![b"SESSION.INBOX".to_vec(), self.key()];
         if self.rng.gen_bool(0.4) {
             a.push(b"COUNT".to_vec());
@@ -559,6 +569,34 @@ impl Gen<'_> {
         }
         if self.rng.gen_bool(0.3) {
             a.push(b"PEEK".to_vec());
+        }
+        if self.rng.gen_bool(0.2) {
+            a.push(b"UNREAD".to_vec());
+        }
+        if self.rng.gen_bool(0.03) {
+            a.push(b"THRESHOLDS".to_vec());
+            for _ in 0..4 {
+                a.push(self.number());
+            }
+        }
+        a
+    }
+
+    /// `SESSION.ACK key group (UPTO id | IDS n id ...) [AT ms]` (issue 21's read state).
+    fn ack(&mut self) -> Vec<Vec<u8>> {
+        let mut a = vec![b"SESSION.ACK".to_vec(), self.key(), self.group()];
+        match self.rng.gen_range(0..5) {
+            0 | 1 => a.extend([b"UPTO".to_vec(), self.word("n", 200)]),
+            2 | 3 => {
+                let n = self.rng.gen_range(1..4);
+                a.push(b"IDS".to_vec());
+                self.counted(&mut a, n, |g: &mut Self| g.word("n", 200));
+            }
+            _ => a.push(self.token()),
+        }
+        if self.rng.gen_bool(0.05) {
+            a.push(b"AT".to_vec());
+            a.push(self.at());
         }
         a
     }

@@ -330,7 +330,8 @@ proptest! {
         prop_assert_eq!(width, None);
 
         let inbox: Vec<Vec<u8>> = vec![b"peek".to_vec(), b"COUNT".to_vec(), count.to_string().into_bytes()];
-        prop_assert_eq!(parse_inbox(&as_slices(&inbox)).ok(), Some((Some(count), true, None)));
+        let parsed = parse_inbox(&as_slices(&inbox)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!((parsed.count, parsed.peek, parsed.unread, parsed.at_ms), (Some(count), true, false, None));
     }
 }
 

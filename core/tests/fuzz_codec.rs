@@ -344,7 +344,7 @@ fn exercise(s: &Session) {
     if let Ok(merged) = enrich::plan(&w, &req, 65_536, 1_000) {
         enrich::apply(&mut w, &req, merged, NOW, &Thresholds::default());
     }
-    let due = pending(&w, &registry.groups, NOW, usize::MAX);
+    let due = pending(&w, &registry.groups, NOW, &Default::default(), usize::MAX);
     let due: Vec<_> = due
         .into_iter()
         .map(|d| (d.group.to_vec(), d.notification.clone()))
@@ -484,7 +484,7 @@ fn exercise_registry(r: &mut Registry) {
         let _ = catalog.expired(NOW, 10);
     }
     let s = Session::new(NOW, 10, 10);
-    let _ = pending(&s, &r.groups, NOW, usize::MAX);
+    let _ = pending(&s, &r.groups, NOW, &Default::default(), usize::MAX);
     r.publish(b"n1", b"fresh", b"p", NOW, NOW + 1, 3, None, Limits::NONE)
         .unwrap();
     r.purge_notifications(NOW + 10);

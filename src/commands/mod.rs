@@ -118,6 +118,7 @@ pub fn table() -> Vec<Spec> {
             entry!(notify::inbox),
             "write deny-oom fast",
         ),
+        keyed("session.ack", entry!(notify::ack), "write deny-oom fast"),
         Spec {
             name: "session.notifygroup",
             parent: None,

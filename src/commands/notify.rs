@@ -7,9 +7,11 @@
 
 use redis_module::{RedisError, RedisResult, RedisValue};
 use serde_json::json;
-use session_core::codec::args::{parse_inbox, parse_notify};
+use session_core::codec::args::{parse_ack, parse_inbox, parse_notify, thresholds_args};
 use session_core::json::bytes_value;
-use session_core::notify::{acknowledge, pending_count_where, pending_where};
+use session_core::notify::{
+    self, acknowledge, pending_count_where, pending_where, unread_where, AckTarget, Delivery,
+};
 use session_core::registry::Published;
 use session_core::session::effective_time;
 use session_core::Session;
@@ -115,45 +117,52 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 2 {
         return Err(RedisError::WrongArity);
     }
-    let (count, peek, at) = parse_inbox(&inv.args[2..]).map_err(from_core)?;
-    let now = effective_time(at, ffi::wall_ms(), inv.trusted()).map_err(from_core)?;
-    let mut key = super::open_session(inv, 1, !peek)?;
+    let req = parse_inbox(&inv.args[2..]).map_err(from_core)?;
+    if req.thresholds.is_some() && !inv.trusted() {
+        return Err(errors::reserved("THRESHOLDS"));
+    }
+    let now = effective_time(req.at_ms, ffi::wall_ms(), inv.trusted()).map_err(from_core)?;
+    // Segment membership follows the session's current activity under these rules; the primary's
+    // rules travel with the replicated form, so a replica delivers the same notifications.
+    let rules = req.thresholds.unwrap_or_else(config::thresholds);
+    let reading_only = req.peek || req.unread;
+    let mut key = super::open_session(inv, 1, !reading_only)?;
     let r = Reply::new(inv.ctx);
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         r.array(0);
         return Ok(RedisValue::NoReply);
     };
     let registry = registry::lock();
-    // Stops at COUNT; work follows the session's own groups, never the registry's size.
+    let limit = req.count.unwrap_or(usize::MAX);
     // Tenancy: only what a publisher allowed to write this session's key published is delivered.
     let mut publishers = acl::Publishers::new(inv.ctx, inv.args[1]);
-    let due = pending_where(
-        session,
-        &registry.groups,
-        now,
-        count.unwrap_or(usize::MAX),
-        |n| publishers.reaches(n.publisher.as_deref()),
-    );
+    if req.unread {
+        let unread = unread_where(session, &registry.groups, now, &rules, limit, |n| {
+            publishers.reaches(n.publisher.as_deref())
+        });
+        r.array(unread.len());
+        for (d, delivered) in &unread {
+            write_notification(&r, d, Some(*delivered));
+        }
+        return Ok(RedisValue::NoReply);
+    }
+    // Stops at COUNT; work follows the session's own groups, never the registry's size.
+    let due = pending_where(session, &registry.groups, now, &rules, limit, |n| {
+        publishers.reaches(n.publisher.as_deref())
+    });
 
     r.array(due.len());
     for d in &due {
-        let n = d.notification;
-        r.map(4);
-        r.bulk(b"group");
-        r.bulk(d.group);
-        r.bulk(b"id");
-        r.bulk(&n.id);
-        r.bulk(b"payload");
-        r.bulk(&n.payload);
-        r.entry_int("published_ms", n.published_ms);
+        write_notification(&r, d, None);
     }
-    let acknowledged = !peek && acknowledge(session, &due);
+    let acknowledged = !req.peek && acknowledge(session, &due);
     let delivered = due.len();
     drop(due);
     drop(registry);
     if acknowledged {
         let count = delivered.to_string();
         let now_text = now.to_string();
+        let t = thresholds_args(&rules);
         inv.replicate(
             "SESSION.INBOX",
             &[
@@ -162,6 +171,11 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
                 count.as_bytes(),
                 b"AT",
                 now_text.as_bytes(),
+                b"THRESHOLDS",
+                t[0].as_bytes(),
+                t[1].as_bytes(),
+                t[2].as_bytes(),
+                t[3].as_bytes(),
             ],
         );
         ffi::notify(inv.ctx, c"session.inbox", inv.argv[1]);
@@ -170,10 +184,74 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
+/// One notification of an INBOX reply (a map; UNREAD adds whether it was delivered).
+fn write_notification(r: &Reply, d: &Delivery, delivered: Option<bool>) {
+    let n = d.notification;
+    r.map(if delivered.is_some() { 5 } else { 4 });
+    r.bulk(b"group");
+    r.bulk(d.group);
+    r.bulk(b"id");
+    r.bulk(&n.id);
+    r.bulk(b"payload");
+    r.bulk(&n.payload);
+    r.entry_int("published_ms", n.published_ms);
+    if let Some(delivered) = delivered {
+        r.entry_int("delivered", i64::from(delivered));
+    }
+}
+
+/// `SESSION.ACK key group (UPTO id | IDS n id ...) [AT ms]`: marks delivered notifications read
+/// (XACK's rule: ids not delivered to the session, unknown or expired are ignored). Replicated as
+/// itself (`IDS`: only the ids it marked) with the time, after a real change only.
+pub fn ack(inv: &Invocation) -> RedisResult {
+    if inv.args.len() < 5 {
+        return Err(RedisError::WrongArity);
+    }
+    let req = parse_ack(&inv.args[2..]).map_err(from_core)?;
+    let now = effective_time(req.at_ms, ffi::wall_ms(), inv.trusted()).map_err(from_core)?;
+    let mut key = super::open_session(inv, 1, true)?;
+    let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
+        return Ok(RedisValue::Integer(0));
+    };
+    let registry = registry::lock();
+    let Some(group) = registry.groups.get(req.group) else {
+        return Ok(RedisValue::Integer(0));
+    };
+    let mut publishers = acl::Publishers::new(inv.ctx, inv.args[1]);
+    let marked = notify::ack(session, req.group, group, &req.targets, now, |n| {
+        publishers.reaches(n.publisher.as_deref())
+    });
+    let marked: Vec<Vec<u8>> = marked.into_iter().map(<[u8]>::to_vec).collect();
+    drop(registry);
+    if marked.is_empty() {
+        return Ok(RedisValue::Integer(0));
+    }
+    let count = marked.len().to_string();
+    let now_text = now.to_string();
+    let mut effect: Vec<&[u8]> = Vec::with_capacity(marked.len() + 6);
+    effect.extend([inv.args[1], req.group]);
+    match req.targets.first() {
+        // UPTO moves the mark itself (not only the ids it counted): replicated as given.
+        Some(AckTarget::Upto(id)) => effect.extend([&b"UPTO"[..], id]),
+        _ => {
+            effect.extend([&b"IDS"[..], count.as_bytes()]);
+            effect.extend(marked.iter().map(Vec::as_slice));
+        }
+    }
+    effect.extend([&b"AT"[..], now_text.as_bytes()]);
+    let n = marked.len();
+    inv.replicate("SESSION.ACK", &effect);
+    ffi::notify(inv.ctx, c"session.ack", inv.argv[1]);
+    Ok(RedisValue::Integer(n as i64))
+}
+
 /// Undelivered live notifications of `session` at `key` that reach it (the `pending` field of
-/// TOUCH's reply): a lookup per group of the session, whatever the registry holds, and one binary
+/// TOUCH's reply): a lookup per group of the session (explicit ones, and the segments its current
+/// activity qualifies for under the configured rules), whatever the registry holds, and one binary
 /// search per distinct publisher of each such group; each publisher's ACL user is checked once
-/// per call (`acl::Publishers` caches it), however many notifications it published.
+/// per call (`acl::Publishers` caches it), however many notifications it published. Read state
+/// does not enter: only delivered notifications can be acknowledged, so every undelivered one is
+/// unread.
 pub fn pending_count(
     ctx: *mut redis_module::raw::RedisModuleCtx,
     key: &[u8],
@@ -183,9 +261,12 @@ pub fn pending_count(
     if !registry::has_groups() {
         return 0;
     }
+    let rules = config::thresholds();
     let registry = registry::lock();
     let mut publishers = acl::Publishers::new(ctx, key);
-    pending_count_where(session, &registry.groups, now_ms, |p| publishers.reaches(p))
+    pending_count_where(session, &registry.groups, now_ms, &rules, |p| {
+        publishers.reaches(p)
+    })
 }
 
 /// `SESSION.GROUP LIST`: the groups' names (a group exists while it holds a notification).

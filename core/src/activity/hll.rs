@@ -29,7 +29,7 @@
 //! current estimate `e`, equal to the exact count at the switch (continuous) and fading as `1/e`,
 //! never below that exact count.
 //!
-//! Sessions saved before exact counting (encodings up to 3) carry the older *sparse* form, a
+//! Sessions saved before exact counting (encodings up to 4) carry the older *sparse* form, a
 //! sorted list of (register, rank) pairs in 16 bits that counts like the dense registers; it keeps
 //! working as it did (its items are not recoverable) and turns dense at `m / 2` entries.
 
@@ -56,7 +56,7 @@ pub enum Registers {
     /// Exact counting: the items' distinct fingerprints (`fingerprint`), strictly increasing;
     /// with the sketch's `extra` at most `exact_limit(precision)` of them.
     Exact(Fingerprints),
-    /// The pre-exact sparse form (encodings up to 3): sorted by register index, at most one entry
+    /// The pre-exact sparse form (encodings up to 4): sorted by register index, at most one entry
     /// per register: `index << 4 | rank`.
     Sparse(Vec<u16>),
     /// One byte per register.

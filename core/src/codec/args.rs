@@ -271,13 +271,7 @@ pub fn parse_enrich<'a>(items: &'a [&'a [u8]]) -> Result<Enrich<'a>> {
             e.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
         } else if is(token, "THRESHOLDS") {
             once(e.thresholds.is_some())?;
-            let lifetime = i64::from(MAX_LIFETIME_S);
-            e.thresholds = Some(Thresholds {
-                engaged: args.next_float("engaged threshold", 0.0, 1.0)?,
-                dormant_after_s: args.next_int("dormant-after", 1, lifetime)? as u32,
-                returning_gap_s: args.next_int("returning-gap", 1, lifetime)? as u32,
-                interest_weight: args.next_float("interest segment weight", 0.0, 1.0)?,
-            });
+            e.thresholds = Some(next_thresholds(&mut args)?);
         } else {
             return Err(Error::Syntax);
         }
@@ -507,27 +501,116 @@ pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
     Ok(n)
 }
 
-/// `SESSION.INBOX key [COUNT n] [PEEK] [AT ms]`: (count, peek, at).
-pub fn parse_inbox(items: &[&[u8]]) -> Result<(Option<usize>, bool, Option<i64>)> {
+/// One `SESSION.INBOX`, parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Inbox {
+    pub count: Option<usize>,
+    pub peek: bool,
+    /// List the unread ones (delivered or not) without changing anything.
+    pub unread: bool,
+    pub at_ms: Option<i64>,
+    /// Segment rules (the replicated form; reserved for the primary and the AOF).
+    pub thresholds: Option<Thresholds>,
+}
+
+/// `SESSION.INBOX key [COUNT n] [PEEK | UNREAD] [AT ms] [THRESHOLDS e d r w]`.
+pub fn parse_inbox(items: &[&[u8]]) -> Result<Inbox> {
     let mut args = Args::new(items);
-    let (mut count, mut peek, mut at) = (None, false, None);
+    let mut out = Inbox::default();
     let once = |seen: bool| if seen { Err(Error::Syntax) } else { Ok(()) };
     while !args.is_empty() {
         let token = args.next_arg()?;
         if is(token, "COUNT") {
-            once(count.is_some())?;
-            count = Some(args.next_int("COUNT", 1, 100_000)? as usize);
+            once(out.count.is_some())?;
+            out.count = Some(args.next_int("COUNT", 1, 100_000)? as usize);
         } else if is(token, "PEEK") {
-            once(peek)?;
-            peek = true;
+            once(out.peek || out.unread)?;
+            out.peek = true;
+        } else if is(token, "UNREAD") {
+            once(out.peek || out.unread)?;
+            out.unread = true;
         } else if is(token, "AT") {
-            once(at.is_some())?;
-            at = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+            once(out.at_ms.is_some())?;
+            out.at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else if is(token, "THRESHOLDS") {
+            once(out.thresholds.is_some())?;
+            out.thresholds = Some(next_thresholds(&mut args)?);
         } else {
             return Err(Error::Syntax);
         }
     }
-    Ok((count, peek, at))
+    Ok(out)
+}
+
+/// The four values of a `THRESHOLDS` clause, in the live ranges.
+fn next_thresholds(args: &mut Args) -> Result<Thresholds> {
+    let lifetime = i64::from(MAX_LIFETIME_S);
+    Ok(Thresholds {
+        engaged: args.next_float("engaged threshold", 0.0, 1.0)?,
+        dormant_after_s: args.next_int("dormant-after", 1, lifetime)? as u32,
+        returning_gap_s: args.next_int("returning-gap", 1, lifetime)? as u32,
+        interest_weight: args.next_float("interest segment weight", 0.0, 1.0)?,
+    })
+}
+
+/// The values of a `THRESHOLDS` clause (shortest round-trip floats).
+pub fn thresholds_args(rules: &Thresholds) -> [String; 4] {
+    [
+        rules.engaged.to_string(),
+        rules.dormant_after_s.to_string(),
+        rules.returning_gap_s.to_string(),
+        rules.interest_weight.to_string(),
+    ]
+}
+
+/// One `SESSION.ACK`, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack<'a> {
+    pub group: &'a [u8],
+    pub targets: Vec<crate::notify::AckTarget<'a>>,
+    pub at_ms: Option<i64>,
+}
+
+/// `SESSION.ACK key group (UPTO id | IDS n id [id ...]) [AT ms]` (items start at the group).
+pub fn parse_ack<'a>(items: &'a [&'a [u8]]) -> Result<Ack<'a>> {
+    let mut args = Args::new(items);
+    let group = args.next_arg()?;
+    let mut targets = Vec::new();
+    let mut at_ms = None;
+    while !args.is_empty() {
+        let token = args.next_arg()?;
+        if is(token, "UPTO") {
+            if !targets.is_empty() {
+                return Err(Error::Syntax);
+            }
+            targets.push(crate::notify::AckTarget::Upto(args.next_arg()?));
+        } else if is(token, "IDS") {
+            if !targets.is_empty() {
+                return Err(Error::Syntax);
+            }
+            let n = args.next_count("IDS", 1)?;
+            targets.extend(
+                args.take(n)?
+                    .iter()
+                    .map(|id| crate::notify::AckTarget::Id(id)),
+            );
+        } else if is(token, "AT") {
+            if at_ms.is_some() {
+                return Err(Error::Syntax);
+            }
+            at_ms = Some(args.next_int("AT", 0, MAX_AT_MS)?);
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    if targets.is_empty() {
+        return Err(Error::Syntax);
+    }
+    Ok(Ack {
+        group,
+        targets,
+        at_ms,
+    })
 }
 
 /// The values of a `PARAMS` clause, in order (floats in shortest round-trip form).

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::limits;
 use crate::session::calculated::Calculated;
 use crate::session::fields::Fields;
-use crate::session::Session;
+use crate::session::{ReadMark, Session};
 
 /// The encoding this build writes.
 ///
@@ -31,12 +31,17 @@ use crate::session::Session;
 ///   bitmap, hour histogram) and their sizing; new sections hold ENRICH's calculated data and the
 ///   explicit groups, and impression counts.
 /// - 3: notification delivery cursors (one per group); impressions kept in generations.
-/// - 4: the distinct-items sketch counts exactly while small: two new forms of it, the exact list
+/// - 4: notification read state (one mark per group: read up to a sequence, and read ones above).
+/// - 5: the distinct-items sketch counts exactly while small: two new forms of it, the exact list
 ///   (form 2: entry count, the items counted beyond the list, then the 24-bit fingerprints in
 ///   three bytes each, big endian, increasing) and the dense registers it turned into with the
 ///   estimate at the switch (form 3). Forms 0 (the older sparse list) and 1 (dense) are still
 ///   read and written.
-pub const ENCODING_VERSION: u8 = 4;
+pub const ENCODING_VERSION: u8 = 5;
+
+/// Read sequences above a group's read-up-to mark a saved form may hold: a mark keeps only live
+/// notifications' sequences, and a group holds at most `MAXLEN`'s maximum of them.
+pub const MAX_READ_IDS: usize = 100_000;
 
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
@@ -47,6 +52,7 @@ const TAG_CALCULATED: u8 = 5;
 const TAG_GROUPS: u8 = 6;
 const TAG_IMPRESSIONS: u8 = 7;
 const TAG_CURSORS: u8 = 8;
+const TAG_READS: u8 = 9;
 
 /// Encodes `session` in the newest encoding.
 pub fn encode(session: &Session) -> Vec<u8> {
@@ -109,6 +115,19 @@ pub fn encode(session: &Session) -> Vec<u8> {
             put_u64(&mut body, *seq);
         }
         section(&mut out, TAG_CURSORS, &mut body);
+    }
+
+    if !session.reads.is_empty() {
+        put_u64(&mut body, session.reads.len() as u64);
+        for (group, mark) in &session.reads {
+            put_bytes(&mut body, group);
+            put_u64(&mut body, mark.upto);
+            put_u64(&mut body, mark.ids.len() as u64);
+            for seq in &mark.ids {
+                put_u64(&mut body, *seq);
+            }
+        }
+        section(&mut out, TAG_READS, &mut body);
     }
     out.push(TAG_END);
     out
@@ -197,6 +216,9 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 }
                 s.cursors = cursors;
             }
+            (TAG_READS, Some(s)) if version >= 4 => {
+                s.reads = read_reads(&mut payload)?;
+            }
             _ => return Err(Error::Corrupt("unknown section")),
         }
         if !payload.is_empty() {
@@ -230,7 +252,39 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         groups: Vec::new(),
         impressions: None,
         cursors: Vec::new(),
+        reads: Vec::new(),
     })
+}
+
+/// The read-state section: groups strictly ascending; each mark non-empty, its ids strictly
+/// ascending above `upto`, at most `MAX_READ_IDS` of them.
+fn read_reads(r: &mut Reader) -> Result<Vec<(Box<[u8]>, ReadMark)>> {
+    let n = r.len_prefix()?;
+    if n == 0 {
+        return Err(Error::Corrupt("empty read-state section"));
+    }
+    let mut reads: Vec<(Box<[u8]>, ReadMark)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let group: Box<[u8]> = r.prefixed()?.into();
+        if reads.last().is_some_and(|(last, _)| *last >= group) {
+            return Err(Error::Corrupt("read state not in canonical order"));
+        }
+        let upto = r.u64()?;
+        let count = r.len_prefix()?;
+        if count > MAX_READ_IDS || (upto == 0 && count == 0) {
+            return Err(Error::Corrupt("read state out of range"));
+        }
+        let mut ids: Vec<u64> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let seq = r.u64()?;
+            if seq <= ids.last().copied().unwrap_or(upto) {
+                return Err(Error::Corrupt("read ids not ascending above the mark"));
+            }
+            ids.push(seq);
+        }
+        reads.push((group, ReadMark { upto, ids }));
+    }
+    Ok(reads)
 }
 
 /// Version 2 kept one sketch (width, counters); version 3 keeps generations.
@@ -380,7 +434,7 @@ fn read_distinct(r: &mut Reader, version: u8) -> Result<HyperLogLog> {
             HyperLogLog::from_registers(precision, Registers::Sparse(list))
         }
         FORM_DENSE => HyperLogLog::from_registers(precision, dense(r)?),
-        FORM_EXACT if version >= 4 => {
+        FORM_EXACT if version >= 5 => {
             let limit = exact_limit(precision);
             let n = r.len_prefix()?;
             if n > limit {
@@ -394,7 +448,7 @@ fn read_distinct(r: &mut Reader, version: u8) -> Result<HyperLogLog> {
                 .ok_or(Error::Corrupt("short fingerprint"))?;
             HyperLogLog::from_exact(precision, list, extra)
         }
-        FORM_SWITCHED if version >= 4 => {
+        FORM_SWITCHED if version >= 5 => {
             let e0 = u32::try_from(r.u64()?)
                 .ok()
                 .filter(|&e| e != 0)
@@ -579,6 +633,13 @@ mod tests {
         crate::enrich::apply(&mut s, &req, merged, 1_700_000_100_000, &Default::default());
         s.record_impressions(&[b"a", b"b", b"a"], 16);
         s.cursors = vec![(b"beta"[..].into(), 3), (b"vip"[..].into(), 7)];
+        s.reads = vec![(
+            b"vip"[..].into(),
+            ReadMark {
+                upto: 2,
+                ids: vec![5, 7],
+            },
+        )];
         s
     }
 
@@ -782,14 +843,16 @@ mod tests {
             decode(&b),
             Err(Error::Corrupt("switch estimate out of range"))
         );
-        // the new forms do not exist in version 3
-        let mut b = exact(vec![1, 2]);
-        b[0] = 3;
-        assert_eq!(decode(&b), Err(Error::Corrupt("unknown HyperLogLog form")));
+        // the new forms do not exist before version 5
+        for version in [3, 4] {
+            let mut b = exact(vec![1, 2]);
+            b[0] = version;
+            assert_eq!(decode(&b), Err(Error::Corrupt("unknown HyperLogLog form")));
+        }
     }
 
     #[test]
-    fn a_version_3_sparse_sketch_still_decodes_and_counts() {
+    fn a_version_3_or_4_sparse_sketch_still_decodes_and_counts() {
         let mut s = sample();
         let mut old = HyperLogLog::from_registers(10, Registers::Sparse(Vec::new()));
         for i in 0..50u64 {
@@ -797,10 +860,15 @@ mod tests {
         }
         assert!(old.is_sparse() && !old.is_exact());
         s.activity.as_mut().unwrap().distinct = old.clone();
-        let mut b = encode(&s);
-        b[0] = 3;
-        let back = decode(&b).unwrap();
-        assert_eq!(back.activity.as_ref().unwrap().distinct, old);
+        for version in [3, 4] {
+            if version == 3 {
+                s.reads.clear(); // read state came in version 4
+            }
+            let mut b = encode(&s);
+            b[0] = version;
+            let back = decode(&b).unwrap();
+            assert_eq!(back.activity.as_ref().unwrap().distinct, old);
+        }
         assert!(old.estimate().abs_diff(50) <= 3);
     }
 

@@ -162,6 +162,61 @@ fn stored_attrs(session: &Session) -> Value {
         .unwrap_or_else(|| Value::Object(Map::new()))
 }
 
+/// What a session's activity yields at `now_ms` under `rules`: engagement, normalized interests
+/// and the derived segments (sorted, distinct). One rule for ENRICH's document and for delivery
+/// (a notification to a segment reaches the sessions whose current activity qualifies). Costs
+/// O(top-N) of the interest sketch; no allocation beyond the segment names.
+pub struct Derived<'s> {
+    pub engagement: f64,
+    pub interests: Vec<(&'s [u8], f64)>,
+    pub segments: Vec<Vec<u8>>,
+}
+
+pub fn derive<'s>(session: &'s Session, now_ms: i64, rules: &Thresholds) -> Derived<'s> {
+    let (events, unique) = (session.events(), session.unique());
+    let last_activity = session
+        .activity
+        .as_ref()
+        .map_or(session.last_seen_ms, |a| a.last_event_ms);
+    let idle_ms = now_ms - last_activity;
+    let score = engagement(events, unique, idle_ms, rules.dormant_after_s);
+
+    let mut segments: Vec<Vec<u8>> = Vec::new();
+    let mut interests = Vec::new();
+    if events <= 1 {
+        segments.push(b"new".to_vec());
+    }
+    if let Some(a) = &session.activity {
+        if a.longest_gap_ms >= i64::from(rules.returning_gap_s) * 1000 {
+            segments.push(b"returning".to_vec());
+        }
+        for (category, weight) in a.interests.normalized() {
+            interests.push((category, weight));
+            if weight >= rules.interest_weight && weight > 0.0 {
+                segments.push(format!("interest:{}", bytes_key(category)).into_bytes());
+            }
+        }
+    }
+    if events > 0 && score >= rules.engaged {
+        segments.push(b"engaged".to_vec());
+    }
+    if idle_ms >= i64::from(rules.dormant_after_s) * 1000 {
+        segments.push(b"dormant".to_vec());
+    }
+    segments.sort();
+    segments.dedup();
+    Derived {
+        engagement: score,
+        interests,
+        segments,
+    }
+}
+
+/// The derived segments of `session` at `now_ms` (see `derive`).
+pub fn segments(session: &Session, now_ms: i64, rules: &Thresholds) -> Vec<Vec<u8>> {
+    derive(session, now_ms, rules).segments
+}
+
 /// Applies a planned ENRICH at `now_ms`: updates groups and attributes, computes and stores the
 /// calculated document, and returns it.
 pub fn apply(
@@ -182,37 +237,14 @@ pub fn apply(
 
     let attrs = merged_attrs.unwrap_or_else(|| stored_attrs(session));
     let (events, unique) = (session.events(), session.unique());
-    let last_activity = session
-        .activity
-        .as_ref()
-        .map_or(session.last_seen_ms, |a| a.last_event_ms);
-    let idle_ms = now_ms - last_activity;
-    let score = engagement(events, unique, idle_ms, rules.dormant_after_s);
-
-    let mut segments: Vec<Vec<u8>> = Vec::new();
-    let mut interests = Vec::new();
-    if events <= 1 {
-        segments.push(b"new".to_vec());
-    }
-    if let Some(a) = &session.activity {
-        if a.longest_gap_ms >= i64::from(rules.returning_gap_s) * 1000 {
-            segments.push(b"returning".to_vec());
-        }
-        for (category, weight) in a.interests.normalized() {
-            interests.push(json!({ "category": bytes_value(category), "weight": weight }));
-            if weight >= rules.interest_weight && weight > 0.0 {
-                segments.push(format!("interest:{}", bytes_key(category)).into_bytes());
-            }
-        }
-    }
-    if events > 0 && score >= rules.engaged {
-        segments.push(b"engaged".to_vec());
-    }
-    if idle_ms >= i64::from(rules.dormant_after_s) * 1000 {
-        segments.push(b"dormant".to_vec());
-    }
-    segments.sort();
-    segments.dedup();
+    let derived = derive(session, now_ms, rules);
+    let score = derived.engagement;
+    let interests: Vec<Value> = derived
+        .interests
+        .iter()
+        .map(|(category, weight)| json!({ "category": bytes_value(category), "weight": weight }))
+        .collect();
+    let segments = derived.segments;
 
     let activity = session.activity.as_ref();
     let document = json!({

@@ -8,14 +8,18 @@
 //! a cursor therefore never skips a notification and never repeats one. That is exact (no user
 //! silently misses one, unlike a Bloom filter of delivered ids) and small (one integer per group).
 //!
-//! Membership is explicit (`ENRICH ... JOIN`) or derived: a group named like a segment of the last
-//! ENRICH (`interest:hockey`, `dormant`, ...) holds every session in that segment. A session that
-//! becomes a member while a notification lives receives it.
+//! Membership is explicit (`ENRICH ... JOIN`) or derived: a group named like a segment
+//! (`interest:hockey`, `dormant`, ...) holds every session whose current activity qualifies
+//! (`enrich::derive`, evaluated at the time of use; no ENRICH needed). A session that becomes a
+//! member while a notification lives receives it. Read state (`ack`) marks delivered ones read.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use std::borrow::Cow;
+
+use crate::enrich::{segments, Thresholds};
 use crate::mem::alloc_size;
-use crate::session::Session;
+use crate::session::{ReadMark, Session};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -141,6 +145,15 @@ impl Group {
             self.by_seq(*seq)
                 .is_some_and(|n| *n.id == *id && n.expires_ms > now_ms)
         })
+    }
+
+    /// The live notification with this id at `now_ms`, if any (O(log n), as `has_live`).
+    pub fn find_live(&self, id: &[u8], now_ms: i64) -> Option<&Notification> {
+        let h = id_hash(id);
+        self.ids
+            .range((h, 0)..=(h, u64::MAX))
+            .filter_map(|(_, seq)| self.by_seq(*seq))
+            .find(|n| *n.id == *id && n.expires_ms > now_ms)
     }
 
     /// Appends a notification (kept in sequence order; the new one is normally the newest).
@@ -383,16 +396,16 @@ pub struct Delivery<'a> {
     pub notification: &'a Notification,
 }
 
-/// Is the session a member of `group` (explicitly, or through a segment of its last ENRICH)?
-pub fn is_member(session: &Session, group: &[u8]) -> bool {
+/// Is the session a member of `group` (explicitly, or through a segment its current activity
+/// qualifies for at `now_ms` under `rules`)?
+pub fn is_member(session: &Session, group: &[u8], now_ms: i64, rules: &Thresholds) -> bool {
     session
         .groups
         .binary_search_by(|g| (**g).cmp(group))
         .is_ok()
-        || session
-            .calculated
-            .as_ref()
-            .is_some_and(|c| c.has_segment(group))
+        || segments(session, now_ms, rules)
+            .iter()
+            .any(|s| s.as_slice() == group)
 }
 
 /// The session's cursor in `group` (0: nothing received yet).
@@ -403,13 +416,28 @@ pub fn cursor(session: &Session, group: &[u8]) -> u64 {
         .map_or(0, |i| session.cursors[i].1)
 }
 
-/// The groups the session belongs to (explicit ones and derived segments), sorted, distinct.
-/// Bounded by `max-groups` plus the segments of its last ENRICH.
-pub fn memberships(session: &Session) -> Vec<&[u8]> {
-    let mut names: Vec<&[u8]> = session.groups.iter().map(|g| &**g).collect();
-    if let Some(c) = &session.calculated {
-        names.extend(c.segments.iter().map(|s| &**s));
-    }
+/// The session's read mark in `group`, if it acknowledged anything there.
+pub fn read_mark<'s>(session: &'s Session, group: &[u8]) -> Option<&'s ReadMark> {
+    session
+        .reads
+        .binary_search_by(|(g, _)| (**g).cmp(group))
+        .ok()
+        .and_then(|i| session.reads.get(i))
+        .map(|(_, m)| m)
+}
+
+/// The groups the session belongs to at `now_ms`: its explicit ones and the segments its current
+/// activity qualifies for (`enrich::segments`, the rule ENRICH stores), sorted, distinct. Bounded
+/// by `max-groups` plus the interest top-N and four lifecycle segments; what the last ENRICH
+/// stored plays no part (a session that stopped qualifying stops receiving).
+pub fn memberships<'s>(
+    session: &'s Session,
+    now_ms: i64,
+    rules: &Thresholds,
+) -> Vec<Cow<'s, [u8]>> {
+    let mut names: Vec<Cow<'s, [u8]>> =
+        session.groups.iter().map(|g| Cow::Borrowed(&**g)).collect();
+    names.extend(segments(session, now_ms, rules).into_iter().map(Cow::Owned));
     names.sort_unstable();
     names.dedup();
     names
@@ -420,11 +448,14 @@ pub fn memberships(session: &Session) -> Vec<&[u8]> {
 fn heads<'a>(
     session: &Session,
     groups: &'a BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    rules: &Thresholds,
+    start: impl Fn(&[u8]) -> u64,
 ) -> Vec<(&'a [u8], &'a Group, usize)> {
-    memberships(session)
+    memberships(session, now_ms, rules)
         .into_iter()
-        .filter_map(|name| groups.get_key_value(name))
-        .map(|(name, g)| (&**name, g, g.after(cursor(session, name))))
+        .filter_map(|name| groups.get_key_value(&*name))
+        .map(|(name, g)| (&**name, g, g.after(start(name))))
         .filter(|(_, g, from)| *from < g.notifications.len())
         .collect()
 }
@@ -439,9 +470,10 @@ pub fn pending<'a>(
     session: &Session,
     groups: &'a BTreeMap<Box<[u8]>, Group>,
     now_ms: i64,
+    rules: &Thresholds,
     limit: usize,
 ) -> Vec<Delivery<'a>> {
-    pending_where(session, groups, now_ms, limit, |_| true)
+    pending_where(session, groups, now_ms, rules, limit, |_| true)
 }
 
 /// `pending`, counting only the notifications `reaches` accepts (tenancy: those whose publisher may
@@ -450,10 +482,51 @@ pub fn pending_where<'a>(
     session: &Session,
     groups: &'a BTreeMap<Box<[u8]>, Group>,
     now_ms: i64,
+    rules: &Thresholds,
     limit: usize,
+    reaches: impl FnMut(&Notification) -> bool,
+) -> Vec<Delivery<'a>> {
+    let heads = heads(session, groups, now_ms, rules, |g| cursor(session, g));
+    merge(heads, now_ms, limit, |_, _| true, reaches)
+}
+
+/// Up to `limit` live notifications of the session's groups it has not marked read
+/// (`SESSION.ACK`), delivered or not, in publication order, each with whether it was delivered.
+/// Work as `pending_where`, plus the read ones stepped over (at most the group's length).
+pub fn unread_where<'a>(
+    session: &Session,
+    groups: &'a BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    rules: &Thresholds,
+    limit: usize,
+    reaches: impl FnMut(&Notification) -> bool,
+) -> Vec<(Delivery<'a>, bool)> {
+    let heads = heads(session, groups, now_ms, rules, |g| {
+        read_mark(session, g).map_or(0, |m| m.upto)
+    });
+    merge(
+        heads,
+        now_ms,
+        limit,
+        |group, n| read_mark(session, group).is_none_or(|m| !m.is_read(n.seq)),
+        reaches,
+    )
+    .into_iter()
+    .map(|d| {
+        let delivered = d.notification.seq <= cursor(session, d.group);
+        (d, delivered)
+    })
+    .collect()
+}
+
+/// The merge by sequence across the session's groups behind `pending_where` and `unread_where`.
+fn merge<'a>(
+    mut heads: Vec<(&'a [u8], &'a Group, usize)>,
+    now_ms: i64,
+    limit: usize,
+    keep: impl Fn(&[u8], &Notification) -> bool,
     mut reaches: impl FnMut(&Notification) -> bool,
 ) -> Vec<Delivery<'a>> {
-    let mut heads = heads(session, groups);
     let mut out = Vec::new();
     while out.len() < limit {
         // The head with the lowest sequence (sequences are registry-wide, so this is publication
@@ -477,7 +550,7 @@ pub fn pending_where<'a>(
             break;
         };
         if let Some(n) = g.notifications.get(*at) {
-            if reaches(n) {
+            if keep(name, n) && reaches(n) {
                 out.push(Delivery {
                     group: name,
                     notification: n,
@@ -491,11 +564,16 @@ pub fn pending_where<'a>(
 
 /// How many live notifications the session has not received: O(m log n) for m memberships while
 /// none of its groups holds an expired notification.
-pub fn pending_count(session: &Session, groups: &BTreeMap<Box<[u8]>, Group>, now_ms: i64) -> usize {
-    memberships(session)
+pub fn pending_count(
+    session: &Session,
+    groups: &BTreeMap<Box<[u8]>, Group>,
+    now_ms: i64,
+    rules: &Thresholds,
+) -> usize {
+    memberships(session, now_ms, rules)
         .into_iter()
-        .filter_map(|name| groups.get(name).map(|g| (name, g)))
-        .map(|(name, g)| g.pending_after(cursor(session, name), now_ms))
+        .filter_map(|name| groups.get(&*name).map(|g| (name, g)))
+        .map(|(name, g)| g.pending_after(cursor(session, &name), now_ms))
         .sum()
 }
 
@@ -506,12 +584,13 @@ pub fn pending_count_where(
     session: &Session,
     groups: &BTreeMap<Box<[u8]>, Group>,
     now_ms: i64,
+    rules: &Thresholds,
     mut reaches: impl FnMut(Option<&[u8]>) -> bool,
 ) -> usize {
-    memberships(session)
+    memberships(session, now_ms, rules)
         .into_iter()
-        .filter_map(|name| groups.get(name).map(|g| (name, g)))
-        .map(|(name, g)| g.pending_after_where(cursor(session, name), now_ms, &mut reaches))
+        .filter_map(|name| groups.get(&*name).map(|g| (name, g)))
+        .map(|(name, g)| g.pending_after_where(cursor(session, &name), now_ms, &mut reaches))
         .sum()
 }
 
@@ -540,10 +619,95 @@ pub fn acknowledge(session: &mut Session, delivered: &[Delivery]) -> bool {
     moved
 }
 
+/// What `SESSION.ACK` marks read in one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckTarget<'a> {
+    /// Every delivered notification up to and including this one.
+    Upto(&'a [u8]),
+    /// This one, if delivered.
+    Id(&'a [u8]),
+}
+
+/// Marks notifications of `group` read, as `XACK` does with a stream's pending entries: only a
+/// live notification the session was delivered (sequence at or below its cursor) and that
+/// `reaches` it can be acknowledged; anything else is ignored. Returns the ids newly marked read.
+/// Costs O(k log n) for k ids, or O(notifications between the old and the new mark) for `Upto`
+/// (at most the group's length); the mark keeps only live notifications' sequences, so it never
+/// holds more than the group does.
+pub fn ack<'a>(
+    session: &mut Session,
+    group_name: &[u8],
+    group: &'a Group,
+    targets: &[AckTarget],
+    now_ms: i64,
+    mut reaches: impl FnMut(&Notification) -> bool,
+) -> Vec<&'a [u8]> {
+    let delivered = cursor(session, group_name);
+    let mut mark = read_mark(session, group_name).cloned().unwrap_or_default();
+    let mut newly: Vec<&'a Notification> = Vec::new();
+    for target in targets {
+        match *target {
+            AckTarget::Id(id) => {
+                if let Some(n) = group.find_live(id, now_ms) {
+                    if n.seq <= delivered && !mark.is_read(n.seq) && reaches(n) {
+                        let at = mark.ids.partition_point(|s| *s < n.seq);
+                        mark.ids.insert(at, n.seq);
+                        newly.push(n);
+                    }
+                }
+            }
+            AckTarget::Upto(id) => {
+                let Some(to) = group.find_live(id, now_ms).map(|n| n.seq.min(delivered)) else {
+                    continue;
+                };
+                if to <= mark.upto {
+                    continue;
+                }
+                let from = group.after(mark.upto);
+                for n in group.notifications.range(from..) {
+                    if n.seq > to {
+                        break;
+                    }
+                    if n.expires_ms > now_ms && !mark.is_read(n.seq) && reaches(n) {
+                        newly.push(n);
+                    }
+                }
+                mark.upto = to;
+                mark.ids.retain(|s| *s > to);
+            }
+        }
+    }
+    if newly.is_empty() {
+        return Vec::new();
+    }
+    // Only live notifications' sequences are kept: the mark is bounded by the group's length.
+    mark.ids
+        .retain(|s| group.by_seq(*s).is_some_and(|n| n.expires_ms > now_ms));
+    match session
+        .reads
+        .binary_search_by(|(g, _)| (**g).cmp(group_name))
+    {
+        Ok(i) => {
+            if let Some(slot) = session.reads.get_mut(i) {
+                slot.1 = mark;
+            }
+        }
+        Err(i) => session.reads.insert(i, (group_name.into(), mark)),
+    }
+    newly.into_iter().map(|n| &*n.id).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::enrich::{apply, plan, Enrich, Thresholds};
+
+    const R: Thresholds = Thresholds {
+        engaged: 0.5,
+        dormant_after_s: 1800,
+        returning_gap_s: 1800,
+        interest_weight: 0.25,
+    };
 
     fn note(seq: u64, published_ms: i64, expires_ms: i64) -> Notification {
         Notification {
@@ -581,12 +745,12 @@ mod tests {
             (b"b", vec![note(2, 20, 1_000)]),
         ]);
         let mut s = member_of(&[b"a", b"b"]);
-        let first = pending(&s, &groups, 40, usize::MAX);
+        let first = pending(&s, &groups, 40, &R, usize::MAX);
         let seqs: Vec<u64> = first.iter().map(|d| d.notification.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
-        assert_eq!(pending_count(&s, &groups, 40), 3);
-        let at_60 = pending(&s, &groups, 60, usize::MAX);
-        assert_eq!(pending_count(&s, &groups, 60), 2);
+        assert_eq!(pending_count(&s, &groups, 40, &R), 3);
+        let at_60 = pending(&s, &groups, 60, &R, usize::MAX);
+        assert_eq!(pending_count(&s, &groups, 60, &R), 2);
         assert_eq!(at_60.len(), 2, "expired one is never delivered");
         let owned: Vec<(Vec<u8>, u64)> = first
             .iter()
@@ -604,11 +768,11 @@ mod tests {
             })
             .collect();
         assert!(acknowledge(&mut s, &delivered[..2]));
-        assert_eq!(pending(&s, &groups, 40, usize::MAX).len(), 1);
-        assert_eq!(pending_count(&s, &groups, 40), 1);
+        assert_eq!(pending(&s, &groups, 40, &R, usize::MAX).len(), 1);
+        assert_eq!(pending_count(&s, &groups, 40, &R), 1);
         assert!(acknowledge(&mut s, &delivered));
-        assert!(pending(&s, &groups, 40, usize::MAX).is_empty());
-        assert_eq!(pending_count(&s, &groups, 40), 0);
+        assert!(pending(&s, &groups, 40, &R, usize::MAX).is_empty());
+        assert_eq!(pending_count(&s, &groups, 40, &R), 0);
         assert!(
             !acknowledge(&mut s, &delivered),
             "acknowledging again changes nothing"
@@ -623,10 +787,10 @@ mod tests {
         ]);
         let s = member_of(&[b"other"]);
         // "new" is a derived segment of a session with at most one event; "a" is not its group
-        let due = pending(&s, &groups, 0, usize::MAX);
+        let due = pending(&s, &groups, 0, &R, usize::MAX);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].group, b"new");
-        assert_eq!(pending_count(&s, &groups, 0), 1);
+        assert_eq!(pending_count(&s, &groups, 0, &R), 1);
     }
 
     #[test]
@@ -640,10 +804,10 @@ mod tests {
             groups.insert(Box::from(*name), Group::with(ns.into()));
         }
         let mut s = member_of(&[b"a", b"c"]);
-        let first = pending(&s, &groups, 0, 5);
+        let first = pending(&s, &groups, 0, &R, 5);
         let seqs: Vec<u64> = first.iter().map(|d| d.notification.seq).collect();
         assert_eq!(seqs, vec![1, 3, 4, 6, 7]);
-        assert_eq!(pending_count(&s, &groups, 0), 2000);
+        assert_eq!(pending_count(&s, &groups, 0, &R), 2000);
         let owned: Vec<(Box<[u8]>, u64)> = first
             .iter()
             .map(|d| (Box::from(d.group), d.notification.seq))
@@ -660,8 +824,8 @@ mod tests {
             })
             .collect();
         assert!(acknowledge(&mut s, &acked));
-        assert_eq!(pending_count(&s, &groups, 0), 1995);
-        let next: Vec<u64> = pending(&s, &groups, 0, 3)
+        assert_eq!(pending_count(&s, &groups, 0, &R), 1995);
+        let next: Vec<u64> = pending(&s, &groups, 0, &R, 3)
             .iter()
             .map(|d| d.notification.seq)
             .collect();
@@ -670,12 +834,12 @@ mod tests {
         let g = groups.get_mut(&b"a"[..]).unwrap();
         g.notifications[4].expires_ms = 5;
         g.min_expires_ms = 5;
-        assert_eq!(pending_count(&s, &groups, 10), 1994);
-        let next: Vec<u64> = pending(&s, &groups, 10, 4)
+        assert_eq!(pending_count(&s, &groups, 10, &R), 1994);
+        let next: Vec<u64> = pending(&s, &groups, 10, &R, 4)
             .iter()
             .map(|d| d.notification.seq)
             .collect();
         assert_eq!(next, vec![9, 10, 12, 15]);
-        assert_eq!(memberships(&s), vec![&b"a"[..], b"c", b"new"]);
+        assert_eq!(memberships(&s, 0, &R), vec![&b"a"[..], b"c", b"new"]);
     }
 }

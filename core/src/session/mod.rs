@@ -66,6 +66,24 @@ pub struct Session {
     pub impressions: Option<Box<Impressions>>,
     /// Notification delivery: per group, the sequence number of the last one received; sorted.
     pub cursors: Vec<(Box<[u8]>, u64)>,
+    /// Notification read state (`SESSION.ACK`): per group, sorted, what was marked read among
+    /// the delivered ones.
+    pub reads: Vec<(Box<[u8]>, ReadMark)>,
+}
+
+/// A session's read state in one group: every notification with a sequence up to `upto` is read,
+/// and so is each sequence in `ids` (sorted, all above `upto`, only live notifications' ones are
+/// kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadMark {
+    pub upto: u64,
+    pub ids: Vec<u64>,
+}
+
+impl ReadMark {
+    pub fn is_read(&self, seq: u64) -> bool {
+        seq <= self.upto || self.ids.binary_search(&seq).is_ok()
+    }
 }
 
 /// One `SESSION.TOUCH`, parsed and free of Redis types.
@@ -147,6 +165,7 @@ impl Session {
             groups: Vec::new(),
             impressions: None,
             cursors: Vec::new(),
+            reads: Vec::new(),
         }
     }
 
@@ -441,6 +460,12 @@ impl Session {
                 .cursors
                 .iter()
                 .map(|(g, _)| alloc_size(g.len()))
+                .sum::<usize>()
+            + alloc_size(self.reads.capacity() * std::mem::size_of::<(Box<[u8]>, ReadMark)>())
+            + self
+                .reads
+                .iter()
+                .map(|(g, m)| alloc_size(g.len()) + alloc_size(m.ids.capacity() * 8))
                 .sum::<usize>()
     }
 
