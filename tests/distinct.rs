@@ -207,3 +207,38 @@ fn items_sharing_a_fingerprint_count_as_two_everywhere() {
     }
     assert_eq!(digest(&mut r), digest(&mut p));
 }
+
+/// The spec's reference session (SPEC "Memory"; bench/src/main.rs `reference_session`): 10 fields of
+/// 32 bytes, 100 events over 100 items in 20 categories, two each. Its MEMORY USAGE must stay within
+/// 2 KiB: the exact distinct-items list (300 bytes in the 320-byte class) made it 2,104 with 4-byte
+/// fingerprints, and the read state grew the session struct past the 512-byte class.
+#[test]
+fn the_reference_session_fits_in_2_kib() {
+    let server = Server::start(&[]);
+    let mut c = server.conn();
+    let cats = [
+        "news", "sports", "golf", "tennis", "music", "film", "books", "travel", "food", "tech",
+        "science", "art", "games", "fashion", "health", "cars", "home", "garden", "pets",
+        "finance",
+    ];
+    let value = "v".repeat(32);
+    let names: Vec<String> = (0..10).map(|f| format!("field_{f}")).collect();
+    let mut args: Vec<&str> = vec!["SET", "10"];
+    for name in &names {
+        args.extend([name.as_str(), value.as_str()]);
+    }
+    touch(&mut c, "ref", &args);
+    for i in 0..100usize {
+        let item = format!("item:{i}");
+        let (a, b) = (cats[i % 20], cats[(i * 7 + 3) % 20]);
+        touch(&mut c, "ref", &["EVENT", &item, "CATEGORIES", "2", a, b]);
+    }
+    assert_eq!(unique_items(&mut c, "ref"), 100);
+    let usage: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("ref")
+        .query(&mut c)
+        .expect("MEMORY USAGE");
+    println!("reference session: MEMORY USAGE {usage}");
+    assert!(usage <= 2_048, "MEMORY USAGE {usage}");
+}

@@ -345,7 +345,7 @@ fn put_activity(out: &mut Vec<u8>, a: &Activity) {
     put_i64(out, a.longest_gap_ms);
     put_i64(out, a.last_minute);
     out.extend_from_slice(&a.minutes.to_le_bytes());
-    for h in a.hours {
+    for &h in a.hours.iter() {
         put_u64(out, u64::from(h));
     }
     // seen filter
@@ -551,7 +551,7 @@ fn read_activity(r: &mut Reader, version: u8) -> Result<Activity> {
         longest_gap_ms,
         last_minute,
         minutes,
-        hours,
+        hours: Box::new(hours),
         seen,
         distinct,
         interests: Interests { as_of_ms, entries },
