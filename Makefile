@@ -5,7 +5,7 @@ CARGO ?= cargo
 MODULE := target/release/libsession_store.so
 
 .PHONY: all deps build run test unit integration bench bench-quick lint fmt clean \
-	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-worst bench-web demo \
+	servers test-matrix fuzz-core test-slow leaks leaks-quick bench-floor bench-worst bench-quality bench-web demo \
 	redis-suite
 
 all: build
@@ -55,6 +55,11 @@ bench: build bench-floor
 # minutes); spliced into docs/BENCHMARKS.md.
 bench-worst: build
 	$(CARGO) run --release -p session-bench -- --worst
+
+# Surfacing quality (issue 21): next-view hit rate at 10 of SURFACE against popularity baselines
+# on a fixed-seed synthetic clickstream; the table goes into docs/BENCHMARKS.md.
+bench-quality: build
+	$(CARGO) run --release -p session-bench -- --quality
 
 bench-quick: build bench-floor
 	$(CARGO) run --release -q -p session-bench -- --quick

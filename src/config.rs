@@ -56,6 +56,26 @@ pub static MAX_CATALOG_ITEMS: AtomicI64 = AtomicI64::new(1_000_000);
 /// `session.impressions-width`: counters per row of a session's impression sketch (4 rows).
 pub static IMPRESSIONS_WIDTH: AtomicI64 = AtomicI64::new(256);
 
+/// `session.trend-top-k`: items the site-wide trending list tracks.
+pub static TREND_TOP_K: AtomicI64 = AtomicI64::new(1000);
+/// `session.trend-half-life`: seconds after which a view's weight in the trending list halves.
+pub static TREND_HALF_LIFE: AtomicI64 = AtomicI64::new(600);
+
+/// `session.cold-start-trend`: the `BOOST TRENDING` weight of a cold start (no session, or no
+/// interest in the catalog's categories) whose call names none. 0 (default) = the catalog's best
+/// items only, as before the analytics.
+pub static COLD_START_TREND: FloatConfig = FloatConfig::new(0.0, 0.0, 1000.0);
+
+/// The analytics' sizing the configuration asks for (applied by the primary at its next event).
+pub fn trend_params() -> session_core::surface::trending::TrendParams {
+    use session_core::surface::trending::{HALF_LIFE_S, TOP_K};
+    session_core::surface::trending::TrendParams {
+        top_k: get(&TREND_TOP_K).clamp(i64::from(TOP_K.0), i64::from(TOP_K.1)) as u32,
+        half_life_s: get(&TREND_HALF_LIFE).clamp(i64::from(HALF_LIFE_S.0), i64::from(HALF_LIFE_S.1))
+            as u32,
+    }
+}
+
 pub fn max_catalog_items() -> usize {
     get(&MAX_CATALOG_ITEMS).max(0) as usize
 }

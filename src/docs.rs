@@ -222,6 +222,7 @@ const ENRICH_ARGS: &[Arg] = &[
         true,
         &[int("count"), many("group", Kind::Str)],
     ),
+    flag("NEWONLY"),
     block(
         "LEAVE",
         "leave",
@@ -267,6 +268,15 @@ const SURFACE_ARGS: &[Arg] = &[
     option("CATEGORY", "category", Kind::Str),
     option("EXPLORE", "ratio", Kind::Double),
     option("MAXIMPRESSIONS", "count", Kind::Int),
+    block(
+        "BOOST",
+        "boost",
+        true,
+        &[Arg {
+            token: Some("TRENDING"),
+            ..arg("weight", Kind::Double)
+        }],
+    ),
     flag("NOMARK"),
     flag("WITHSCORES"),
 ];
@@ -433,6 +443,40 @@ pub const DOCS: &[Doc] = &[
         arity: -1,
         keys: Keys::None,
         args: &[option("AT", "unix-time-milliseconds", Kind::Time)],
+    },
+    Doc {
+        name: "session.trending",
+        summary: "Returns the catalog's live items among the site-wide trending ones (decayed view counts), most trending first",
+        complexity: "O(K log N) at worst for the K tracked items (session.trend-top-k) in a catalog of N",
+        arity: -2,
+        keys: Keys::None,
+        args: &[
+            string("catalog"),
+            option("COUNT", "count", Kind::Int),
+            option("CATEGORY", "category", Kind::Str),
+            flag("WITHSCORES"),
+            option("AT", "unix-time-milliseconds", Kind::Time),
+        ],
+    },
+    Doc {
+        name: "session.stats",
+        summary: "Site-wide analytics: events total, sessions active in the last 5 minutes, views per minute of the last hour",
+        complexity: "O(1) (60 minutes, 5 fixed-size sketches)",
+        arity: -1,
+        keys: Keys::None,
+        args: &[option("AT", "unix-time-milliseconds", Kind::Time)],
+    },
+    Doc {
+        name: "session.trendparams",
+        summary: "Reserved for replication and the AOF: the primary's new sizing of the trending list",
+        complexity: "O(K log K) for K tracked items",
+        arity: 5,
+        keys: Keys::None,
+        args: &[
+            int("top-k"),
+            int("half-life"),
+            option("AT", "unix-time-milliseconds", Kind::Time),
+        ],
     },
     Doc {
         name: "session.catalog",

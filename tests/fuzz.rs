@@ -117,7 +117,8 @@ fn valid_result(args: &[Vec<u8>], reply: &Value) -> bool {
             matches!(reply, Value::Array(items) if items.iter().all(|v| is_int_in(v, 0, 1)))
         }
         "SESSION.INFO" | "SESSION.ENRICH" => *reply == Value::Nil || json_object(reply),
-        "SESSION.SURFACE" => matches!(reply, Value::Array(items)
+        "SESSION.STATS" => map_pairs(reply).is_some_and(|p| p.len() == 7),
+        "SESSION.SURFACE" | "SESSION.TRENDING" => matches!(reply, Value::Array(items)
             if items.iter().all(|v| is_bulk(v) || matches!(v, Value::Double(_)))),
         "SESSION.IMPRESS" | "SESSION.REVOKE" | "SESSION.PURGE" => is_int_in(reply, 0, i64::MAX),
         "SESSION.NOTIFYGROUP" => is_int_in(reply, 0, 1),
@@ -428,6 +429,9 @@ impl Gen<'_> {
             a.push(b"JOIN".to_vec());
             let n = self.rng.gen_range(1..3);
             self.counted(&mut a, n, Gen::group);
+            if self.rng.gen_bool(0.3) {
+                a.push(b"NEWONLY".to_vec());
+            }
         }
         if self.rng.gen_bool(0.15) {
             a.push(b"LEAVE".to_vec());
@@ -465,6 +469,15 @@ impl Gen<'_> {
         if from && self.rng.gen_bool(0.2) {
             a.push(b"CATEGORY".to_vec());
             a.push(self.category());
+        }
+        if from && self.rng.gen_bool(0.2) {
+            a.push(b"BOOST".to_vec());
+            a.push(b"TRENDING".to_vec());
+            a.push(if self.rng.gen_bool(0.1) {
+                self.number()
+            } else {
+                self.int(0, 5)
+            });
         }
         if from && self.rng.gen_bool(0.4) {
             a.push(b"EXPLORE".to_vec());
@@ -642,7 +655,22 @@ impl Gen<'_> {
                 }
                 a
             }
-            40..=42 => vec![b"SESSION.INFO".to_vec(), self.key()],
+            40..=41 => vec![b"SESSION.INFO".to_vec(), self.key()],
+            42 => {
+                if self.rng.gen_bool(0.5) {
+                    vec![b"SESSION.STATS".to_vec()]
+                } else {
+                    let mut a = vec![b"SESSION.TRENDING".to_vec(), self.word("cat", 3)];
+                    if self.rng.gen_bool(0.3) {
+                        a.push(b"CATEGORY".to_vec());
+                        a.push(self.category());
+                    }
+                    if self.rng.gen_bool(0.5) {
+                        a.push(b"WITHSCORES".to_vec());
+                    }
+                    a
+                }
+            }
             43..=51 => self.enrich(),
             52..=63 => self.surface(),
             64..=67 => {

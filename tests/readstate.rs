@@ -178,3 +178,73 @@ fn read_state_survives_reload_dump_and_replication() {
         .expect("RESTORE");
     assert_eq!(strs(&unread(&mut p, "copy")), expected);
 }
+
+fn publish(c: &mut Connection, group: &str, id: &str) {
+    assert_eq!(
+        ok(c, &["SESSION.NOTIFYGROUP", group, id, "payload"]),
+        Value::Int(1)
+    );
+}
+
+/// `ENRICH ... JOIN ... NEWONLY`: a group joined "from now on" delivers only what is published
+/// after the join; without it a join receives the group's live notifications, as before. A
+/// re-join with NEWONLY never re-delivers (the cursor only moves forward); the replica agrees.
+#[test]
+fn join_newonly_delivers_only_what_is_published_after_it() {
+    let primary = Server::start(&[]);
+    let replica = Server::replica_of(&primary);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    for k in ["old", "new"] {
+        touch(&mut p, k, &["EVENT", "home"]);
+    }
+    publish(&mut p, "g:deals", "before1");
+    publish(&mut p, "g:deals", "before2");
+    ok(&mut p, &["SESSION.ENRICH", "old", "JOIN", "1", "g:deals"]);
+    ok(
+        &mut p,
+        &["SESSION.ENRICH", "new", "JOIN", "1", "g:deals", "NEWONLY"],
+    );
+    assert_eq!(touch(&mut p, "old", &[] as &[&str])["pending"], 2);
+    assert_eq!(touch(&mut p, "new", &[] as &[&str])["pending"], 0);
+    publish(&mut p, "g:deals", "after");
+    assert_eq!(touch(&mut p, "new", &[] as &[&str])["pending"], 1);
+    let ids = |c: &mut Connection, k: &str| -> Vec<String> {
+        let Value::Array(items) = ok(c, &["SESSION.INBOX", k, "PEEK"]) else {
+            panic!("INBOX reply");
+        };
+        items
+            .into_iter()
+            .map(|i| String::from_utf8(bytes(&pairs(i)[1].1)).expect("UTF-8"))
+            .collect()
+    };
+    assert_eq!(ids(&mut p, "new"), ["after"]);
+    assert_eq!(ids(&mut p, "old"), ["before1", "before2", "after"]);
+
+    // leave and join again with NEWONLY: nothing comes back, nothing is lost after
+    assert_eq!(inbox(&mut p, "new"), 1);
+    ok(&mut p, &["SESSION.ENRICH", "new", "LEAVE", "1", "g:deals"]);
+    ok(
+        &mut p,
+        &["SESSION.ENRICH", "new", "JOIN", "1", "g:deals", "NEWONLY"],
+    );
+    assert_eq!(touch(&mut p, "new", &[] as &[&str])["pending"], 0);
+    // NEWONLY for a group the session is already in changes nothing
+    publish(&mut p, "g:deals", "later");
+    ok(
+        &mut p,
+        &["SESSION.ENRICH", "new", "JOIN", "1", "g:deals", "NEWONLY"],
+    );
+    assert_eq!(ids(&mut p, "new"), ["later"]);
+
+    assert_eq!(ok(&mut p, &["WAIT", "1", "60000"]), Value::Int(1));
+    for k in ["old", "new"] {
+        assert_eq!(
+            ok(&mut p, &["DEBUG", "DIGEST-VALUE", k]),
+            ok(&mut r, &["DEBUG", "DIGEST-VALUE", k]),
+            "{k}: the replica agrees"
+        );
+    }
+    // NEWONLY qualifies a JOIN
+    assert!(err(&mut p, &["SESSION.ENRICH", "new", "NEWONLY"]).starts_with("ERR syntax"));
+}

@@ -7,6 +7,7 @@
 
 mod blast;
 mod chart;
+mod quality;
 mod server;
 mod worst;
 
@@ -1033,6 +1034,18 @@ fn main() {
     let bench_md = docs.join("BENCHMARKS.md");
     let existing = std::fs::read_to_string(&bench_md).unwrap_or_default();
     let before = worst::before_section(&existing);
+    // `--quality`: only the surfacing-quality table; printed, and spliced into docs/BENCHMARKS.md.
+    if args.iter().any(|a| a == "--quality") {
+        let report = quality::measure();
+        let section = quality::section(&report);
+        println!("{section}");
+        if let Err(e) = std::fs::write(&bench_md, quality::splice(&existing, &section)) {
+            eprintln!("could not write {}: {e}", bench_md.display());
+        } else {
+            println!("wrote the quality section of docs/BENCHMARKS.md");
+        }
+        return;
+    }
     // `--worst`: only the worst-case table; printed, and spliced into docs/BENCHMARKS.md (the rest
     // of the file stays as the last full run wrote it).
     if args.iter().any(|a| a == "--worst") {

@@ -1,4 +1,4 @@
-//! `SESSION.ENRICH key [ATTRS json] [JOIN n g ...] [LEAVE n g ...] [AT ms]`: computes and stores
+//! `SESSION.ENRICH key [ATTRS json] [JOIN n g ... [NEWONLY]] [LEAVE n g ...] [AT ms]`: computes and stores
 //! the session's calculated data and replies with it as JSON. Nil for a missing session (nothing is
 //! created); the TTL is not renewed (enrichment is not user activity).
 
@@ -41,7 +41,19 @@ pub fn enrich(inv: &Invocation) -> RedisResult {
         return Ok(RedisValue::Null);
     };
     let merged = enrich::plan(session, &req, max_attrs, max_groups).map_err(from_core)?;
+    // NEWONLY: the groups joined now start after the registry's latest notification
+    let fresh = if req.new_only {
+        req.newly_joined(session)
+    } else {
+        Vec::new()
+    };
     let document = enrich::apply(session, &req, merged, now, &rules);
+    if !fresh.is_empty() {
+        let latest = crate::registry::lock().last_seq;
+        for group in &fresh {
+            session_core::notify::start_after(session, group, latest);
+        }
+    }
 
     let effect = enrich_effect_args(&req, &rules, now);
     let mut replicated: Vec<&[u8]> = Vec::with_capacity(effect.len() + 1);

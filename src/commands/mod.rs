@@ -8,11 +8,13 @@ mod purge;
 mod read;
 mod surface;
 mod touch;
+mod trending;
 mod upgrade;
 mod users;
 
 pub use notify::pending_count;
 pub use purge::schedule as schedule_purge;
+pub use trending::record as record_analytics;
 pub use users::enforce_limit;
 
 use redis_module::{raw, RedisError};
@@ -167,6 +169,34 @@ pub fn table() -> Vec<Spec> {
             parent: None,
             entry: Some(entry!(purge::purge)),
             flags: "write",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
+        // Site-wide analytics: not in the keyspace, no keys (the catalog is checked as a name).
+        Spec {
+            name: "session.trending",
+            parent: None,
+            entry: Some(entry!(trending::trending)),
+            flags: "readonly",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
+        Spec {
+            name: "session.stats",
+            parent: None,
+            entry: Some(entry!(trending::stats)),
+            flags: "readonly",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
+        Spec {
+            name: "session.trendparams",
+            parent: None,
+            entry: Some(entry!(trending::trendparams)),
+            flags: "write fast",
             first_key: 0,
             last_key: 0,
             step: 0,

@@ -2,8 +2,11 @@
 //! replicated effect of SURFACE, also usable on its own for content shown by other means).
 
 use redis_module::{RedisError, RedisResult, RedisValue};
+use session_core::codec::args::parse_f64;
 use session_core::codec::args::{parse_impress, parse_surface, SurfaceSource};
-use session_core::surface::{filter_items, surface as rank, Profile, Ranking};
+use session_core::surface::{
+    filter_items, has_interests, surface_boosted, Boost, Profile, Ranking,
+};
 use session_core::Session;
 
 use crate::command::Invocation;
@@ -16,12 +19,61 @@ use crate::stats;
 
 /// Default COUNT.
 const DEFAULT_COUNT: usize = 10;
+/// Largest `BOOST TRENDING` weight.
+pub const MAX_BOOST: f64 = 1000.0;
+
+/// Takes `BOOST TRENDING w` out of a `FROM` call's arguments (walking the option grammar, so a
+/// CATEGORY named "BOOST" stays a category); the rest goes to `parse_surface`.
+fn split_boost<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, Option<f64>), RedisError> {
+    let is = |a: &[u8], w: &str| a.eq_ignore_ascii_case(w.as_bytes());
+    if !args.first().is_some_and(|a| is(a, "FROM")) {
+        return Ok((args.to_vec(), None));
+    }
+    let (mut rest, mut boost) = (Vec::with_capacity(args.len()), None);
+    let mut i = 0;
+    while let Some(&a) = args.get(i) {
+        if is(a, "BOOST") {
+            let (Some(what), Some(w)) = (args.get(i + 1), args.get(i + 2)) else {
+                return Err(from_core(session_core::Error::Syntax));
+            };
+            if !is(what, "TRENDING") || boost.is_some() {
+                return Err(from_core(session_core::Error::Syntax));
+            }
+            match parse_f64(w) {
+                Some(v) if (0.0..=MAX_BOOST).contains(&v) => boost = Some(v),
+                Some(_) => {
+                    return Err(from_core(session_core::Error::OutOfRangeFloat {
+                        what: "BOOST TRENDING",
+                        min: 0.0,
+                        max: MAX_BOOST,
+                    }))
+                }
+                None => return Err(from_core(session_core::Error::NotFloat)),
+            }
+            i += 3;
+            continue;
+        }
+        let takes_value = ["FROM", "COUNT", "CATEGORY", "EXPLORE", "MAXIMPRESSIONS"]
+            .iter()
+            .any(|w| is(a, w));
+        rest.push(a);
+        if takes_value {
+            if let Some(&v) = args.get(i + 1) {
+                rest.push(v);
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    Ok((rest, boost))
+}
 
 pub fn surface(inv: &Invocation) -> RedisResult {
     if inv.args.len() < 4 {
         return Err(RedisError::WrongArity);
     }
-    let req = parse_surface(&inv.args[2..]).map_err(from_core)?;
+    let (args, boost) = split_boost(&inv.args[2..])?;
+    let req = parse_surface(&args).map_err(from_core)?;
     let mut key = super::open_session(inv, 1, true)?;
     let mut session = match key.value::<Session>(session_type())? {
         KeyValue::Ours(s) => Some(s),
@@ -46,10 +98,21 @@ pub fn surface(inv: &Invocation) -> RedisResult {
                 explore: req.explore,
                 max_impressions: req.max_impressions,
             };
-            let picks = rank(
+            // Trend: as asked, or by default for a cold start.
+            let weight = boost.unwrap_or(if has_interests(catalog, profile) {
+                0.0
+            } else {
+                config::COLD_START_TREND.value()
+            });
+            let boost = Some(Boost {
+                trending: &registry.analytics.trending,
+                weight,
+            });
+            let picks = surface_boosted(
                 catalog,
                 profile,
                 &ranking,
+                boost,
                 ffi::wall_ms(),
                 &mut rand::thread_rng(),
             );

@@ -69,6 +69,10 @@ pub fn touch(inv: &Invocation) -> RedisResult {
         }
     };
 
+    // Site-wide analytics (before the effect: a sizing change replicates ahead of the TOUCH).
+    if let Some(item) = touch.event {
+        super::record_analytics(inv, inv.args[1], item, now);
+    }
     // Effects, not the request: explicit lifetimes, sketch sizing and time, so that a replica or
     // an AOF replay builds the same value whatever its own configuration and clock.
     replicate_effect(inv, &touch, &facts, outcome.created_activity.as_ref(), now);

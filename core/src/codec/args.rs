@@ -272,9 +272,16 @@ pub fn parse_enrich<'a>(items: &'a [&'a [u8]]) -> Result<Enrich<'a>> {
         } else if is(token, "THRESHOLDS") {
             once(e.thresholds.is_some())?;
             e.thresholds = Some(next_thresholds(&mut args)?);
+        } else if is(token, "NEWONLY") {
+            once(e.new_only)?;
+            e.new_only = true;
         } else {
             return Err(Error::Syntax);
         }
+    }
+    // NEWONLY qualifies a JOIN
+    if e.new_only && e.join.is_empty() {
+        return Err(Error::Syntax);
     }
     Ok(e)
 }
@@ -292,6 +299,10 @@ pub fn enrich_effect_args(e: &Enrich, rules: &Thresholds, at_ms: i64) -> Vec<Vec
             out.push(list.len().to_string().into_bytes());
             out.extend(list.iter().map(|g| g.to_vec()));
         }
+    }
+    if e.new_only {
+        // the replica's registry is at the same sequence at this point of the stream
+        out.push(b"NEWONLY".to_vec());
     }
     out.push(b"AT".to_vec());
     out.push(at_ms.to_string().into_bytes());

@@ -3,14 +3,20 @@
 
 use crate::error::{Error, Result};
 use crate::notify::{Group, Notification};
+use crate::registry::analytics::{
+    Analytics, MinuteSketch, ACTIVE_MINUTES, ACTIVE_PRECISION, MINUTES,
+};
 use crate::registry::Registry;
 use crate::surface::catalog::Catalog;
+use crate::surface::trending::{TrendParams, Trending};
 
 use super::wire::{put_bytes, put_i64, put_u64, Reader};
 
 /// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence;
-/// 3 = + each notification's publisher (its ACL user name, or none).
-pub const REGISTRY_VERSION: u8 = 3;
+/// 3 = + each notification's publisher (its ACL user name, or none); 4 = + the site-wide analytics
+/// (trending sizing, reference time and counters; views per minute; active-session sketches;
+/// the events total).
+pub const REGISTRY_VERSION: u8 = 4;
 
 /// The saved form: version, catalogs by name, items in slot order.
 pub fn encode(registry: &Registry) -> Vec<u8> {
@@ -55,8 +61,97 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
             }
         }
     }
+    encode_analytics(&mut out, &registry.analytics);
     out.push(0);
     out
+}
+
+fn encode_analytics(out: &mut Vec<u8>, a: &Analytics) {
+    let t = &a.trending;
+    put_u64(out, u64::from(t.params().top_k));
+    put_u64(out, u64::from(t.params().half_life_s));
+    put_i64(out, t.ref_ms());
+    put_u64(out, a.events);
+    put_u64(out, t.len() as u64);
+    for (id, c) in t.entries() {
+        put_bytes(out, id);
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+    let views: Vec<&(i64, u64)> = a.views.iter().filter(|v| v.0 != i64::MIN).collect();
+    put_u64(out, views.len() as u64);
+    for (minute, n) in views {
+        put_i64(out, *minute);
+        put_u64(out, *n);
+    }
+    put_u64(out, a.active.iter().flatten().count() as u64);
+    for s in a.active.iter().flatten() {
+        put_i64(out, s.minute);
+        put_bytes(out, &s.registers);
+    }
+}
+
+fn decode_analytics(r: &mut Reader) -> Result<Analytics> {
+    let bad = Error::Corrupt("analytics out of range");
+    let top_k = u32::try_from(r.u64()?).map_err(|_| bad.clone())?;
+    let half_life_s = u32::try_from(r.u64()?).map_err(|_| bad.clone())?;
+    let params = TrendParams { top_k, half_life_s };
+    if !params.valid() {
+        return Err(bad);
+    }
+    let ref_ms = r.i64()?;
+    let events = r.u64()?;
+    let n = r.len_prefix()?;
+    if n > top_k as usize {
+        return Err(bad);
+    }
+    let mut entries = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let id: Box<[u8]> = r.prefixed()?.into();
+        entries.push((id, r.f64_le()?));
+    }
+    let trending = Trending::from_parts(params, ref_ms, entries).ok_or_else(|| bad.clone())?;
+    let mut a = Analytics::new();
+    a.trending = trending;
+    a.events = events;
+    let n = r.len_prefix()?;
+    if n > MINUTES {
+        return Err(bad);
+    }
+    for _ in 0..n {
+        let minute = r.i64()?;
+        let count = r.u64()?;
+        if minute == i64::MIN {
+            return Err(bad);
+        }
+        let slot = &mut a.views[minute.rem_euclid(MINUTES as i64) as usize];
+        if slot.0 != i64::MIN {
+            return Err(bad);
+        }
+        *slot = (minute, count);
+    }
+    let n = r.len_prefix()?;
+    if n > ACTIVE_MINUTES {
+        return Err(bad);
+    }
+    for _ in 0..n {
+        let minute = r.i64()?;
+        let registers = r.prefixed()?;
+        if registers.len() != 1 << ACTIVE_PRECISION {
+            return Err(bad);
+        }
+        let slot = &mut a.active[minute.rem_euclid(ACTIVE_MINUTES as i64) as usize];
+        if slot.is_some() {
+            return Err(bad);
+        }
+        *slot = Some(MinuteSketch {
+            minute,
+            registers: registers.into(),
+        });
+    }
+    if !a.is_consistent() {
+        return Err(bad);
+    }
+    Ok(a)
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Registry> {
@@ -140,6 +235,9 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
             }
         }
     }
+    if version >= 4 {
+        registry.analytics = decode_analytics(&mut r)?;
+    }
     if r.byte()? != 0 || !r.is_empty() {
         return Err(Error::Corrupt("bytes after the registry"));
     }
@@ -187,6 +285,60 @@ mod tests {
         }
     }
 
+    /// The v4 form of a registry without analytics, as version `v` (3: no analytics section).
+    fn as_version(v: u8, v4: &[u8]) -> Vec<u8> {
+        let mut empty = Vec::new();
+        encode_analytics(&mut empty, &Analytics::new());
+        let body = &v4[1..v4.len() - 1 - empty.len()];
+        assert_eq!(&v4[v4.len() - 1 - empty.len()..v4.len() - 1], &empty[..]);
+        let mut out = vec![v];
+        out.extend_from_slice(body);
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn analytics_round_trip_and_refusals() {
+        let mut reg = Registry::default();
+        reg.analytics.set_params(
+            TrendParams {
+                top_k: 16,
+                half_life_s: 60,
+            },
+            0,
+        );
+        for i in 0..40i64 {
+            reg.analytics.record(
+                format!("s{}", i % 7).as_bytes(),
+                format!("i{}", i % 20).as_bytes(),
+                1_000_000 + i * 7_000,
+            );
+        }
+        let bytes = encode(&reg);
+        assert_eq!(bytes[0], 4);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.analytics, reg.analytics);
+        assert_eq!(encode(&back), bytes);
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            if let Ok(r) = decode(&b) {
+                assert!(r.analytics.is_consistent());
+                assert!(r.analytics.trending.params().valid());
+            }
+        }
+        // a top-K outside the live range is refused
+        let mut small = Registry::default();
+        small.analytics.trending = Trending::new(TrendParams {
+            top_k: 8,
+            half_life_s: 60,
+        });
+        assert!(decode(&encode(&small)).is_err());
+    }
+
     #[test]
     fn publisher_round_trips_and_older_versions_load() {
         let mut reg = Registry::default();
@@ -194,7 +346,7 @@ mod tests {
             .unwrap();
         let seq = reg.last_seq;
         reg.set_publisher(b"g", seq, Some(b"tenantA"));
-        let bytes = encode(&reg);
+        let bytes = as_version(3, &encode(&reg));
         assert_eq!(bytes[0], 3);
         let back = decode(&bytes).unwrap();
         let n = back
@@ -205,7 +357,7 @@ mod tests {
             .front()
             .unwrap();
         assert_eq!(n.publisher.as_deref(), Some(&b"tenantA"[..]));
-        assert_eq!(encode(&back), bytes);
+        assert_eq!(as_version(3, &encode(&back)), bytes);
         // A bad publisher flag is refused.
         let mut bad = bytes.clone();
         let flag = bytes.len() - 2 - 1 - b"tenantA".len();
@@ -215,7 +367,7 @@ mod tests {
 
         // Version 2 (no publisher byte) still loads, as notifications without a publisher.
         reg.set_publisher(b"g", seq, None);
-        let v3 = encode(&reg);
+        let v3 = as_version(3, &encode(&reg));
         assert_eq!(
             v3[v3.len() - 2],
             0,
@@ -233,6 +385,6 @@ mod tests {
             .front()
             .unwrap();
         assert_eq!((n.publisher.as_deref(), n.seq), (None, seq));
-        assert_eq!(encode(&old), v3);
+        assert_eq!(as_version(3, &encode(&old)), v3);
     }
 }

@@ -53,6 +53,24 @@ pub struct Enrich<'a> {
     pub at_ms: Option<i64>,
     /// Explicit rules (replication form); the configuration's otherwise.
     pub thresholds: Option<Thresholds>,
+    /// `NEWONLY`: the groups this call joins deliver only what is published after it.
+    pub new_only: bool,
+}
+
+impl Enrich<'_> {
+    /// The groups of `join` the session is not a member of yet (sorted, distinct): those
+    /// `NEWONLY` starts from now.
+    pub fn newly_joined(&self, session: &Session) -> Vec<Vec<u8>> {
+        let mut fresh: Vec<Vec<u8>> = self
+            .join
+            .iter()
+            .filter(|g| session.groups.binary_search_by(|m| (**m).cmp(g)).is_err())
+            .map(|g| g.to_vec())
+            .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        fresh
+    }
 }
 
 /// RFC 7386 JSON merge patch.

@@ -594,6 +594,20 @@ pub fn pending_count_where(
         .sum()
 }
 
+/// Starts the session's cursor in `group` after `seq`: nothing published there up to `seq` is
+/// delivered (`ENRICH ... JOIN ... NEWONLY`). Never moves a cursor back, so exactly-once holds.
+pub fn start_after(session: &mut Session, group: &[u8], seq: u64) {
+    match session.cursors.binary_search_by(|(g, _)| (**g).cmp(group)) {
+        Ok(i) => {
+            if let Some(c) = session.cursors.get_mut(i) {
+                c.1 = c.1.max(seq);
+            }
+        }
+        Err(i) if seq > 0 => session.cursors.insert(i, (group.into(), seq)),
+        Err(_) => {}
+    }
+}
+
 /// Marks `delivered` as received: each group's cursor moves to the highest sequence delivered in
 /// it. Returns whether any cursor moved.
 pub fn acknowledge(session: &mut Session, delivered: &[Delivery]) -> bool {

@@ -6,11 +6,14 @@
 //! it changes (`group_memory`, `notification_count`), so neither a limit check nor `INFO session`
 //! walks the groups.
 
+pub mod analytics;
+
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::notify::{Group, Notification};
 use crate::surface::catalog::Catalog;
+use analytics::Analytics;
 
 /// Bytes a group costs besides its notifications (map entry, deque header).
 pub const GROUP_OVERHEAD: usize = 64;
@@ -27,6 +30,9 @@ pub struct Registry {
     group_memory: usize,
     /// Notifications in all groups, kept as they change.
     notification_count: usize,
+    /// Site-wide analytics kept by TOUCH events (bounded: counted in `memory` and in
+    /// `session.max-registry-memory`).
+    pub analytics: Analytics,
 }
 
 /// The bounds a publish from a client is held to (the primary's and the AOF's are trusted).
@@ -68,6 +74,7 @@ impl Registry {
             last_seq: 0,
             group_memory: 0,
             notification_count: 0,
+            analytics: Analytics::new(),
         }
     }
 
@@ -95,7 +102,7 @@ impl Registry {
             .iter()
             .map(|(name, c)| name.len() + 64 + c.memory())
             .sum();
-        catalogs + self.group_memory
+        catalogs + self.group_memory + self.analytics.memory()
     }
 
     /// Notifications in all groups: O(1).
@@ -212,7 +219,9 @@ impl Registry {
             }
             sum
         });
-        if added > freed && self.group_memory + (added - freed) > limits.max_memory {
+        // The analytics are bounded by their own sizing, and count against the same limit.
+        let used = self.group_memory + self.analytics.memory();
+        if added > freed && used + (added - freed) > limits.max_memory {
             return Err(Error::RegistryFull {
                 what: "session.max-registry-memory",
                 limit: limits.max_memory,

@@ -12,16 +12,25 @@
 //! beat them through several interest categories at once, each with little weight. Cost grows with
 //! `count` and the number of interests, not with the catalog.
 //!
+//! With a trend boost (`SURFACE ... BOOST TRENDING w`, and by default for a cold start: no
+//! session or no interests), rank(item) = affinity + score / scale + w * trend(item) / trend(top),
+//! where trend is the item's site-wide decayed view count (`trending`) and trend(top) the largest
+//! one tracked (so the boost term lies in 0..w whatever the traffic; the decay factor cancels, so
+//! it does not depend on the time read at); the trending list's best items are walked as one more
+//! candidate list.
+//!
 //! Eligible: live, in the CATEGORY when one is named, not in the seen filter (no false negatives:
 //! never a seen item), and shown fewer than MAXIMPRESSIONS times.
 
 pub mod catalog;
+pub mod trending;
 
 use rand::Rng;
 
 use crate::activity::impressions::Impressions;
 use crate::activity::Activity;
 use crate::surface::catalog::Catalog;
+use crate::surface::trending::Trending;
 
 /// Items a single list walk may inspect (bounds a call whose user has seen most of a category).
 pub const WALK_CAP: usize = 4096;
@@ -77,11 +86,40 @@ pub struct Pick {
     pub explored: bool,
 }
 
+/// A blend of site-wide trend into the rank (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct Boost<'a> {
+    pub trending: &'a Trending,
+    pub weight: f64,
+}
+
 /// Chooses up to `req.count` items of `catalog` for `profile` at `now_ms`.
 pub fn surface(
     catalog: &Catalog,
     profile: Profile,
     req: &Ranking,
+    now_ms: i64,
+    rng: &mut impl Rng,
+) -> Vec<Pick> {
+    surface_boosted(catalog, profile, req, None, now_ms, rng)
+}
+
+/// Whether `profile` has interests in `catalog`'s categories (without: a cold start).
+pub fn has_interests(catalog: &Catalog, profile: Profile) -> bool {
+    profile.activity.is_some_and(|a| {
+        a.interests
+            .normalized()
+            .into_iter()
+            .any(|(name, w)| w > 0.0 && catalog.category_id(name).is_some())
+    })
+}
+
+/// `surface` with an optional trend boost.
+pub fn surface_boosted(
+    catalog: &Catalog,
+    profile: Profile,
+    req: &Ranking,
+    boost: Option<Boost>,
     now_ms: i64,
     rng: &mut impl Rng,
 ) -> Vec<Pick> {
@@ -116,6 +154,12 @@ pub fn surface(
                 && profile.eligible(&item.id, req.max_impressions)
         })
     };
+    let boost = boost.filter(|b| b.weight > 0.0 && b.weight.is_finite() && !b.trending.is_empty());
+    let trend_top = boost.map_or(0.0, |b| b.trending.max_counter());
+    let trend_of = |id: &[u8]| match boost {
+        Some(b) if trend_top > 0.0 => b.weight * b.trending.counter(id) / trend_top,
+        _ => 0.0,
+    };
     let rank_of = |slot: u32| {
         catalog.item(slot).map_or(f64::NEG_INFINITY, |item| {
             let affinity: f64 = interests
@@ -123,7 +167,7 @@ pub fn surface(
                 .filter(|(c, _)| item.categories.binary_search(c).is_ok())
                 .map(|(_, w)| w)
                 .sum();
-            affinity + item.score / scale
+            affinity + item.score / scale + trend_of(&item.id)
         })
     };
 
@@ -157,6 +201,21 @@ pub fn surface(
         );
     }
     budget -= INSPECT_BUDGET / 2 - interest_budget;
+    if let Some(b) = boost {
+        // The trending items (best first) held by this catalog: at most K, within the budget.
+        let mut trend_budget = WALK_CAP.min(budget);
+        let before = trend_budget;
+        walk(
+            &mut b
+                .trending
+                .iter()
+                .take(WALK_CAP)
+                .filter_map(|(id, _)| catalog.slot_of(id)),
+            WALK_CAP,
+            &mut trend_budget,
+        );
+        budget -= before - trend_budget;
+    }
     match filter {
         Some(f) => walk(&mut catalog.by_category(f), base_cap, &mut budget),
         None => walk(&mut catalog.by_score(), base_cap, &mut budget),

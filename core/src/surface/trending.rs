@@ -1,0 +1,322 @@
+//! Site-wide trending items: decayed heavy hitters (space-saving top-K with exponential decay).
+//!
+//! Every event for an item adds `2^((t - ref) / half_life)` to the item's counter ("forward
+//! decay": the counters are all scaled to one reference time `ref`, so the order of the items
+//! never depends on the time they are read at, and an event costs one O(log K) update). The
+//! decayed score at `now` is `counter * 2^(-(now - ref) / half_life)`: an item viewed once at
+//! `now` scores 1, one viewed once a half-life ago scores 0.5. When an event lies more than
+//! `RESCALE_AT` half-lives after `ref`, every counter is rescaled to the event's time (O(K log K),
+//! at most once per `RESCALE_AT` half-lives of event time: amortized O(1) per event).
+//!
+//! Space-saving (Metwally et al., 2005): with K counters in use, an untracked item takes over the
+//! smallest counter and adds its weight to it, so an item whose decayed count exceeds 1/K of the
+//! total is always tracked. `2^x` comes from `libm` (deterministic on every host): the same events
+//! in the same order build the same bits on a primary, its replicas and an AOF replay.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `session.trend-top-k`: items tracked.
+pub const TOP_K: (u32, u32) = (16, 100_000);
+/// `session.trend-half-life`, seconds.
+pub const HALF_LIFE_S: (u32, u32) = crate::limits::LIFETIME_S;
+/// Half-lives of event time after `ref` beyond which the counters are rescaled.
+pub const RESCALE_AT: f64 = 64.0;
+/// The largest counter a saved form may hold: 2^RESCALE_AT per event times 2^64 events, far
+/// below f64's range.
+pub const MAX_COUNTER: f64 = 3.5e38;
+/// Bytes one tracked item costs besides its id (its map entry and its order entry).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Sizing: fixed for the life of the structure (saved with it), changed only by `reshape`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrendParams {
+    pub top_k: u32,
+    pub half_life_s: u32,
+}
+
+impl TrendParams {
+    pub const DEFAULT: TrendParams = TrendParams {
+        top_k: 1000,
+        half_life_s: 600,
+    };
+
+    pub fn valid(&self) -> bool {
+        crate::limits::within(self.top_k, TOP_K)
+            && crate::limits::within(self.half_life_s, HALF_LIFE_S)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trending {
+    params: TrendParams,
+    /// The reference time of the counters (ms).
+    ref_ms: i64,
+    counts: BTreeMap<Box<[u8]>, f64>,
+    /// (counter bits, id), ascending: positive finite floats order as their bits.
+    order: BTreeSet<(u64, Box<[u8]>)>,
+    /// Bytes of the tracked ids (kept as they change).
+    id_bytes: usize,
+}
+
+impl Default for Trending {
+    fn default() -> Self {
+        Self::new(TrendParams::DEFAULT)
+    }
+}
+
+impl Trending {
+    pub const fn new(params: TrendParams) -> Self {
+        Trending {
+            params,
+            ref_ms: 0,
+            counts: BTreeMap::new(),
+            order: BTreeSet::new(),
+            id_bytes: 0,
+        }
+    }
+
+    pub fn params(&self) -> TrendParams {
+        self.params
+    }
+
+    pub fn ref_ms(&self) -> i64 {
+        self.ref_ms
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    fn half_life_ms(&self) -> f64 {
+        f64::from(self.params.half_life_s.max(1)) * 1000.0
+    }
+
+    /// Half-lives from `ref` to `t`.
+    fn exponent(&self, t: i64) -> f64 {
+        (t as f64 - self.ref_ms as f64) / self.half_life_ms()
+    }
+
+    /// Counts one event for `item` at `t_ms`: O(log K) (amortized: see the module doc).
+    pub fn record(&mut self, item: &[u8], t_ms: i64) {
+        if self.counts.is_empty() {
+            self.ref_ms = t_ms;
+        }
+        if self.exponent(t_ms) > RESCALE_AT {
+            self.rescale(t_ms);
+        }
+        // An event far older than `ref` weighs nothing (and cannot underflow into a NaN).
+        let weight = libm::exp2(self.exponent(t_ms).max(-1000.0));
+        if weight <= 0.0 || !weight.is_finite() {
+            return;
+        }
+        if let Some(&old) = self.counts.get(item) {
+            let new = (old + weight).min(MAX_COUNTER);
+            self.order.remove(&(old.to_bits(), Box::from(item)));
+            self.order.insert((new.to_bits(), Box::from(item)));
+            if let Some(c) = self.counts.get_mut(item) {
+                *c = new;
+            }
+            return;
+        }
+        let mut base = 0.0;
+        if self.counts.len() >= self.params.top_k as usize {
+            if let Some((bits, victim)) = self.order.pop_first() {
+                base = f64::from_bits(bits);
+                self.id_bytes = self.id_bytes.saturating_sub(victim.len());
+                self.counts.remove(&victim);
+            }
+        }
+        let new = (base + weight).min(MAX_COUNTER);
+        self.counts.insert(item.into(), new);
+        self.order.insert((new.to_bits(), item.into()));
+        self.id_bytes += item.len();
+    }
+
+    /// Scales every counter to reference time `t_ms` (counters that underflow go).
+    fn rescale(&mut self, t_ms: i64) {
+        let factor = libm::exp2(-self.exponent(t_ms));
+        self.ref_ms = t_ms;
+        let counts = std::mem::take(&mut self.counts);
+        self.order.clear();
+        self.id_bytes = 0;
+        for (id, c) in counts {
+            let v = c * factor;
+            if v > 0.0 && v.is_finite() {
+                self.id_bytes += id.len();
+                self.order.insert((v.to_bits(), id.clone()));
+                self.counts.insert(id, v);
+            }
+        }
+    }
+
+    /// New sizing: the current decayed scores are kept (rescaled to `now_ms` under the new
+    /// half-life), and the smallest counters go beyond the new K. O(K log K), only on a change.
+    pub fn reshape(&mut self, params: TrendParams, now_ms: i64) {
+        if params == self.params {
+            return;
+        }
+        if !self.counts.is_empty() {
+            self.rescale(now_ms);
+        }
+        self.params = params;
+        while self.counts.len() > params.top_k as usize {
+            if let Some((_, victim)) = self.order.pop_first() {
+                self.id_bytes = self.id_bytes.saturating_sub(victim.len());
+                self.counts.remove(&victim);
+            }
+        }
+    }
+
+    /// The decay factor from `ref` to `now_ms`.
+    pub fn factor(&self, now_ms: i64) -> f64 {
+        libm::exp2(-self.exponent(now_ms).min(1000.0))
+    }
+
+    /// Tracked items, most trending first, with their raw counters (multiply by `factor(now)`
+    /// for the decayed score).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+        self.order
+            .iter()
+            .rev()
+            .map(|(bits, id)| (&**id, f64::from_bits(*bits)))
+    }
+
+    /// The raw counter of `item`, 0 when untracked: O(log K).
+    pub fn counter(&self, item: &[u8]) -> f64 {
+        self.counts.get(item).copied().unwrap_or(0.0)
+    }
+
+    /// The largest raw counter (0 when empty).
+    pub fn max_counter(&self) -> f64 {
+        self.order
+            .last()
+            .map_or(0.0, |(bits, _)| f64::from_bits(*bits))
+    }
+
+    /// Approximate heap bytes: O(1).
+    pub fn memory(&self) -> usize {
+        2 * self.id_bytes + self.counts.len() * ENTRY_OVERHEAD
+    }
+
+    /// Tracked (id, counter) pairs in id order (the saved form).
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+        self.counts.iter().map(|(id, c)| (&**id, *c))
+    }
+
+    /// Rebuilds from a saved form; None when anything lies outside what live events can build
+    /// (sizing out of range, more entries than K, a counter not in (0, MAX_COUNTER], a repeated id).
+    pub fn from_parts(
+        params: TrendParams,
+        ref_ms: i64,
+        entries: Vec<(Box<[u8]>, f64)>,
+    ) -> Option<Self> {
+        if !params.valid() || entries.len() > params.top_k as usize {
+            return None;
+        }
+        let mut t = Trending::new(params);
+        t.ref_ms = ref_ms;
+        for (id, c) in entries {
+            if !(c > 0.0 && c <= MAX_COUNTER) {
+                return None;
+            }
+            t.id_bytes += id.len();
+            t.order.insert((c.to_bits(), id.clone()));
+            if t.counts.insert(id, c).is_some() {
+                return None;
+            }
+        }
+        Some(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(k: u32, hl: u32) -> TrendParams {
+        TrendParams {
+            top_k: k,
+            half_life_s: hl,
+        }
+    }
+
+    fn top(t: &Trending) -> Vec<String> {
+        t.iter()
+            .map(|(id, _)| String::from_utf8(id.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn counts_decay_and_order() {
+        let mut t = Trending::new(p(16, 60));
+        for _ in 0..3 {
+            t.record(b"a", 0);
+        }
+        t.record(b"b", 0);
+        assert_eq!(top(&t), ["a", "b"]);
+        // two half-lives later, two views of b outweigh a's three old ones
+        t.record(b"b", 120_000);
+        t.record(b"b", 120_000);
+        assert_eq!(top(&t), ["b", "a"]);
+        let f = t.factor(120_000);
+        assert!((t.counter(b"a") * f - 0.75).abs() < 1e-12);
+        assert!((t.counter(b"b") * f - 2.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn space_saving_keeps_the_heavy_hitters_and_k_bounds() {
+        let mut t = Trending::new(p(16, 3600));
+        for i in 0..10_000u32 {
+            t.record(format!("noise{i}").as_bytes(), 0);
+            if i % 4 == 0 {
+                t.record(b"hot", 0);
+            }
+        }
+        assert_eq!(t.len(), 16);
+        assert_eq!(top(&t)[0], "hot");
+    }
+
+    #[test]
+    fn rescale_keeps_scores_and_reshape_shrinks() {
+        let mut t = Trending::new(p(16, 1));
+        t.record(b"a", 0);
+        t.record(b"b", 0);
+        t.record(b"b", 0);
+        let late = 100_000; // 100 half-lives: a rescale
+        t.record(b"c", late);
+        assert_eq!(t.ref_ms(), late);
+        assert_eq!(top(&t), ["c", "b", "a"]);
+        assert!(t.counter(b"b") < 1e-29 && (t.counter(b"c") - 1.0).abs() < 1e-12);
+        t.record(b"d", late + 1_100_000); // 1100 half-lives on: the old counters underflow
+        assert_eq!(top(&t), ["d"], "older counters underflowed");
+        let mut u = Trending::new(p(16, 60));
+        for i in 0..20 {
+            for _ in 0..=i {
+                u.record(format!("i{i}").as_bytes(), 1000);
+            }
+        }
+        u.reshape(p(16, 60), 5000);
+        assert_eq!(u.len(), 16);
+        assert_eq!(top(&u)[0], "i19");
+        let before = u.counter(b"i19") * u.factor(60_000);
+        u.reshape(p(16, 120), 60_000);
+        assert!((u.counter(b"i19") * u.factor(60_000) - before).abs() < 1e-9);
+        assert_eq!(u.len(), 16);
+        assert!(u.memory() > 0);
+        let back = Trending::from_parts(
+            u.params(),
+            u.ref_ms(),
+            u.entries().map(|(i, c)| (Box::from(i), c)).collect(),
+        )
+        .unwrap();
+        assert_eq!(back, u);
+        assert!(Trending::from_parts(p(8, 60), 0, vec![]).is_none());
+        assert!(
+            Trending::from_parts(p(16, 60), 0, vec![(Box::from(&b"x"[..]), f64::NAN)]).is_none()
+        );
+    }
+}
