@@ -516,7 +516,7 @@ fn a_burst_of_categories_stays_bounded() {
 }
 
 /// A session without events allocates no sketch. It carries the activity header inline (about
-/// 370 bytes, the price of reaching an event's state without a pointer hop; docs/PERFORMANCE.md),
+/// 280 bytes, the price of reaching an event's state without a pointer hop; docs/PERFORMANCE.md),
 /// so it stays under 700 bytes all told.
 #[test]
 fn a_session_without_events_allocates_no_sketches() {

@@ -233,9 +233,17 @@ fn restore_corrupt(c: &mut Connection, payload: &[u8], what: &str) -> bool {
                 digest_value(c, "r");
                 let again = bytes(&ok(c, &["DUMP", "r"]));
                 if again != payload {
+                    // an older encoding is saved again in the newest: the same bytes past the
+                    // version byte
+                    let saved = ModuleDump::parse(&again).saved;
+                    let framed = framed_saved(payload).unwrap_or_default();
+                    assert!(
+                        framed.first() <= saved.first(),
+                        "{what}: saved in an older version"
+                    );
                     assert_eq!(
-                        Some(ModuleDump::parse(&again).saved),
-                        framed_saved(payload),
+                        saved.get(1..),
+                        framed.get(1..),
                         "{what}: accepted a non-canonical form"
                     );
                 }
@@ -371,7 +379,10 @@ fn a_cut_payload_framed_into_a_valid_session_restores_as_exactly_that_session() 
     );
     let saved = ModuleDump::parse(&again).saved;
     assert!(saved.windows(11).any(|w| w == b"\x05theme\x04dar\n"));
-    assert_eq!(Some(saved), framed_saved(&payload));
+    // recorded in encoding 3, saved again in the newest (5: exact distinct counts), same contents
+    let recorded = framed_saved(&payload).expect("the recorded saved form");
+    assert_eq!((recorded[0], saved[0]), (3, 5));
+    assert_eq!(saved[1..], recorded[1..]);
     assert!(restore_corrupt(
         &mut c,
         &payload,

@@ -12,6 +12,10 @@ pub const SEEN_CAPACITY: (u32, u32) = (1, 1_000_000);
 pub const SEEN_ERROR: (f64, f64) = (1e-9, 0.25);
 /// HyperLogLog precision, 2^p registers (`session.hll-precision`, `PARAMS`).
 pub const HLL_PRECISION: (u8, u8) = (4, 12);
+/// Distinct items a session's distinct-items sketch counts exactly before it turns into a
+/// HyperLogLog (more at precisions whose registers are larger: `activity::hll::exact_limit`).
+/// Fixed, not configurable: the saved form's exact list is checked against it.
+pub const DISTINCT_EXACT: u32 = 512;
 /// Interest categories kept per session (`session.interest-top-n`, `PARAMS`).
 pub const TOP_N: (u16, u16) = (1, 1_000);
 /// Counters per row of an impression sketch (`session.impressions-width`): the widest

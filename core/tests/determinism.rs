@@ -72,7 +72,7 @@ fn filter_sizing_is_the_same_on_every_host() {
 
 #[test]
 fn distinct_estimate_is_the_same_on_every_host() {
-    // through the linear-counting range (a logarithm) and beyond it
+    // exact to 512, then dense: Ertl's estimator (sigma by repeated squaring) blended from the switch
     let mut hll = HyperLogLog::new(10);
     let mut estimates = Vec::new();
     for i in 0..5000u64 {
@@ -84,4 +84,4 @@ fn distinct_estimate_is_the_same_on_every_host() {
     assert_eq!(estimates, GOLDEN_ESTIMATES);
 }
 
-const GOLDEN_ESTIMATES: [u64; 4] = [100, 986, 3086, 4981];
+const GOLDEN_ESTIMATES: [u64; 4] = [100, 991, 3067, 4983];

@@ -1,9 +1,9 @@
-//! A small encoder of the module's saved form (core/src/codec/session.rs, encoding version 3), so a
+//! A small encoder of the module's saved form (core/src/codec/session.rs, encoding version 5), so a
 //! test can craft sessions no command would build: out-of-range sketch sizing, more groups or a
 //! larger attrs document than the limits allow. Only what the tests need; every field defaults to
 //! what a fresh session holds.
 
-const VERSION: u8 = 3;
+const VERSION: u8 = 5;
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
 const TAG_FIELDS: u8 = 3;
@@ -114,7 +114,8 @@ impl Saved {
             body.extend_from_slice(&s.seen_error.to_le_bytes());
             put_u64(&mut body, 0); // no filter layers yet
             body.push(s.hll_precision);
-            body.push(0); // sparse, empty
+            body.push(2); // exact, empty: no fingerprints, no collisions beyond them
+            put_u64(&mut body, 0);
             put_u64(&mut body, 0);
             put_i64(&mut body, 0); // interests as of
             put_u64(&mut body, 0); // no interests

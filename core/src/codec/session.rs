@@ -11,7 +11,7 @@
 //! inconsistency is an `Error`, never a panic, so a crafted `RESTORE` payload is simply refused.
 
 use crate::activity::bloom::ScalableBloom;
-use crate::activity::hll::{HyperLogLog, Registers};
+use crate::activity::hll::{exact_limit, Fingerprints, HyperLogLog, Registers, FINGERPRINT_BYTES};
 use crate::activity::impressions::{
     Generation, Impressions, DEPTH, GENERATIONS, MAX_WIDTH, MIN_WIDTH,
 };
@@ -32,7 +32,12 @@ use crate::session::{ReadMark, Session};
 ///   explicit groups, and impression counts.
 /// - 3: notification delivery cursors (one per group); impressions kept in generations.
 /// - 4: notification read state (one mark per group: read up to a sequence, and read ones above).
-pub const ENCODING_VERSION: u8 = 4;
+/// - 5: the distinct-items sketch counts exactly while small: two new forms of it, the exact list
+///   (form 2: entry count, the items counted beyond the list, then the 24-bit fingerprints in
+///   three bytes each, big endian, increasing) and the dense registers it turned into with the
+///   estimate at the switch (form 3). Forms 0 (the older sparse list) and 1 (dense) are still
+///   read and written.
+pub const ENCODING_VERSION: u8 = 5;
 
 /// Read sequences above a group's read-up-to mark a saved form may hold: a mark keeps only live
 /// notifications' sequences, and a group holds at most `MAXLEN`'s maximum of them.
@@ -162,7 +167,7 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                 let activity = if version == 1 {
                     read_activity_v1(&mut payload)?
                 } else {
-                    read_activity(&mut payload)?
+                    read_activity(&mut payload, version)?
                 };
                 s.activity = Some(activity);
             }
@@ -340,7 +345,7 @@ fn put_activity(out: &mut Vec<u8>, a: &Activity) {
     put_i64(out, a.longest_gap_ms);
     put_i64(out, a.last_minute);
     out.extend_from_slice(&a.minutes.to_le_bytes());
-    for h in a.hours {
+    for &h in a.hours.iter() {
         put_u64(out, u64::from(h));
     }
     // seen filter
@@ -359,15 +364,26 @@ fn put_activity(out: &mut Vec<u8>, a: &Activity) {
     // distinct items
     out.push(a.distinct.precision);
     match &a.distinct.registers {
+        Registers::Exact(list) => {
+            out.push(FORM_EXACT);
+            put_u64(out, list.len() as u64);
+            put_u64(out, u64::from(a.distinct.extra()));
+            out.extend_from_slice(list.as_bytes());
+        }
+        Registers::Dense(regs) if a.distinct.switch_estimate() != 0 => {
+            out.push(FORM_SWITCHED);
+            put_u64(out, u64::from(a.distinct.switch_estimate()));
+            out.extend_from_slice(regs);
+        }
         Registers::Sparse(list) => {
-            out.push(0);
+            out.push(FORM_SPARSE);
             put_u64(out, list.len() as u64);
             for e in list {
                 out.extend_from_slice(&e.to_le_bytes());
             }
         }
         Registers::Dense(regs) => {
-            out.push(1);
+            out.push(FORM_DENSE);
             out.extend_from_slice(regs);
         }
     }
@@ -392,7 +408,62 @@ fn read_activity_v1(r: &mut Reader) -> Result<Activity> {
     Ok(a)
 }
 
-fn read_activity(r: &mut Reader) -> Result<Activity> {
+/// The forms of the distinct-items sketch in the activity section.
+const FORM_SPARSE: u8 = 0;
+const FORM_DENSE: u8 = 1;
+const FORM_EXACT: u8 = 2;
+const FORM_SWITCHED: u8 = 3;
+
+/// The distinct-items sketch: precision, form, then the form's contents, each checked against
+/// the live ranges before anything is allocated.
+fn read_distinct(r: &mut Reader, version: u8) -> Result<HyperLogLog> {
+    let precision = r.byte()?;
+    if !limits::within(precision, limits::HLL_PRECISION) {
+        return Err(Error::Corrupt("HyperLogLog precision out of range"));
+    }
+    let dense = |r: &mut Reader| -> Result<Registers> {
+        Ok(Registers::Dense(r.bytes(1usize << precision)?.into()))
+    };
+    let distinct = match r.byte()? {
+        FORM_SPARSE => {
+            let n = r.len_prefix()?;
+            if n > r.remaining() / 2 {
+                return Err(Error::Corrupt("sparse sketch longer than payload"));
+            }
+            let list = (0..n).map(|_| r.u16_le()).collect::<Result<_>>()?;
+            HyperLogLog::from_registers(precision, Registers::Sparse(list))
+        }
+        FORM_DENSE => HyperLogLog::from_registers(precision, dense(r)?),
+        FORM_EXACT if version >= 5 => {
+            let limit = exact_limit(precision);
+            let n = r.len_prefix()?;
+            if n > limit {
+                return Err(Error::Corrupt("exact sketch longer than its limit"));
+            }
+            let extra = u16::try_from(r.u64()?)
+                .ok()
+                .filter(|&e| usize::from(e) <= limit - n)
+                .ok_or(Error::Corrupt("exact sketch longer than its limit"))?;
+            let list = Fingerprints::from_bytes(r.bytes(n * FINGERPRINT_BYTES)?.to_vec())
+                .ok_or(Error::Corrupt("short fingerprint"))?;
+            HyperLogLog::from_exact(precision, list, extra)
+        }
+        FORM_SWITCHED if version >= 5 => {
+            let e0 = u32::try_from(r.u64()?)
+                .ok()
+                .filter(|&e| e != 0)
+                .ok_or(Error::Corrupt("switch estimate out of range"))?;
+            HyperLogLog::from_parts(precision, dense(r)?, e0)
+        }
+        _ => return Err(Error::Corrupt("unknown HyperLogLog form")),
+    };
+    if !distinct.is_consistent() {
+        return Err(Error::Corrupt("inconsistent HyperLogLog"));
+    }
+    Ok(distinct)
+}
+
+fn read_activity(r: &mut Reader, version: u8) -> Result<Activity> {
     let top_n = u16::try_from(r.u64()?)
         .ok()
         .filter(|&n| limits::within(n, limits::TOP_N))
@@ -450,25 +521,7 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         return Err(Error::Corrupt("inconsistent seen filter"));
     }
 
-    let precision = r.byte()?;
-    if !limits::within(precision, limits::HLL_PRECISION) {
-        return Err(Error::Corrupt("HyperLogLog precision out of range"));
-    }
-    let registers = match r.byte()? {
-        0 => {
-            let n = r.len_prefix()?;
-            if n > r.remaining() / 2 {
-                return Err(Error::Corrupt("sparse sketch longer than payload"));
-            }
-            Registers::Sparse((0..n).map(|_| r.u16_le()).collect::<Result<_>>()?)
-        }
-        1 => Registers::Dense(r.bytes(1usize << precision)?.into()),
-        _ => return Err(Error::Corrupt("unknown HyperLogLog form")),
-    };
-    let distinct = HyperLogLog::from_registers(precision, registers);
-    if !distinct.is_consistent() {
-        return Err(Error::Corrupt("inconsistent HyperLogLog"));
-    }
+    let distinct = read_distinct(r, version)?;
 
     let as_of_ms = r.i64()?;
     if !is_time(as_of_ms) {
@@ -498,7 +551,7 @@ fn read_activity(r: &mut Reader) -> Result<Activity> {
         longest_gap_ms,
         last_minute,
         minutes,
-        hours,
+        hours: Box::new(hours),
         seen,
         distinct,
         interests: Interests { as_of_ms, entries },
@@ -715,6 +768,237 @@ mod tests {
             a.seen.insert_hashes((3, 4));
         });
         assert_eq!(more, Err(Error::Corrupt("inconsistent seen filter")));
+    }
+
+    /// A sample session whose distinct-items sketch is `distinct` (not checked before encoding).
+    fn with_distinct(distinct: HyperLogLog) -> Vec<u8> {
+        let mut s = sample();
+        if let Some(a) = s.activity.as_mut() {
+            a.distinct = distinct;
+        }
+        encode(&s)
+    }
+
+    #[test]
+    fn exact_and_switched_sketches_round_trip() {
+        let mut h = HyperLogLog::new(10);
+        for i in 0..300u64 {
+            h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        assert!(h.is_exact());
+        let bytes = with_distinct(h.clone());
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.activity.as_ref().unwrap().distinct.estimate(), 300);
+        assert_eq!(encode(&back), bytes, "canonical");
+        for i in 300..700u64 {
+            h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        assert!(!h.is_sparse() && h.switch_estimate() != 0);
+        let bytes = with_distinct(h.clone());
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.activity.as_ref().unwrap().distinct, h);
+        assert_eq!(encode(&back), bytes, "canonical");
+    }
+
+    #[test]
+    fn exact_sketches_outside_the_live_ranges_are_refused() {
+        let exact_with = |list: Vec<u32>, extra: u16| {
+            let list = Fingerprints::from_values(&list).unwrap();
+            with_distinct(HyperLogLog::from_exact(10, list, extra))
+        };
+        let exact = |list: Vec<u32>| exact_with(list, 0);
+        let refused = |b: Vec<u8>| decode(&b) == Err(Error::Corrupt("inconsistent HyperLogLog"));
+        let too_long = Err(Error::Corrupt("exact sketch longer than its limit"));
+        assert!(decode(&exact(vec![1, 2, 3])).is_ok());
+        assert!(decode(&exact(vec![0, 0xff_ffff])).is_ok());
+        assert!(Fingerprints::from_values(&[1 << 24]).is_none(), "24 bits");
+        assert!(refused(exact(vec![2, 1])), "unsorted");
+        assert!(refused(exact(vec![1, 1])), "a duplicate");
+        assert!(
+            refused(exact(vec![0x01_0000, 0x00_ffff])),
+            "unsorted high byte"
+        );
+        let limit = exact_limit(10) as u32;
+        assert!(decode(&exact((0..limit).collect())).is_ok());
+        assert_eq!(decode(&exact((0..=limit).collect())), too_long);
+        // collisions counted beyond the list: never without a listed fingerprint, never past the
+        // limit with it; several may share one fingerprint
+        let s = decode(&exact_with(vec![7, 9], 3)).unwrap();
+        assert_eq!(s.unique(), 5);
+        assert!(refused(exact_with(vec![], 1)), "a collision with nothing");
+        assert!(decode(&exact_with((0..limit - 2).collect(), 2)).is_ok());
+        assert_eq!(decode(&exact_with((0..limit - 2).collect(), 3)), too_long);
+        assert_eq!(decode(&exact_with(vec![1], u16::MAX)), too_long);
+        // switched registers with a switch estimate of 0 (the byte where estimates 1 and 2 differ)
+        let switched = |e0| {
+            let h = HyperLogLog::from_parts(10, Registers::Dense(vec![0; 1024].into()), e0);
+            with_distinct(h)
+        };
+        let (one, two) = (switched(1), switched(2));
+        assert!(decode(&one).is_ok() && decode(&two).is_ok());
+        let at = (0..one.len()).find(|&i| one[i] != two[i]).unwrap();
+        let mut b = one.clone();
+        b[at] = 0;
+        assert_eq!(
+            decode(&b),
+            Err(Error::Corrupt("switch estimate out of range"))
+        );
+        // the new forms do not exist before version 5
+        for version in [3, 4] {
+            let mut b = exact(vec![1, 2]);
+            b[0] = version;
+            assert_eq!(decode(&b), Err(Error::Corrupt("unknown HyperLogLog form")));
+        }
+    }
+
+    #[test]
+    fn a_version_3_or_4_sparse_sketch_still_decodes_and_counts() {
+        let mut s = sample();
+        let mut old = HyperLogLog::from_registers(10, Registers::Sparse(Vec::new()));
+        for i in 0..50u64 {
+            old.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        assert!(old.is_sparse() && !old.is_exact());
+        s.activity.as_mut().unwrap().distinct = old.clone();
+        for version in [3, 4] {
+            if version == 3 {
+                s.reads.clear(); // read state came in version 4
+            }
+            let mut b = encode(&s);
+            b[0] = version;
+            let back = decode(&b).unwrap();
+            assert_eq!(back.activity.as_ref().unwrap().distinct, old);
+        }
+        assert!(old.estimate().abs_diff(50) <= 3);
+    }
+
+    mod distinct_forms {
+        //! Property tests of the distinct-items sketch's saved forms (exact list, switched
+        //! registers): arbitrary contents are accepted exactly when the live code could have
+        //! made them, and what is accepted is canonical and keeps working.
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        fn activity_with(distinct: HyperLogLog) -> Vec<u8> {
+            let mut s = Session::new(1_700_000_000_000, 60, 60);
+            let mut a = Activity::new(&SketchParams::default());
+            a.events = 1;
+            a.distinct = distinct;
+            s.activity = Some(a);
+            encode(&s)
+        }
+
+        /// `bytes` with the one-byte varint at `at` (inside the activity section) replaced by `v`,
+        /// the section's length prefix rewritten to match.
+        fn reframe(bytes: &[u8], at: usize, v: u64) -> Vec<u8> {
+            let mut out = vec![bytes[0]];
+            let mut r = Reader::new(&bytes[1..]);
+            loop {
+                let tag = r.byte().unwrap();
+                out.push(tag);
+                if tag == TAG_END {
+                    return out;
+                }
+                let len = r.len_prefix().unwrap();
+                let payload_start = bytes.len() - r.remaining();
+                let payload = r.bytes(len).unwrap();
+                let mut payload = payload.to_vec();
+                if (payload_start..payload_start + len).contains(&at) {
+                    let mut varint = Vec::new();
+                    put_u64(&mut varint, v);
+                    let i = at - payload_start;
+                    payload.splice(i..=i, varint);
+                }
+                put_u64(&mut out, payload.len() as u64);
+                out.extend_from_slice(&payload);
+            }
+        }
+
+        fn usable(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
+            if let Ok(s) = decode(bytes) {
+                prop_assert_eq!(encode(&s), bytes.to_vec(), "not canonical");
+                let mut h = s
+                    .activity
+                    .map(|a| a.distinct)
+                    .ok_or(TestCaseError::fail("no activity"))?;
+                let before = h.estimate();
+                let was_exact = h.is_exact();
+                for i in 0..600u64 {
+                    h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ before);
+                    prop_assert!(h.is_consistent());
+                }
+                prop_assert!(!was_exact || h.estimate() >= before);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            #[test]
+            fn exact_lists_are_accepted_iff_live(
+                precision in 1u8..=14,
+                mut list in vec(0u32..1 << 24, 0..1100),
+                sort in any::<bool>(),
+                extra in prop_oneof![Just(0u16), 0u16..=16, 0u16..=1100, any::<u16>()],
+            ) {
+                if sort {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                let live = limits::within(precision, limits::HLL_PRECISION)
+                    && list.len() + usize::from(extra) <= exact_limit(precision)
+                    && (extra == 0 || !list.is_empty())
+                    && list.windows(2).all(|w| w[0] < w[1]);
+                let n = list.len() as u64 + u64::from(extra);
+                let list = Fingerprints::from_values(&list).ok_or(TestCaseError::fail("24 bits"))?;
+                let bytes = activity_with(HyperLogLog::from_exact(precision, list, extra));
+                let back = decode(&bytes);
+                prop_assert_eq!(back.is_ok(), live);
+                if let Ok(s) = back {
+                    prop_assert_eq!(s.unique(), n);
+                }
+                usable(&bytes)?;
+            }
+
+            #[test]
+            fn switched_registers_are_accepted_iff_live(
+                precision in 4u8..=12,
+                ranks in vec(0u8..=70, 4096),
+                e0 in prop_oneof![Just(0u64), 1u64..=2_000, any::<u64>()],
+                capped in any::<bool>(),
+            ) {
+                let m = 1usize << precision;
+                let cap = if capped { 65 - precision } else { 70 };
+                let regs: Box<[u8]> = ranks[..m].iter().map(|&r| r.min(cap)).collect();
+                let live = e0 != 0 && e0 <= u64::from(u32::MAX)
+                    && regs.iter().all(|&r| r <= 65 - precision);
+                let with = |e| activity_with(HyperLogLog::from_parts(precision, Registers::Dense(regs.clone()), e));
+                let (one, two) = (with(1), with(2));
+                let at = (0..one.len()).find(|&i| one[i] != two[i]).unwrap();
+                let bytes = reframe(&one, at, e0);
+                prop_assert_eq!(decode(&bytes).is_ok(), live);
+                usable(&bytes)?;
+            }
+
+            #[test]
+            fn damaged_exact_forms_never_panic(
+                n in 0u64..600,
+                hits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            ) {
+                let mut h = HyperLogLog::new(10);
+                for i in 0..n {
+                    h.insert_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                }
+                let mut bytes = activity_with(h);
+                for (i, v) in hits {
+                    let i = i.index(bytes.len());
+                    bytes[i] = v;
+                }
+                usable(&bytes)?;
+            }
+        }
     }
 
     #[test]
