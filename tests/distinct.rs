@@ -78,7 +78,7 @@ fn the_count_goes_on_across_the_switch() {
     assert_eq!(fill(&mut c, "s", 0, EXACT as usize), EXACT);
     assert_eq!(
         session_info(&mut c, "s")["activity"]["sketches"]["distinct"]["form"],
-        "sparse"
+        "exact"
     );
     // the item past the limit is still counted exactly, then the estimate takes over
     assert_eq!(event(&mut c, "s", &item(0, EXACT as usize)), EXACT + 1);

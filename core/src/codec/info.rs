@@ -38,7 +38,13 @@ fn activity_info(a: &Activity, now_ms: i64) -> Value {
             "distinct": {
                 "kind": "hyperloglog",
                 "precision": a.distinct.precision,
-                "form": if a.distinct.is_sparse() { "sparse" } else { "dense" },
+                "form": if a.distinct.is_exact() {
+                    "exact"
+                } else if a.distinct.is_sparse() {
+                    "sparse"
+                } else {
+                    "dense"
+                },
                 "bytes": a.distinct.heap_size(),
             },
             "interests": {
