@@ -1130,6 +1130,19 @@ fn main() {
     md.push('\n');
     md.push_str(&worst::section(&worst_rows, before.as_deref()));
     md.push_str("\n## Reproduce\n\n```sh\nmake bench            # builds the module and the benchmark, writes this file and the chart\ncargo run --release -p session-bench -- --quick   # toy sizes, seconds\ncargo run --release -p session-bench -- --touch   # only the TOUCH and page-view rows, printed (~20 s)\nmake bench-worst      # only the worst-case table (a few minutes), spliced into this file\n```\n\nInstruction counts (repeatable on a noisy machine) and profiles: docs/PERFORMANCE.md, Method.\n");
+    // Sections other runs write (`make bench-quality`, the web benchmark's summary) are kept.
+    let existing = std::fs::read_to_string(&bench_md).unwrap_or_default();
+    for head in ["## Surfacing quality", "## Web"] {
+        if let Some(start) = existing.find(&format!("\n{head}")) {
+            let body = &existing[start + 1..];
+            let end = body[head.len()..]
+                .find("\n## ")
+                .map_or(body.len(), |e| head.len() + e + 1);
+            md.push('\n');
+            md.push_str(body[..end].trim_end_matches('\n'));
+            md.push('\n');
+        }
+    }
     std::fs::write(&bench_md, md).expect("write docs/BENCHMARKS.md");
     println!("wrote docs/BENCHMARKS.md and docs/bench-scaling.png");
 }
