@@ -37,7 +37,13 @@ pub fn record(inv: &Invocation, key: &[u8], item: &[u8], now: i64) {
             &[k.as_bytes(), hl.as_bytes(), b"AT", at.as_bytes()],
         );
     }
-    analytics.record(key, item, now);
+    // Only an item some catalog holds can trend (TRENDING and BOOST read catalog items): a
+    // lookup per catalog, and no top-K churn for the rest.
+    let surfaceable = registry
+        .catalogs
+        .values()
+        .any(|c| c.slot_of(item).is_some());
+    registry.analytics.record(key, item, now, surfaceable);
 }
 
 /// `SESSION.TRENDPARAMS top-k half-life-s AT ms`: the primary's sizing change.

@@ -312,6 +312,7 @@ mod tests {
                 format!("s{}", i % 7).as_bytes(),
                 format!("i{}", i % 20).as_bytes(),
                 1_000_000 + i * 7_000,
+                true,
             );
         }
         let bytes = encode(&reg);

@@ -84,9 +84,13 @@ impl Analytics {
     }
 
     /// One TOUCH event of `session` for `item` at `t_ms`.
-    pub fn record(&mut self, session: &[u8], item: &[u8], t_ms: i64) {
+    /// One TOUCH event of `session` on `item` at `t_ms`; `surfaceable`: the item is in a catalog
+    /// (only those can trend: an item no catalog holds takes no top-K slot and costs no update).
+    pub fn record(&mut self, session: &[u8], item: &[u8], t_ms: i64, surfaceable: bool) {
         self.events = self.events.saturating_add(1);
-        self.trending.record(item, t_ms);
+        if surfaceable {
+            self.trending.record(item, t_ms);
+        }
         let minute = minute_of(t_ms);
         let v = &mut self.views[slot(minute, MINUTES)];
         if v.0 < minute {
@@ -203,6 +207,7 @@ mod tests {
                 format!("s{}", i % 40).as_bytes(),
                 b"item",
                 t0 + i64::from(i) * 1000,
+                true,
             );
         }
         let v = a.views_per_minute(t0 + 100_000);
@@ -216,15 +221,18 @@ mod tests {
             0
         );
         // an event older than a slot's minute does not clobber it
-        a.record(b"s0", b"item", t0 - 60 * MINUTE_MS);
+        a.record(b"s0", b"item", t0 - 60 * MINUTE_MS, true);
         assert_eq!(a.views_per_minute(t0 + 100_000).iter().sum::<u64>(), 100);
         assert_eq!(a.events, 101);
         assert!(a.is_consistent());
         let mut many = Analytics::new();
         for i in 0..20_000u32 {
-            many.record(format!("k{i}").as_bytes(), b"x", t0);
+            many.record(format!("k{i}").as_bytes(), b"x", t0, false);
         }
         let e = many.active(t0) as f64;
         assert!((e - 20_000.0).abs() < 20_000.0 * 0.05, "{e}");
+        // an item no catalog holds counts as a view but does not trend
+        assert_eq!(many.events, 20_000);
+        assert!(many.trending.is_empty(), "only catalog items trend");
     }
 }
