@@ -113,26 +113,40 @@ impl Trending {
         if weight <= 0.0 || !weight.is_finite() {
             return;
         }
-        if let Some(&old) = self.counts.get(item) {
+        if let Some(c) = self.counts.get_mut(item) {
+            let old = *c;
             let new = (old + weight).min(MAX_COUNTER);
-            self.order.remove(&(old.to_bits(), Box::from(item)));
-            self.order.insert((new.to_bits(), Box::from(item)));
-            if let Some(c) = self.counts.get_mut(item) {
-                *c = new;
-            }
+            *c = new;
+            // the order entry moves; its id allocation is reused
+            let id = self
+                .order
+                .take(&(old.to_bits(), Box::from(item)))
+                .map_or_else(|| Box::from(item), |(_, id)| id);
+            self.order.insert((new.to_bits(), id));
             return;
         }
         let mut base = 0.0;
+        let mut spare: Option<Box<[u8]>> = None;
         if self.counts.len() >= self.params.top_k as usize {
             if let Some((bits, victim)) = self.order.pop_first() {
                 base = f64::from_bits(bits);
                 self.id_bytes = self.id_bytes.saturating_sub(victim.len());
                 self.counts.remove(&victim);
+                spare = Some(victim);
             }
         }
         let new = (base + weight).min(MAX_COUNTER);
-        self.counts.insert(item.into(), new);
-        self.order.insert((new.to_bits(), item.into()));
+        // the evicted id's allocation holds the new id when the lengths match (ids of one site
+        // often do), else a new one
+        let id: Box<[u8]> = match spare {
+            Some(mut b) if b.len() == item.len() => {
+                b.copy_from_slice(item);
+                b
+            }
+            _ => item.into(),
+        };
+        self.counts.insert(id.clone(), new);
+        self.order.insert((new.to_bits(), id));
         self.id_bytes += item.len();
     }
 
