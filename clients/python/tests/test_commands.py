@@ -75,6 +75,18 @@ def test_page_view_one_round_trip(r, name):
     assert view.fields == {b"u": b"1", b"v": b"2"}
     view = s.page_view(key, event="a", fields=["v", "missing"])
     assert view.touch.seen_before and view.fields == {"v": b"2"}
+    assert "fields" not in view.touch.extra
+    # one command: no MULTI, no GET
+    before = r.info("commandstats")
+    s.page_view(key, event="b")
+    after = r.info("commandstats")
+    diff = {
+        k: after[k]["calls"] - before.get(k, {"calls": 0})["calls"]
+        for k in after
+        if after[k]["calls"] != before.get(k, {"calls": 0})["calls"]
+    }
+    diff.pop("cmdstat_info", None)
+    assert diff == {"cmdstat_session.touch": 1}
 
 
 def test_enrich_and_info(r, name):

@@ -20,6 +20,7 @@ every primary and their replies merged.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from .types import (
     Data,
     PageView,
+    pairs,
     parse_bool,
     parse_catalog_info,
     parse_fields,
@@ -160,30 +162,32 @@ class _Commands:
         xx: bool = True,
         **touch_options: Any,
     ) -> Any:
-        """Load the session and record the view in ONE round trip -> PageView.
+        """Load the session and record the view in ONE command -> PageView.
 
-        Today this is ``MULTI; SESSION.TOUCH key [XX] EVENT ...; SESSION.GET key; EXEC`` (one
-        pipeline, atomic); it is the one place to switch to ``TOUCH ... WITHFIELDS`` once the
-        module has it. ``xx`` (default) records nothing and creates nothing for a missing
-        session: PageView(None, None). ``fields`` names the fields to load (default: all;
-        then ``PageView.fields`` is a dict, else a dict of the named ones that exist).
+        ``SESSION.TOUCH key [XX] EVENT ... WITHFIELDS [n field ...]``: the touch that records the
+        view and slides the expiry also replies with the fields. ``xx`` (default) records
+        nothing and creates nothing for a missing session: PageView(None, None). ``fields`` names
+        the fields to load (default: all; then ``PageView.fields`` is a dict, else a dict of the
+        named ones that exist).
         """
-        touch = touch_args(key, xx=xx, event=event, categories=categories, **touch_options)
-        get: list[Arg] = ["SESSION.GET", key, *fields]
         names = list(fields)
+        touch = touch_args(key, xx=xx, event=event, categories=categories, **touch_options)
+        touch += ["WITHFIELDS", len(names), *names] if names else ["WITHFIELDS"]
 
-        def parse(replies: list[Any]) -> PageView:
-            t = parse_touch(replies[0])
+        def parse(reply: Any) -> PageView:
+            t = parse_touch(reply)
             if t is None:
                 return PageView(None, None)
+            extra = dict(t.extra)
+            raw = extra.pop("fields", None) or []
+            t = dataclasses.replace(t, extra=extra)
             if names:
-                values = parse_values(replies[1]) or []
-                loaded = {n: v for n, v in zip(names, values, strict=False) if v is not None}
+                loaded = {n: v for n, v in zip(names, raw, strict=False) if v is not None}
             else:
-                loaded = parse_fields(replies[1]) or {}
+                loaded = dict(pairs(raw))
             return PageView(t, loaded)
 
-        return self._transaction(parse, [touch, get])
+        return self._one(parse, *touch)
 
     def seen(self, key: Arg, *items: Arg) -> Any:
         """SESSION.SEEN -> list of bool (True = probably seen, False = certainly not)."""

@@ -289,8 +289,8 @@ class SessionStore(SessionBase):
     # --- Activity ------------------------------------------------------------------------
 
     def record(self, item: Any, categories: Iterable[Any] = ()) -> Touch | None:
-        """Record a page view on this session, loading it in the same round trip (MULTI of
-        TOUCH XX ... EVENT and GET; to become one TOUCH ... WITHFIELDS). Nothing happens for a
+        """Record a page view on this session, loading it in the same command (TOUCH XX ...
+        EVENT ... WITHFIELDS). Nothing happens for a
         visitor without a session (no orphan sessions); a stale cookie becomes no session."""
         if self.session_key is None:
             return None
