@@ -11,6 +11,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
+pub mod cluster;
 pub mod dump;
 pub mod saved;
 
