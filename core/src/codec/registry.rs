@@ -1,13 +1,16 @@
 //! The registry's saved form (RDB aux data, and the AOF rewrite's source): version, catalogs by
-//! name with their items in slot order, the notification sequence and the groups.
+//! name with their items in slot order, the notification sequence and the groups; and the sync
+//! blob (`encode_entries`/`decode_entries`/`chunk_entries`): registry entries for the cluster bus
+//! and `SESSION.SYNC APPLY`.
 
 use crate::error::{Error, Result};
 use crate::notify::{Group, Notification};
 use crate::registry::analytics::{
     Analytics, MinuteSketch, ACTIVE_MINUTES, ACTIVE_PRECISION, MINUTES,
 };
-use crate::registry::Registry;
+use crate::registry::{Entry, Registry};
 use crate::surface::catalog::Catalog;
+use crate::version::Version;
 use crate::surface::trending::{TrendParams, Trending};
 
 use super::wire::{put_bytes, put_i64, put_u64, Reader};
@@ -15,12 +18,38 @@ use super::wire::{put_bytes, put_i64, put_u64, Reader};
 /// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence;
 /// 3 = + each notification's publisher (its ACL user name, or none); 4 = + the site-wide analytics
 /// (trending sizing, reference time and counters; views per minute; active-session sketches;
-/// the events total).
-pub const REGISTRY_VERSION: u8 = 4;
+/// the events total); 5 = + each catalog item's version and the tombstones (item, catalog and
+/// group ones, for cluster sync).
+pub const REGISTRY_VERSION: u8 = 5;
+
+/// The sync blob's format version (its first byte).
+pub const ENTRIES_VERSION: u8 = 1;
+
+/// The largest clock a version or sequence may carry (the range `NOTIFYGROUP ... SEQ` accepts).
+const MAX_CLOCK: u64 = i64::MAX as u64;
+
+fn put_version(out: &mut Vec<u8>, v: Version) {
+    put_u64(out, v.clock);
+    out.extend_from_slice(&v.node.to_le_bytes());
+}
+
+fn read_version(r: &mut Reader) -> Result<Version> {
+    let clock = r.u64()?;
+    let node = r.u64_le()?;
+    if clock > MAX_CLOCK {
+        return Err(Error::Corrupt("version clock out of range"));
+    }
+    Ok(Version { clock, node })
+}
 
 /// The saved form: version, catalogs by name, items in slot order.
 pub fn encode(registry: &Registry) -> Vec<u8> {
-    let mut out = vec![REGISTRY_VERSION];
+    encode_as(registry, REGISTRY_VERSION)
+}
+
+/// The saved form as version 4 or 5 (4: no item versions, no tombstones; tests of older loads).
+pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
+    let mut out = vec![format];
     put_u64(&mut out, registry.catalogs.len() as u64);
     for (name, catalog) in &registry.catalogs {
         put_bytes(&mut out, name);
@@ -38,6 +67,9 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
             put_u64(&mut out, item.categories.len() as u64);
             for &c in item.categories.iter() {
                 put_bytes(&mut out, catalog.category_name(c));
+            }
+            if format >= 5 {
+                put_version(&mut out, item.version);
             }
         }
     }
@@ -62,6 +94,28 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
         }
     }
     encode_analytics(&mut out, &registry.analytics);
+    if format < 5 {
+        out.push(0);
+        return out;
+    }
+    let items_gone: Vec<(&[u8], &[u8], Version)> = registry
+        .item_gone
+        .iter()
+        .flat_map(|(c, ids)| ids.iter().map(move |(id, v)| (&**c, &**id, *v)))
+        .collect();
+    put_u64(&mut out, items_gone.len() as u64);
+    for (catalog, id, v) in items_gone {
+        put_bytes(&mut out, catalog);
+        put_bytes(&mut out, id);
+        put_version(&mut out, v);
+    }
+    for map in [&registry.catalog_gone, &registry.group_gone] {
+        put_u64(&mut out, map.len() as u64);
+        for (name, v) in map {
+            put_bytes(&mut out, name);
+            put_version(&mut out, *v);
+        }
+    }
     out.push(0);
     out
 }
@@ -154,6 +208,57 @@ fn decode_analytics(r: &mut Reader) -> Result<Analytics> {
     Ok(a)
 }
 
+/// Reads the tombstones, each list in strictly increasing key order (so no duplicate). An item
+/// tombstone beside a live item of the same key is dropped (the item, a later local add, wins).
+/// Returns the largest clock read.
+fn decode_tombstones(r: &mut Reader, registry: &mut Registry) -> Result<u64> {
+    let order = Error::Corrupt("tombstones out of order");
+    let mut max_clock = 0;
+    let n = r.len_prefix()?;
+    let mut last: Option<(Box<[u8]>, Box<[u8]>)> = None;
+    for _ in 0..n {
+        let catalog = r.prefixed()?;
+        let id = r.prefixed()?;
+        let v = read_version(r)?;
+        if last
+            .as_ref()
+            .is_some_and(|(c, i)| (&**c, &**i) >= (catalog, id))
+        {
+            return Err(order);
+        }
+        last = Some((catalog.into(), id.into()));
+        max_clock = max_clock.max(v.clock);
+        let held = registry.catalogs.get(catalog).and_then(|c| c.get(id));
+        if held.is_none() {
+            registry
+                .item_gone
+                .entry(catalog.into())
+                .or_default()
+                .insert(id.into(), v);
+        }
+    }
+    for which in 0..2 {
+        let n = r.len_prefix()?;
+        let mut last: Option<&[u8]> = None;
+        for _ in 0..n {
+            let name = r.prefixed()?;
+            let v = read_version(r)?;
+            if last.is_some_and(|l| l >= name) {
+                return Err(order);
+            }
+            last = Some(name);
+            max_clock = max_clock.max(v.clock);
+            let map = if which == 0 {
+                &mut registry.catalog_gone
+            } else {
+                &mut registry.group_gone
+            };
+            map.insert(name.into(), v);
+        }
+    }
+    Ok(max_clock)
+}
+
 pub fn decode(bytes: &[u8]) -> Result<Registry> {
     let (&version, rest) = bytes
         .split_first()
@@ -163,6 +268,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
     }
     let mut r = Reader::new(rest);
     let mut registry = Registry::default();
+    let mut max_clock = 0;
     let catalogs = r.len_prefix()?;
     for _ in 0..catalogs {
         let name: Box<[u8]> = r.prefixed()?.into();
@@ -185,7 +291,13 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
             for _ in 0..n {
                 categories.push(r.prefixed()?);
             }
-            if !catalog.add(id, score, &categories, expires) {
+            let version = if version >= 5 {
+                read_version(&mut r)?
+            } else {
+                Version::default()
+            };
+            max_clock = max_clock.max(version.clock);
+            if !catalog.add_versioned(id, score, &categories, expires, version) {
                 return Err(Error::Corrupt("duplicate catalog item"));
             }
         }
@@ -238,11 +350,239 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
     if version >= 4 {
         registry.analytics = decode_analytics(&mut r)?;
     }
+    if version >= 5 {
+        max_clock = max_clock.max(decode_tombstones(&mut r, &mut registry)?);
+    }
+    // the clock is at least every version it holds (a merge raises it so)
+    registry.last_seq = registry.last_seq.max(max_clock);
     if r.byte()? != 0 || !r.is_empty() {
         return Err(Error::Corrupt("bytes after the registry"));
     }
     registry.recount();
     Ok(registry)
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+    match e {
+        Entry::Item {
+            catalog,
+            id,
+            score,
+            categories,
+            expires_ms,
+            version,
+        } => {
+            out.push(1);
+            put_bytes(out, catalog);
+            put_bytes(out, id);
+            out.extend_from_slice(&score.to_le_bytes());
+            match expires_ms {
+                Some(at) => {
+                    out.push(1);
+                    put_i64(out, *at);
+                }
+                None => out.push(0),
+            }
+            put_u64(out, categories.len() as u64);
+            for c in categories.iter() {
+                put_bytes(out, c);
+            }
+            put_version(out, *version);
+        }
+        Entry::ItemGone {
+            catalog,
+            id,
+            version,
+        } => {
+            out.push(2);
+            put_bytes(out, catalog);
+            put_bytes(out, id);
+            put_version(out, *version);
+        }
+        Entry::CatalogGone { catalog, version } => {
+            out.push(3);
+            put_bytes(out, catalog);
+            put_version(out, *version);
+        }
+        Entry::Notification {
+            group,
+            notification: n,
+        } => {
+            out.push(4);
+            put_bytes(out, group);
+            put_u64(out, n.seq);
+            put_bytes(out, &n.id);
+            put_bytes(out, &n.payload);
+            put_i64(out, n.published_ms);
+            put_i64(out, n.expires_ms);
+            match &n.publisher {
+                Some(p) => {
+                    out.push(1);
+                    put_bytes(out, p);
+                }
+                None => out.push(0),
+            }
+        }
+        Entry::GroupGone { group, version } => {
+            out.push(5);
+            put_bytes(out, group);
+            put_version(out, *version);
+        }
+    }
+}
+
+fn read_entry(r: &mut Reader) -> Result<Entry> {
+    Ok(match r.byte()? {
+        1 => {
+            let catalog = r.prefixed()?.into();
+            let id = r.prefixed()?.into();
+            let score = r.f64_le()?;
+            // the range CATALOG ADD accepts (NaN fails it too)
+            if !crate::limits::within(score, crate::limits::CATALOG_SCORE) {
+                return Err(Error::Corrupt("item score out of range"));
+            }
+            let expires_ms = match r.byte()? {
+                0 => None,
+                1 => Some(r.i64()?),
+                _ => return Err(Error::Corrupt("bad expiry flag")),
+            };
+            let n = r.len_prefix()?;
+            // at most what `session.max-categories` can ever allow
+            if n > crate::limits::MAX_CATEGORIES.1 as usize {
+                return Err(Error::Corrupt("too many categories"));
+            }
+            let mut categories = Vec::with_capacity(n);
+            for _ in 0..n {
+                categories.push(Box::from(r.prefixed()?));
+            }
+            Entry::Item {
+                catalog,
+                id,
+                score,
+                categories: categories.into(),
+                expires_ms,
+                version: read_version(r)?,
+            }
+        }
+        2 => Entry::ItemGone {
+            catalog: r.prefixed()?.into(),
+            id: r.prefixed()?.into(),
+            version: read_version(r)?,
+        },
+        3 => Entry::CatalogGone {
+            catalog: r.prefixed()?.into(),
+            version: read_version(r)?,
+        },
+        4 => {
+            let group = r.prefixed()?.into();
+            let seq = r.u64()?;
+            // the range NOTIFYGROUP's SEQ accepts
+            if seq == 0 || seq > MAX_CLOCK {
+                return Err(Error::Corrupt("notification sequence out of range"));
+            }
+            let id = r.prefixed()?.into();
+            let payload = r.prefixed()?.into();
+            let published_ms = r.i64()?;
+            let expires_ms = r.i64()?;
+            let publisher = match r.byte()? {
+                0 => None,
+                1 => Some(r.prefixed()?.into()),
+                _ => return Err(Error::Corrupt("bad publisher flag")),
+            };
+            Entry::Notification {
+                group,
+                notification: Notification {
+                    seq,
+                    id,
+                    payload,
+                    published_ms,
+                    expires_ms,
+                    publisher,
+                },
+            }
+        }
+        5 => Entry::GroupGone {
+            group: r.prefixed()?.into(),
+            version: read_version(r)?,
+        },
+        _ => return Err(Error::Corrupt("unknown entry kind")),
+    })
+}
+
+/// The sync blob of `entries`: `ENTRIES_VERSION`, the count, the entries, a terminator.
+pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let mut out = vec![ENTRIES_VERSION];
+    put_u64(&mut out, entries.len() as u64);
+    for e in entries {
+        put_entry(&mut out, e);
+    }
+    out.push(0);
+    out
+}
+
+/// Reads a sync blob. Every length is checked against what remains (an allocation never exceeds
+/// the blob's own size), every value against the range live input has; hostile bytes give
+/// `Err`, never a panic.
+pub fn decode_entries(bytes: &[u8]) -> Result<Vec<Entry>> {
+    let (&version, rest) = bytes
+        .split_first()
+        .ok_or(Error::Corrupt("empty sync blob"))?;
+    if version != ENTRIES_VERSION {
+        return Err(Error::UnknownEncoding(version));
+    }
+    let mut r = Reader::new(rest);
+    // every entry takes more than one byte: the count is bounded by the blob
+    let n = r.len_prefix()?;
+    let mut entries = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        entries.push(read_entry(&mut r)?);
+    }
+    if r.byte()? != 0 || !r.is_empty() {
+        return Err(Error::Corrupt("bytes after the entries"));
+    }
+    Ok(entries)
+}
+
+/// Length of the varint of `v`.
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// `entries` as sync blobs of at most `max_bytes` each (in order; an entry larger than that on
+/// its own goes alone in its blob). Every blob decodes with `decode_entries`.
+pub fn chunk_entries(entries: &[Entry], max_bytes: usize) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut body = Vec::new();
+    let mut count: u64 = 0;
+    let mut one = Vec::new();
+    let finish = |body: &mut Vec<u8>, count: u64| {
+        let mut out = Vec::with_capacity(body.len() + 12);
+        out.push(ENTRIES_VERSION);
+        put_u64(&mut out, count);
+        out.append(body);
+        out.push(0);
+        out
+    };
+    for e in entries {
+        one.clear();
+        put_entry(&mut one, e);
+        let size = 2 + varint_len(count + 1) + body.len() + one.len();
+        if count > 0 && size > max_bytes {
+            chunks.push(finish(&mut body, count));
+            count = 0;
+        }
+        body.extend_from_slice(&one);
+        count += 1;
+    }
+    if count > 0 {
+        chunks.push(finish(&mut body, count));
+    }
+    chunks
 }
 
 #[cfg(test)]
@@ -285,10 +625,13 @@ mod tests {
         }
     }
 
-    /// The v4 form of a registry without analytics, as version `v` (3: no analytics section).
-    fn as_version(v: u8, v4: &[u8]) -> Vec<u8> {
+    /// The v5 form of a registry without analytics, tombstones nor items, as version `v` (3: no
+    /// analytics section).
+    fn as_version(v: u8, v5: &[u8]) -> Vec<u8> {
         let mut empty = Vec::new();
         encode_analytics(&mut empty, &Analytics::new());
+        empty.extend_from_slice(&[0, 0, 0]);
+        let v4 = v5;
         let body = &v4[1..v4.len() - 1 - empty.len()];
         assert_eq!(&v4[v4.len() - 1 - empty.len()..v4.len() - 1], &empty[..]);
         let mut out = vec![v];
@@ -316,7 +659,7 @@ mod tests {
             );
         }
         let bytes = encode(&reg);
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], 5);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.analytics, reg.analytics);
         assert_eq!(encode(&back), bytes);
