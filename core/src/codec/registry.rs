@@ -731,4 +731,181 @@ mod tests {
         assert_eq!((n.publisher.as_deref(), n.seq), (None, seq));
         assert_eq!(as_version(3, &encode(&old)), v3);
     }
+
+    fn tracked(id: &[u8]) -> Registry {
+        let mut r = Registry::new();
+        r.node = crate::version::node_hash(id);
+        r.track = true;
+        r
+    }
+
+    const T: i64 = 1_700_000_000_000;
+
+    /// A registry holding every kind of entry.
+    fn full() -> Registry {
+        let mut r = tracked(b"n1");
+        r.add_item(b"c", b"x", 1.5, &[b"k", b"l"], Some(T + 9_000), T);
+        r.add_item(b"c", b"y", -2.0, &[], None, T);
+        r.del_items(b"c", &[b"z", b"w"], T);
+        r.del_items(b"d", &[b"q"], T);
+        r.drop_catalog(b"e", T);
+        r.publish(b"g", b"n1", b"hello", T, T + 100_000, 5, None, Limits::NONE)
+            .unwrap();
+        r.set_publisher(b"g", r.last_seq, Some(b"alice"));
+        r.drop_group(b"h", T);
+        r
+    }
+
+    #[test]
+    fn v5_round_trips_versions_and_tombstones_and_v4_loads() {
+        let reg = full();
+        let bytes = encode(&reg);
+        assert_eq!(bytes[0], 5);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.digest(), reg.digest());
+        assert_eq!(back.tombstones(), 5);
+        let x = back.catalogs[&b"c"[..]].get(b"x").unwrap().version;
+        assert_eq!(x, reg.catalogs[&b"c"[..]].get(b"x").unwrap().version);
+        assert_eq!(x.node, reg.node);
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            let _ = decode(&b); // never panics
+        }
+        // v4: items at version (0, 0), no tombstones
+        let v4 = encode_as(&reg, 4);
+        assert_eq!(v4[0], 4);
+        let old = decode(&v4).unwrap();
+        assert_eq!(old.items(), 2);
+        assert_eq!(old.tombstones(), 0);
+        assert!(old.catalogs[&b"c"[..]].items().all(|i| i.version == Version::default()));
+        assert_eq!(encode_as(&old, 4), v4);
+        assert_eq!(old.last_seq, reg.last_seq);
+        // duplicate / unordered tombstones are refused
+        let mut two = Registry::new();
+        two.catalog_gone.insert(b"a"[..].into(), Version { clock: 1, node: 2 });
+        two.catalog_gone.insert(b"b"[..].into(), Version { clock: 1, node: 2 });
+        two.last_seq = 1;
+        let good = encode(&two);
+        assert!(decode(&good).is_ok());
+        let at = good.windows(2).position(|w| w == [1, b'b']).unwrap();
+        let mut dup = good.clone();
+        dup[at + 1] = b'a';
+        assert!(decode(&dup).is_err());
+        // a clock beyond the SEQ range is refused; the loaded clock covers every version
+        let mut high = Registry::new();
+        high.group_gone.insert(b"g"[..].into(), Version { clock: 50, node: 0 });
+        assert_eq!(decode(&encode(&high)).unwrap().last_seq, 50);
+        high.group_gone.insert(b"g"[..].into(), Version { clock: u64::MAX, node: 0 });
+        assert!(decode(&encode(&high)).is_err());
+    }
+
+    #[test]
+    fn entries_round_trip_and_refuse_truncated_or_garbage_blobs() {
+        let entries = full().snapshot(T);
+        assert_eq!(entries.len(), 2 + 3 + 1 + 1 + 1);
+        let blob = encode_entries(&entries);
+        assert_eq!(decode_entries(&blob).unwrap(), entries);
+        assert_eq!(decode_entries(&encode_entries(&[])).unwrap(), vec![]);
+        for n in 0..blob.len() {
+            assert!(decode_entries(&blob[..n]).is_err(), "prefix {n}");
+        }
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(decode_entries(&longer).is_err());
+        for i in 0..blob.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut b = blob.clone();
+                b[i] ^= flip;
+                if let Ok(back) = decode_entries(&b) {
+                    // whatever decodes is in range and merges without a panic
+                    assert_eq!(decode_entries(&encode_entries(&back)).unwrap(), back);
+                    tracked(b"z").merge(back, T);
+                }
+            }
+        }
+        // random bytes, with and without a valid header
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        for round in 0..20_000 {
+            let len = rng.gen_range(0..64);
+            let mut b: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            if round % 2 == 0 && !b.is_empty() {
+                b[0] = ENTRIES_VERSION;
+            }
+            if let Ok(back) = decode_entries(&b) {
+                tracked(b"z").merge(back, T);
+            }
+        }
+        // hostile counts allocate nothing up front
+        let mut huge = vec![ENTRIES_VERSION];
+        put_u64(&mut huge, u64::MAX);
+        assert!(decode_entries(&huge).is_err());
+        // out of range values
+        let item = |score: f64, cats: usize| {
+            encode_entries(&[Entry::Item {
+                catalog: b"c"[..].into(),
+                id: b"i"[..].into(),
+                score,
+                categories: vec![Box::from(&b"k"[..]); cats].into(),
+                expires_ms: None,
+                version: Version::default(),
+            }])
+        };
+        assert!(decode_entries(&item(1.0, 1024)).is_ok());
+        assert!(decode_entries(&item(1.0, 1025)).is_err());
+        assert!(decode_entries(&item(f64::NAN, 0)).is_err());
+        assert!(decode_entries(&item(1e301, 0)).is_err());
+        let gone = |clock| {
+            encode_entries(&[Entry::GroupGone {
+                group: b"g"[..].into(),
+                version: Version { clock, node: 3 },
+            }])
+        };
+        assert!(decode_entries(&gone(i64::MAX as u64)).is_ok());
+        assert!(decode_entries(&gone(i64::MAX as u64 + 1)).is_err());
+        let mut unknown = gone(1);
+        unknown[0] = 2;
+        assert!(decode_entries(&unknown).is_err());
+    }
+
+    #[test]
+    fn chunks_are_bounded_decodable_and_in_order() {
+        let mut reg = tracked(b"n");
+        for i in 0..3_000 {
+            let id = format!("item-{i:04}");
+            reg.add_item(b"catalog", id.as_bytes(), i as f64, &[b"cat"], None, T);
+        }
+        reg.publish(b"g", b"big", &vec![7u8; 5_000], T, T + 1_000, 5, None, Limits::NONE)
+            .unwrap();
+        let entries = reg.snapshot(T);
+        for max in [1, 64, 100, 1_000, 4_096, 65_536, usize::MAX] {
+            let chunks = chunk_entries(&entries, max);
+            let mut back = Vec::new();
+            for c in &chunks {
+                let got = decode_entries(c).unwrap();
+                assert!(!got.is_empty());
+                if got.len() > 1 {
+                    assert!(c.len() <= max, "{} > {max}", c.len());
+                }
+                back.extend(got);
+            }
+            assert_eq!(back, entries, "max {max}");
+            if max == 65_536 {
+                assert!(chunks.len() > 1 && chunks.iter().all(|c| c.len() <= max));
+                // full chunks: no two neighbours would have fitted in one
+                for w in chunks.windows(2) {
+                    let first = decode_entries(&w[1]).unwrap();
+                    let mut both = decode_entries(&w[0]).unwrap();
+                    both.push(first[0].clone());
+                    assert!(encode_entries(&both).len() > max);
+                }
+            }
+        }
+        assert!(chunk_entries(&[], 100).is_empty());
+    }
 }

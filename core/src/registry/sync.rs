@@ -405,3 +405,258 @@ impl Registry {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Limits, Published};
+
+    const T: i64 = 1_700_000_000_000;
+
+    fn node(id: &[u8]) -> Registry {
+        let mut r = Registry::new();
+        r.node = crate::version::node_hash(id);
+        r.track = true;
+        r
+    }
+
+    fn publish(r: &mut Registry, group: &[u8], id: &[u8], payload: &[u8], now: i64) -> Published {
+        r.publish(group, id, payload, now, now + 3_600_000, 1000, None, Limits::NONE)
+            .unwrap()
+    }
+
+    /// Each node merges what the others' outboxes hold (in the order given).
+    fn exchange(nodes: &mut [&mut Registry], now: i64) {
+        let boxes: Vec<Vec<Entry>> = nodes.iter_mut().map(|n| n.take_outbox()).collect();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            for (j, b) in boxes.iter().enumerate() {
+                if i != j {
+                    n.merge(b.clone(), now);
+                }
+            }
+        }
+    }
+
+    fn same(a: &Registry, b: &Registry, now: i64) {
+        let (da, db) = (a.digest(), b.digest());
+        assert_eq!((da.hash, da.entries), (db.hash, db.entries));
+        let sorted = |r: &Registry| {
+            let mut v: Vec<Vec<u8>> = r
+                .snapshot(now)
+                .iter()
+                .map(|e| crate::codec::registry::encode_entries(std::slice::from_ref(e)))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(a), sorted(b));
+    }
+
+    fn score(r: &Registry, catalog: &[u8], id: &[u8]) -> Option<f64> {
+        r.catalogs.get(catalog)?.get(id).map(|i| i.score)
+    }
+
+    #[test]
+    fn concurrent_add_of_one_item_ends_equal_both_ways() {
+        let (mut a, mut b) = (node(b"a"), node(b"b"));
+        a.add_item(b"c", b"x", 1.0, &[b"k"], None, T);
+        b.add_item(b"c", b"x", 2.0, &[], None, T);
+        exchange(&mut [&mut a, &mut b], T);
+        let winner = if a.node > b.node { 1.0 } else { 2.0 };
+        assert_eq!(score(&a, b"c", b"x"), Some(winner));
+        assert_eq!(score(&b, b"c", b"x"), Some(winner));
+        same(&a, &b, T);
+        // a later add anywhere wins everywhere
+        b.add_item(b"c", b"x", 3.0, &[], None, T + 1);
+        exchange(&mut [&mut a, &mut b], T + 1);
+        assert_eq!(score(&a, b"c", b"x"), Some(3.0));
+        same(&a, &b, T + 1);
+    }
+
+    #[test]
+    fn del_against_older_and_newer_adds() {
+        let (mut a, mut b) = (node(b"a"), node(b"b"));
+        a.add_item(b"c", b"old", 1.0, &[], None, T);
+        a.add_item(b"c", b"keep", 1.0, &[], None, T);
+        exchange(&mut [&mut a, &mut b], T);
+        // b deletes both; a re-adds `keep` later, without having seen the delete
+        assert_eq!(b.del_items(b"c", &[b"old", b"keep", b"absent"], T + 10), 2);
+        a.add_item(b"c", b"keep", 5.0, &[], None, T + 20);
+        // and a re-add of `old` older than the delete (a's clock behind)
+        let mut late = node(b"c");
+        late.add_item(b"c", b"old", 9.0, &[], None, T + 5);
+        let mut c = late;
+        exchange(&mut [&mut a, &mut b, &mut c], T + 30);
+        for r in [&a, &b, &c] {
+            assert_eq!(score(r, b"c", b"keep"), Some(5.0));
+            assert_eq!(score(r, b"c", b"old"), None);
+        }
+        same(&a, &b, T + 30);
+        same(&b, &c, T + 30);
+        // an absent id's delete still beats an older add arriving later
+        let mut d = node(b"d");
+        d.merge(b.snapshot(T + 30), T + 30);
+        let older = Entry::Item {
+            catalog: b"c"[..].into(),
+            id: b"absent"[..].into(),
+            score: 1.0,
+            categories: Box::new([]),
+            expires_ms: None,
+            version: Version { clock: 1, node: 1 },
+        };
+        assert!(d.merge(vec![older], T + 30).is_empty());
+        same(&b, &d, T + 30);
+    }
+
+    #[test]
+    fn drop_kills_older_items_and_later_adds_survive() {
+        let (mut a, mut b) = (node(b"a"), node(b"b"));
+        a.add_item(b"c", b"x", 1.0, &[], None, T);
+        exchange(&mut [&mut a, &mut b], T);
+        a.add_item(b"c", b"before", 1.0, &[], None, T + 1); // concurrent, older than the drop
+        b.drop_catalog(b"c", T + 2);
+        a.add_item(b"c", b"after", 1.0, &[], None, T + 3);
+        // delivered in either order
+        let (oa, ob) = (a.take_outbox(), b.take_outbox());
+        let mut fresh1 = node(b"f1");
+        fresh1.merge(oa.clone(), T + 4);
+        fresh1.merge(ob.clone(), T + 4);
+        let mut fresh2 = node(b"f2");
+        fresh2.merge(ob.clone(), T + 4);
+        fresh2.merge(oa.clone(), T + 4);
+        a.merge(ob, T + 4);
+        b.merge(oa, T + 4);
+        for r in [&a, &b, &fresh1, &fresh2] {
+            let ids: Vec<&[u8]> = r.catalogs[&b"c"[..]].items().map(|i| &*i.id).collect();
+            assert_eq!(ids, vec![&b"after"[..]]);
+        }
+        same(&a, &b, T + 4);
+        same(&a, &fresh1, T + 4);
+        same(&fresh1, &fresh2, T + 4);
+    }
+
+    #[test]
+    fn group_drop_against_later_publish() {
+        let (mut a, mut b) = (node(b"a"), node(b"b"));
+        publish(&mut a, b"g", b"n1", b"p", T);
+        exchange(&mut [&mut a, &mut b], T);
+        publish(&mut a, b"g", b"n2", b"p", T + 1); // older than the drop
+        assert!(b.drop_group(b"g", T + 2));
+        publish(&mut a, b"g", b"n3", b"p", T + 3);
+        exchange(&mut [&mut a, &mut b], T + 4);
+        for r in [&a, &b] {
+            let ids: Vec<&[u8]> = r.groups[&b"g"[..]]
+                .notifications()
+                .iter()
+                .map(|n| &*n.id)
+                .collect();
+            assert_eq!(ids, vec![&b"n3"[..]]);
+            assert_eq!(r.notifications(), 1);
+        }
+        same(&a, &b, T + 4);
+        // counters equal a recount
+        let (m, n) = (a.group_memory(), a.notifications());
+        a.recount();
+        assert_eq!((a.group_memory(), a.notifications()), (m, n));
+    }
+
+    #[test]
+    fn duplicate_notification_id_from_two_nodes_resolves_the_same_everywhere() {
+        let (mut a, mut b, mut c) = (node(b"a"), node(b"b"), node(b"c"));
+        // one with the very same sequence but another id (same millisecond, fresh clocks)
+        publish(&mut a, b"h", b"x", b"1", T);
+        publish(&mut b, b"h", b"y", b"2", T);
+        publish(&mut a, b"g", b"n", b"from-a", T + 1);
+        publish(&mut b, b"g", b"n", b"from-b", T);
+        let (oa, ob) = (a.take_outbox(), b.take_outbox());
+        assert_eq!(oa[0].clock(), ob[0].clock(), "same sequence");
+        c.merge(oa.clone(), T + 2);
+        c.merge(ob.clone(), T + 2);
+        a.merge(ob, T + 2);
+        b.merge(oa, T + 2);
+        for r in [&a, &b, &c] {
+            let g = &r.groups[&b"g"[..]];
+            assert_eq!(g.len(), 1);
+            assert_eq!(&*g.notifications()[0].payload, b"from-b", "the lower seq");
+            let h = &r.groups[&b"h"[..]];
+            assert_eq!(h.len(), 1);
+            assert_eq!(&*h.notifications()[0].id, b"x", "the lower id");
+            assert!(h.ids_in_step() && g.ids_in_step());
+        }
+        same(&a, &b, T + 2);
+        same(&a, &c, T + 2);
+        // a later local publish of the id is a duplicate everywhere
+        assert_eq!(publish(&mut a, b"g", b"n", b"again", T + 3), Published::Duplicate);
+        assert!(a.take_outbox().is_empty());
+    }
+
+    #[test]
+    fn expired_entries_never_resurrect_and_tombstones_go() {
+        let mut a = node(b"a");
+        a.add_item(b"c", b"short", 1.0, &[], Some(T + 100), T);
+        a.add_item(b"c", b"long", 1.0, &[], None, T);
+        a.publish(b"g", b"n", b"p", T, T + 100, 10, None, Limits::NONE)
+            .unwrap();
+        a.del_items(b"c", &[b"gone"], T);
+        let all = a.take_outbox();
+        let mut late = node(b"late");
+        let changed = late.merge(all.clone(), T + 100);
+        assert_eq!(changed.len(), 2, "only the live item and the tombstone");
+        assert!(late.groups.is_empty() && score(&late, b"c", b"short").is_none());
+        assert_eq!(a.snapshot(T + 100).len(), 2);
+        // tombstones past their TTL: ignored by a merge, dropped by the purge
+        let ttl = a.tombstone_ttl_ms;
+        let mut later = node(b"later");
+        assert_eq!(later.merge(all.clone(), T + ttl).len(), 1, "only `long`");
+        assert_eq!(later.tombstones(), 0);
+        assert_eq!(a.tombstones(), 1);
+        a.purge(T + ttl - 1);
+        assert_eq!(a.tombstones(), 1);
+        a.purge(T + ttl);
+        assert_eq!(a.tombstones(), 0);
+        assert!(a.take_outbox().is_empty(), "a purge never goes to the outbox");
+        // a merge raises the clock: later local changes outrank what was seen
+        let mut behind = node(b"behind");
+        behind.merge(vec![all[1].clone()], 0);
+        assert!(behind.last_seq >= all[1].clock());
+        behind.add_item(b"c", b"long", 2.0, &[], None, 0);
+        let mine = behind.take_outbox();
+        assert_eq!(a.merge(mine.clone(), T).len(), 1);
+        assert_eq!(score(&a, b"c", b"long"), Some(2.0));
+        // merging one's own entries again changes nothing, and never fills the outbox
+        assert!(behind.merge(mine, T).is_empty());
+        assert!(a.take_outbox().is_empty() && behind.take_outbox().is_empty());
+    }
+
+    #[test]
+    fn standalone_keeps_no_versions_tombstones_nor_outbox() {
+        let mut r = Registry::new();
+        assert!(r.add_item(b"c", b"x", 1.0, &[], None, T));
+        assert!(!r.add_item(b"c", b"x", 2.0, &[], None, T));
+        assert_eq!(r.last_seq, 0, "catalog changes take no tick");
+        assert_eq!(r.catalogs[&b"c"[..]].get(b"x").unwrap().version, Version::default());
+        assert_eq!(r.del_items(b"c", &[b"x", b"y"], T), 1);
+        assert!(r.catalogs.is_empty(), "an emptied catalog disappears");
+        assert!(!r.drop_catalog(b"c", T));
+        publish(&mut r, b"g", b"n", b"p", T);
+        assert_eq!(r.last_seq, (T as u64) * 1024);
+        assert!(r.drop_group(b"g", T));
+        assert_eq!(r.tombstones(), 0);
+        assert!(r.take_outbox().is_empty());
+        // the publisher reaches the outbox entry while tracking
+        let mut a = node(b"a");
+        publish(&mut a, b"g", b"n", b"p", T);
+        a.set_publisher(b"g", a.last_seq, Some(b"alice"));
+        match &a.take_outbox()[..] {
+            [Entry::Notification { notification, .. }] => {
+                assert_eq!(notification.publisher.as_deref(), Some(&b"alice"[..]))
+            }
+            other => panic!("{other:?}"),
+        }
+        // FLUSHALL keeps the clock and the settings
+        let (seq, n) = (a.last_seq, a.node);
+        a.clear();
+        assert_eq!((a.last_seq, a.node, a.track), (seq, n, true));
+        assert!(a.groups.is_empty());
+    }
+}
