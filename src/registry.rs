@@ -36,7 +36,7 @@ pub fn async_load_started() {
 /// The loaded databases were swapped in: so is the loaded registry.
 pub fn async_load_completed() {
     if let Some(registry) = staged().take() {
-        *lock() = registry;
+        lock().replace_with(registry);
     }
 }
 
@@ -88,10 +88,7 @@ pub fn lock() -> Guard {
 /// Empties the registry (FLUSHALL). The sequence survives, so cursors never hide a notification
 /// published after the flush.
 pub fn clear() {
-    let mut registry = lock();
-    let last_seq = registry.last_seq;
-    *registry = Registry::new();
-    registry.last_seq = last_seq;
+    lock().clear();
 }
 
 /// False when the registry certainly holds no group (every change goes through `lock`).
@@ -129,7 +126,8 @@ pub unsafe extern "C" fn aux_load(
                     Some(slot) => *slot = registry,
                     None => {
                         drop(staged);
-                        *lock() = registry;
+                        // the node's sync settings (node id, tracking, tombstone TTL) stay
+                        lock().replace_with(registry);
                     }
                 }
                 true
