@@ -4,7 +4,7 @@
 //! talks to its peers over the cluster bus (`RedisModule_SendClusterMessage`, 7.0+): registry
 //! changes and digests (`sync`), and the per-user fan-out (`fanout`). This file is the thin, safe
 //! wrapper over the bus API; a standalone server never registers a receiver nor sends anything.
-#![allow(dead_code)] // the receivers land with `sync` and `fanout`
+#![allow(dead_code)] // parts used by `fanout` (the per-user fan-out)
 
 use std::os::raw::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,9 +12,11 @@ use std::sync::Mutex;
 
 use redis_module::{raw, Context, ContextFlags, RedisError};
 
+pub mod sync;
+
 /// At load: in cluster mode, registers the bus receivers and starts the sync timer.
-pub fn init(_ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
-    Ok(())
+pub fn init(ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
+    sync::init(ctx)
 }
 
 /// Length of a cluster node id (hex).
@@ -104,6 +106,12 @@ pub fn nodes(ctx: *mut raw::RedisModuleCtx) -> Vec<Node> {
         }
         let mut id = [0u8; ID_LEN];
         id.copy_from_slice(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), ID_LEN) });
+        // GetClusterNodeInfo looks the id up by strlen: pass it NUL-terminated (the list's ids
+        // are exactly 40 bytes, not terminated).
+        let mut cid = [0 as c_char; ID_LEN + 1];
+        for (d, s) in cid.iter_mut().zip(id.iter()) {
+            *d = *s as c_char;
+        }
         let mut ip = [0 as c_char; 46];
         let mut primary = [0 as c_char; ID_LEN];
         let (mut port, mut flags) = (0, 0);
@@ -111,7 +119,7 @@ pub fn nodes(ctx: *mut raw::RedisModuleCtx) -> Vec<Node> {
         let ok = unsafe {
             info(
                 ctx,
-                ptr,
+                cid.as_ptr(),
                 ip.as_mut_ptr(),
                 primary.as_mut_ptr(),
                 &mut port,
