@@ -656,7 +656,8 @@ impl Cluster {
             let k = k.strip_prefix("session_").unwrap_or(k);
             match k {
                 "registry_digest" => view.digest = Some(v.trim().to_owned()),
-                "catalogs" | "catalog_items" | "groups" | "live_notifications" => {
+                "catalogs" | "catalog_items" | "groups" | "live_notifications"
+                | "registry_entries" => {
                     view.counts.push((k.to_owned(), v.trim().to_owned()));
                 }
                 _ => {}
@@ -763,7 +764,7 @@ pub struct RegistryView {
     pub catalogs: BTreeMap<String, Vec<(String, String)>>,
     /// Group name -> `SESSION.GROUP INFO` without `memory`.
     pub groups: BTreeMap<String, Vec<(String, String)>>,
-    /// `INFO session`: catalogs, catalog_items, groups, live_notifications.
+    /// `INFO session`: catalogs, catalog_items, groups, live_notifications, registry_entries.
     pub counts: Vec<(String, String)>,
     /// `INFO session`'s `registry_digest`, when the module shows one.
     pub digest: Option<String>,
