@@ -621,6 +621,31 @@ fn catalog_del_drop_and_group_drop_travel() {
     }
 }
 
+/// A group trimmed by `MAXLEN` (publishes on several primaries, each keeping the newest 3) holds
+/// the same notifications on every node, replicas included.
+#[test]
+fn a_group_trimmed_by_maxlen_is_equal_on_every_node() {
+    let cluster = Cluster::start();
+    for n in 0..8 {
+        let id = format!("n{n}");
+        let r = ok(
+            &mut cluster.conn(n % 3),
+            &["SESSION.NOTIFYGROUP", "short", &id, "x", "MAXLEN", "3"],
+        );
+        assert_eq!(r, Value::Int(1), "{id}");
+    }
+    let view = cluster.wait_converged_to("short with its newest 3", |v| {
+        v.group("short", "notifications") == Some(3)
+    });
+    assert_eq!(
+        view.counts
+            .iter()
+            .find(|(k, _)| k == "live_notifications")
+            .map(|(_, v)| v.as_str()),
+        Some("3")
+    );
+}
+
 /// What the writer did.
 struct Written {
     /// For each session, the last round that touched it.
@@ -632,9 +657,13 @@ struct Written {
 }
 
 const NOTIFY_MAXLEN: &str = "1000";
+/// One registry change every this many touches, at most this many in all (fewer notifications
+/// than `NOTIFY_MAXLEN`, however fast the machine: nothing is trimmed).
+const CHANGE_EVERY: usize = 100;
+const MAX_CHANGES: usize = 3000;
 
 /// Touches every session once per round through the cluster client (fields `last` and
-/// `r<round>`, one event) and, every 25 touches, makes one registry change on a primary in turn
+/// `r<round>`, one event) and, every `CHANGE_EVERY` touches, makes one registry change on a primary in turn
 /// (a new item of catalog `live`, every fourth change a notification of group `live`) until
 /// `stop` is set and the round in progress is done.
 fn writer(
@@ -675,7 +704,7 @@ fn writer(
                 "{reply:?}"
             );
             written.last_round[i] = round;
-            if i % 25 == 0 {
+            if i % CHANGE_EVERY == 0 && changes < MAX_CHANGES {
                 let c = &mut primaries[changes % 3];
                 if changes % 4 == 3 {
                     let id = format!("n{}", written.notifications);
@@ -709,7 +738,7 @@ fn writer(
 }
 
 /// Resharding (a range of node 0's slots to node 1) while a writer keeps touching 2,000 sessions
-/// and making registry changes on every primary in turn: no session, field or registry change is
+/// and making a registry change every 100 touches on the primaries in turn: no session, field or registry change is
 /// lost, and the registry is equal on every node at the end.
 #[test]
 fn resharding_under_a_live_writer_with_registry_changes_in_flight() {
