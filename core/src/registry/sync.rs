@@ -47,7 +47,10 @@ pub enum Entry {
         version: Version,
     },
     /// Tombstone of CATALOG DROP.
-    CatalogGone { catalog: Box<[u8]>, version: Version },
+    CatalogGone {
+        catalog: Box<[u8]>,
+        version: Version,
+    },
     /// A published notification (its `seq` is the origin's, the same on every node).
     Notification {
         group: Box<[u8]>,
@@ -136,7 +139,15 @@ impl Registry {
                 categories,
                 expires_ms,
                 version,
-            } => self.apply_item(catalog, id, *score, categories, *expires_ms, *version, now_ms),
+            } => self.apply_item(
+                catalog,
+                id,
+                *score,
+                categories,
+                *expires_ms,
+                *version,
+                now_ms,
+            ),
             Entry::ItemGone {
                 catalog,
                 id,
@@ -191,7 +202,13 @@ impl Registry {
         true
     }
 
-    fn apply_item_gone(&mut self, catalog: &[u8], id: &[u8], version: Version, now_ms: i64) -> bool {
+    fn apply_item_gone(
+        &mut self,
+        catalog: &[u8],
+        id: &[u8],
+        version: Version,
+        now_ms: i64,
+    ) -> bool {
         if !self.tombstone_live(version, now_ms) || self.item_outranks(catalog, id, version) {
             return false;
         }
@@ -210,7 +227,10 @@ impl Registry {
 
     fn apply_catalog_gone(&mut self, catalog: &[u8], version: Version, now_ms: i64) -> bool {
         if !self.tombstone_live(version, now_ms)
-            || self.catalog_gone.get(catalog).is_some_and(|g| *g >= version)
+            || self
+                .catalog_gone
+                .get(catalog)
+                .is_some_and(|g| *g >= version)
         {
             return false;
         }
@@ -283,17 +303,21 @@ impl Registry {
         if let Some(g) = self.groups.get_mut(group) {
             let before = (group_cost(group, g), g.notifications().len());
             // sequences increase: the ones below the clock are a prefix
-            while g.notifications().front().is_some_and(|n| n.seq < version.clock) {
+            while g
+                .notifications()
+                .front()
+                .is_some_and(|n| n.seq < version.clock)
+            {
                 g.pop_front();
             }
-            if g.is_empty() {
-                self.remove_group(group);
+            let after = if g.is_empty() {
+                self.groups.remove(group);
+                (0, 0)
             } else {
-                let after = (group_cost(group, g), g.notifications().len());
-                self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
-                self.notification_count =
-                    self.notification_count.saturating_sub(before.1) + after.1;
-            }
+                (group_cost(group, g), g.notifications().len())
+            };
+            self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
+            self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
         }
         self.group_gone.insert(group.into(), version);
         true
@@ -368,7 +392,11 @@ impl Registry {
         };
         for (name, catalog) in &self.catalogs {
             for item in catalog.items() {
-                s.add(1, &[name, &item.id], &[item.version.clock, item.version.node]);
+                s.add(
+                    1,
+                    &[name, &item.id],
+                    &[item.version.clock, item.version.node],
+                );
             }
         }
         for (catalog, ids) in &self.item_gone {
@@ -405,7 +433,6 @@ impl Registry {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,8 +448,17 @@ mod tests {
     }
 
     fn publish(r: &mut Registry, group: &[u8], id: &[u8], payload: &[u8], now: i64) -> Published {
-        r.publish(group, id, payload, now, now + 3_600_000, 1000, None, Limits::NONE)
-            .unwrap()
+        r.publish(
+            group,
+            id,
+            payload,
+            now,
+            now + 3_600_000,
+            1000,
+            None,
+            Limits::NONE,
+        )
+        .unwrap()
     }
 
     /// Each node merges what the others' outboxes hold (in the order given).
@@ -586,7 +622,10 @@ mod tests {
         same(&a, &b, T + 2);
         same(&a, &c, T + 2);
         // a later local publish of the id is a duplicate everywhere
-        assert_eq!(publish(&mut a, b"g", b"n", b"again", T + 3), Published::Duplicate);
+        assert_eq!(
+            publish(&mut a, b"g", b"n", b"again", T + 3),
+            Published::Duplicate
+        );
         assert!(a.take_outbox().is_empty());
     }
 
@@ -614,7 +653,10 @@ mod tests {
         assert_eq!(a.tombstones(), 1);
         a.purge(T + ttl);
         assert_eq!(a.tombstones(), 0);
-        assert!(a.take_outbox().is_empty(), "a purge never goes to the outbox");
+        assert!(
+            a.take_outbox().is_empty(),
+            "a purge never goes to the outbox"
+        );
         // a merge raises the clock: later local changes outrank what was seen
         let mut behind = node(b"behind");
         behind.merge(vec![all[1].clone()], 0);
@@ -634,7 +676,10 @@ mod tests {
         assert!(r.add_item(b"c", b"x", 1.0, &[], None, T));
         assert!(!r.add_item(b"c", b"x", 2.0, &[], None, T));
         assert_eq!(r.last_seq, 0, "catalog changes take no tick");
-        assert_eq!(r.catalogs[&b"c"[..]].get(b"x").unwrap().version, Version::default());
+        assert_eq!(
+            r.catalogs[&b"c"[..]].get(b"x").unwrap().version,
+            Version::default()
+        );
         assert_eq!(r.del_items(b"c", &[b"x", b"y"], T), 1);
         assert!(r.catalogs.is_empty(), "an emptied catalog disappears");
         assert!(!r.drop_catalog(b"c", T));
