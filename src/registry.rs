@@ -54,6 +54,32 @@ pub fn async_loading() -> bool {
 /// (TOUCH's `pending` count) skip the lock on a server without notifications.
 static HAS_GROUPS: AtomicBool = AtomicBool::new(false);
 
+/// Cluster mode: local changes are versioned with this node and go to the outbox.
+static CLUSTER: AtomicBool = AtomicBool::new(false);
+/// Whether the outbox holds changes, as of the last guard released (lets every command but a
+/// changing registry command skip the lock after it ran).
+static HAS_OUTBOX: AtomicBool = AtomicBool::new(false);
+
+/// Turns cluster mode on (at load). The node id is read from Redis at each lock (CLUSTER RESET
+/// HARD may change it).
+pub fn set_cluster(on: bool) {
+    CLUSTER.store(on, Ordering::Relaxed);
+}
+
+/// True when a registry command left changes to replicate and send.
+pub fn has_outbox() -> bool {
+    HAS_OUTBOX.load(Ordering::Relaxed)
+}
+
+/// The registry's digest when it is free (INFO).
+pub fn try_digest() -> Option<session_core::registry::sync::Digest> {
+    match REGISTRY.try_lock() {
+        Ok(r) => Some(r.digest()),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().digest()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// The registry, locked for the duration of one command.
 pub struct Guard(MutexGuard<'static, Registry>);
 
@@ -73,16 +99,27 @@ impl std::ops::DerefMut for Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         HAS_GROUPS.store(!self.0.groups.is_empty(), Ordering::Relaxed);
+        HAS_OUTBOX.store(self.0.has_outbox(), Ordering::Relaxed);
     }
 }
 
 /// The registry, for the duration of one command.
 pub fn lock() -> Guard {
-    Guard(
+    let mut guard = Guard(
         REGISTRY
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()),
-    )
+    );
+    // A loaded or swapped-in registry takes this node's identity (set here, not at load, so no
+    // replacement path can miss it).
+    if CLUSTER.load(Ordering::Relaxed) {
+        if !guard.track {
+            guard.track = true;
+            guard.node =
+                crate::cluster::my_id().map_or(0, |id| session_core::version::node_hash(&id));
+        }
+    }
+    guard
 }
 
 /// Empties the registry (FLUSHALL). The sequence survives, so cursors never hide a notification

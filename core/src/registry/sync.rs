@@ -112,6 +112,11 @@ impl Summer {
 }
 
 impl Registry {
+    /// True when local changes wait in the outbox.
+    pub fn has_outbox(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
     /// The entries local changes made since the last call (empty unless `track`).
     pub fn take_outbox(&mut self) -> Vec<Entry> {
         std::mem::take(&mut self.outbox)
