@@ -112,12 +112,9 @@ pub fn lock() -> Guard {
     );
     // A loaded or swapped-in registry takes this node's identity (set here, not at load, so no
     // replacement path can miss it).
-    if CLUSTER.load(Ordering::Relaxed) {
-        if !guard.track {
-            guard.track = true;
-            guard.node =
-                crate::cluster::my_id().map_or(0, |id| session_core::version::node_hash(&id));
-        }
+    if CLUSTER.load(Ordering::Relaxed) && !guard.track {
+        guard.track = true;
+        guard.node = crate::cluster::my_id().map_or(0, |id| session_core::version::node_hash(&id));
     }
     guard
 }

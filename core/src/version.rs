@@ -44,6 +44,13 @@ mod tests {
         assert_eq!(node_hash(b""), 0);
         assert_ne!(node_hash(b"a"), 0);
         assert_ne!(node_hash(b"a"), node_hash(b"b"));
-        assert_eq!(Version { clock: 2048, node: 0 }.ms(), 2);
+        assert_eq!(
+            Version {
+                clock: 2048,
+                node: 0
+            }
+            .ms(),
+            2
+        );
     }
 }

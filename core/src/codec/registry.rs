@@ -10,8 +10,8 @@ use crate::registry::analytics::{
 };
 use crate::registry::{Entry, Registry};
 use crate::surface::catalog::Catalog;
-use crate::version::Version;
 use crate::surface::trending::{TrendParams, Trending};
+use crate::version::Version;
 
 use super::wire::{put_bytes, put_i64, put_u64, Reader};
 
@@ -215,18 +215,15 @@ fn decode_tombstones(r: &mut Reader, registry: &mut Registry) -> Result<u64> {
     let order = Error::Corrupt("tombstones out of order");
     let mut max_clock = 0;
     let n = r.len_prefix()?;
-    let mut last: Option<(Box<[u8]>, Box<[u8]>)> = None;
+    let mut last: Option<(&[u8], &[u8])> = None;
     for _ in 0..n {
         let catalog = r.prefixed()?;
         let id = r.prefixed()?;
         let v = read_version(r)?;
-        if last
-            .as_ref()
-            .is_some_and(|(c, i)| (&**c, &**i) >= (catalog, id))
-        {
+        if last.is_some_and(|prev| prev >= (catalog, id)) {
             return Err(order);
         }
-        last = Some((catalog.into(), id.into()));
+        last = Some((catalog, id));
         max_clock = max_clock.max(v.clock);
         let held = registry.catalogs.get(catalog).and_then(|c| c.get(id));
         if held.is_none() {
@@ -782,13 +779,17 @@ mod tests {
         let old = decode(&v4).unwrap();
         assert_eq!(old.items(), 2);
         assert_eq!(old.tombstones(), 0);
-        assert!(old.catalogs[&b"c"[..]].items().all(|i| i.version == Version::default()));
+        assert!(old.catalogs[&b"c"[..]]
+            .items()
+            .all(|i| i.version == Version::default()));
         assert_eq!(encode_as(&old, 4), v4);
         assert_eq!(old.last_seq, reg.last_seq);
         // duplicate / unordered tombstones are refused
         let mut two = Registry::new();
-        two.catalog_gone.insert(b"a"[..].into(), Version { clock: 1, node: 2 });
-        two.catalog_gone.insert(b"b"[..].into(), Version { clock: 1, node: 2 });
+        two.catalog_gone
+            .insert(b"a"[..].into(), Version { clock: 1, node: 2 });
+        two.catalog_gone
+            .insert(b"b"[..].into(), Version { clock: 1, node: 2 });
         two.last_seq = 1;
         let good = encode(&two);
         assert!(decode(&good).is_ok());
@@ -798,9 +799,16 @@ mod tests {
         assert!(decode(&dup).is_err());
         // a clock beyond the SEQ range is refused; the loaded clock covers every version
         let mut high = Registry::new();
-        high.group_gone.insert(b"g"[..].into(), Version { clock: 50, node: 0 });
+        high.group_gone
+            .insert(b"g"[..].into(), Version { clock: 50, node: 0 });
         assert_eq!(decode(&encode(&high)).unwrap().last_seq, 50);
-        high.group_gone.insert(b"g"[..].into(), Version { clock: u64::MAX, node: 0 });
+        high.group_gone.insert(
+            b"g"[..].into(),
+            Version {
+                clock: u64::MAX,
+                node: 0,
+            },
+        );
         assert!(decode(&encode(&high)).is_err());
     }
 
@@ -880,8 +888,17 @@ mod tests {
             let id = format!("item-{i:04}");
             reg.add_item(b"catalog", id.as_bytes(), i as f64, &[b"cat"], None, T);
         }
-        reg.publish(b"g", b"big", &vec![7u8; 5_000], T, T + 1_000, 5, None, Limits::NONE)
-            .unwrap();
+        reg.publish(
+            b"g",
+            b"big",
+            &vec![7u8; 5_000],
+            T,
+            T + 1_000,
+            5,
+            None,
+            Limits::NONE,
+        )
+        .unwrap();
         let entries = reg.snapshot(T);
         for max in [1, 64, 100, 1_000, 4_096, 65_536, usize::MAX] {
             let chunks = chunk_entries(&entries, max);
