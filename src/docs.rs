@@ -332,6 +332,14 @@ pub const DOCS: &[Doc] = &[
         args: SURFACE_ARGS,
     },
     Doc {
+        name: "session.surface_ro",
+        summary: "SURFACE without recording impressions (NOMARK forced): a read-only command, for replicas",
+        complexity: "O(C * (I + 1) + W) for COUNT C, I interests and W <= 65536 seen items stepped over, independent of the catalog's size; random draws O(log N)",
+        arity: -4,
+        keys: Keys::Read,
+        args: SURFACE_ARGS,
+    },
+    Doc {
         name: "session.impress",
         summary: "Records one impression of each item for frequency capping",
         complexity: "O(N) for N items",

@@ -14,6 +14,7 @@ const COMMANDS: &[(&str, i64, bool)] = &[
     ("session.info", 2, true),
     ("session.enrich", -2, true),
     ("session.surface", -4, true),
+    ("session.surface_ro", -4, true),
     ("session.impress", -4, true),
     ("session.inbox", -2, true),
     ("session.notifygroup", -4, false),

@@ -111,6 +111,11 @@ pub fn table() -> Vec<Spec> {
             "write deny-oom",
         ),
         keyed(
+            "session.surface_ro",
+            entry!(surface::surface_ro),
+            "readonly",
+        ),
+        keyed(
             "session.impress",
             entry!(surface::impress),
             "write deny-oom fast",
