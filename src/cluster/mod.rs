@@ -12,8 +12,13 @@ use std::sync::Mutex;
 
 use redis_module::{raw, Context, ContextFlags, RedisError};
 
+pub mod fanout;
+
 /// At load: in cluster mode, registers the bus receivers and starts the sync timer.
-pub fn init(_ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
+pub fn init(ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
+    if enabled(ctx) {
+        fanout::register(ctx);
+    }
     Ok(())
 }
 
@@ -108,10 +113,16 @@ pub fn nodes(ctx: *mut raw::RedisModuleCtx) -> Vec<Node> {
         let mut primary = [0 as c_char; ID_LEN];
         let (mut port, mut flags) = (0, 0);
         // SAFETY: buffers of NET_IP_STR_LEN (46) and REDISMODULE_NODE_ID_LEN as documented.
+        // GetClusterNodeInfo looks the id up by strlen: the list's ids are not NUL-terminated,
+        // so it gets a terminated copy (else the lookup fails at random and the node is missed).
+        let mut cid = [0 as c_char; ID_LEN + 1];
+        for (d, s) in cid.iter_mut().zip(id.iter()) {
+            *d = *s as c_char;
+        }
         let ok = unsafe {
             info(
                 ctx,
-                ptr,
+                cid.as_ptr(),
                 ip.as_mut_ptr(),
                 primary.as_mut_ptr(),
                 &mut port,

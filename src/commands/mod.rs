@@ -15,7 +15,7 @@ mod users;
 pub use notify::pending_count;
 pub use purge::schedule as schedule_purge;
 pub use trending::record as record_analytics;
-pub use users::enforce_limit;
+pub use users::{enforce_limit, local_part, revoke_listed};
 
 use redis_module::{raw, RedisError};
 use session_core::Session;

@@ -206,6 +206,10 @@ impl Cluster {
             let mut good = true;
             for s in self.live() {
                 let mut c = s.conn();
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
+                if !info.contains("cluster_state:ok") {
+                    good = false;
+                }
                 let map = slot_map(&mut c);
                 if map != expected {
                     good = false;
