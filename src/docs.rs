@@ -414,7 +414,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.sessions",
-        summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster); with CURSOR, one page",
+        summary: "Lists a user's live sessions the caller may read (in Redis Cluster: every primary's, within session.cluster-timeout); with CURSOR, one page (this node's)",
         complexity: "O(S) for S sessions of the user, refused past session.max-unpaged-sessions (checked in O(1) before any work); with CURSOR, O(log(S) + COUNT)",
         arity: -2,
         keys: Keys::None,
@@ -422,7 +422,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.revoke",
-        summary: "Deletes the sessions of a user the caller may write (log out everywhere): all, or COUNT per call",
+        summary: "Deletes the sessions of a user the caller may write (log out everywhere): all (in Redis Cluster: on every primary), or COUNT per call (this node's)",
         complexity: "O(S) for S sessions of the user, refused past session.max-unpaged-sessions (checked in O(1) before any work); with COUNT, O(COUNT * log(S)) key opens (plus one ACL pattern check per listed key for a caller confined by key patterns)",
         arity: -2,
         keys: Keys::None,
