@@ -88,8 +88,35 @@ fn offset(c: &mut Connection) -> String {
     info_field(c, "replication", "master_repl_offset").expect("offset")
 }
 
-fn aof_size(c: &mut Connection) -> String {
-    info_field(c, "persistence", "aof_current_size").expect("aof size")
+/// The incremental AOF files' bytes (what was appended since the server started).
+fn aof_tail(server: &Server) -> Vec<u8> {
+    let mut out = Vec::new();
+    let dir = server.dir().join("appendonlydir");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("appendonlydir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .collect();
+    files.sort();
+    for f in files {
+        out.extend(std::fs::read(f).expect("read the AOF"));
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Writes `SET key x` and waits until the AOF holds it: everything before it was flushed too.
+fn aof_mark(server: &Server, c: &mut Connection, key: &str) -> Vec<u8> {
+    ok(c, &["SET", key, "x"]);
+    let mut tail = Vec::new();
+    wait_until(PATIENCE, "the AOF to hold the marker", || {
+        tail = aof_tail(server);
+        contains(&tail, key.as_bytes())
+    });
+    tail
 }
 
 /// Waits until the replica has applied everything the primary has sent (without WAIT, which
@@ -110,7 +137,9 @@ fn same_answer_as_surface_nomark_and_nothing_written() {
     setup(&mut c, "sess:1");
     caught_up(&mut c, &mut r);
 
-    let before = (dump(&mut c, "sess:1"), offset(&mut c), aof_size(&mut c));
+    let before = (dump(&mut c, "sess:1"), offset(&mut c));
+    let aof_before = aof_mark(&primary, &mut c, "marker:0");
+    let before = (before.0, offset(&mut c));
     for key in ["sess:1", "missing"] {
         for form in FORMS {
             let expected = ok(&mut c, &with("SESSION.SURFACE", key, form, &["NOMARK"]));
@@ -140,18 +169,35 @@ fn same_answer_as_surface_nomark_and_nothing_written() {
         "{explored:?}"
     );
     assert!(!exists(&mut c, "missing"), "SURFACE_RO creates nothing");
-    let after = (dump(&mut c, "sess:1"), offset(&mut c), aof_size(&mut c));
+    let after = (dump(&mut c, "sess:1"), offset(&mut c));
     assert_eq!(
         after, before,
         "SURFACE_RO wrote nothing, replicated nothing"
     );
+    let aof_after = aof_mark(&primary, &mut c, "marker:1");
+    assert!(aof_after.starts_with(&aof_before));
+    let appended = &aof_after[aof_before.len()..];
+    assert!(
+        !contains(appended, b"SESSION"),
+        "nothing appended but the marker"
+    );
+    assert!(
+        appended.len() < 64,
+        "only the marker was appended: {:?}",
+        String::from_utf8_lossy(appended)
+    );
 
     // SURFACE without NOMARK records impressions: the same checks see it
+    let before_mark = offset(&mut c);
     ok(&mut c, &["SESSION.SURFACE", "sess:1", "FROM", "articles"]);
-    let marked = (dump(&mut c, "sess:1"), offset(&mut c), aof_size(&mut c));
+    let marked = (dump(&mut c, "sess:1"), offset(&mut c));
     assert_ne!(marked.0, before.0, "SURFACE records impressions");
-    assert_ne!(marked.1, before.1, "SURFACE replicates its impressions");
-    assert_ne!(marked.2, before.2, "SURFACE appends to the AOF");
+    assert_ne!(marked.1, before_mark, "SURFACE replicates its impressions");
+    let aof_marked = aof_mark(&primary, &mut c, "marker:2");
+    assert!(
+        contains(&aof_marked[aof_after.len()..], b"SESSION.IMPRESS"),
+        "SURFACE appends to the AOF"
+    );
 }
 
 #[test]

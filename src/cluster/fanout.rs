@@ -92,6 +92,10 @@ struct Pending {
     deleted: i64,
     /// An error a node answered (its part over the limit): the reply once every part is in.
     error: Option<String>,
+    /// The first round's request (re-sent to a node that has sent no part yet).
+    request: Vec<u8>,
+    /// The second round's messages, by owner.
+    revokes: BTreeMap<NodeId, Vec<Vec<u8>>>,
 }
 
 static PENDING: Mutex<Option<HashMap<u64, Pending>>> = Mutex::new(None);
@@ -161,6 +165,8 @@ pub fn start(inv: &Invocation, kind: Kind, db: i32) -> RedisResult {
         names: local.into_iter().map(|k| (None, k)).collect(),
         deleted: 0,
         error: None,
+        request: Vec::new(),
+        revokes: BTreeMap::new(),
     };
     if targets.is_empty() {
         // a cluster of one primary: nothing to wait for
@@ -217,7 +223,9 @@ pub fn start(inv: &Invocation, kind: Kind, db: i32) -> RedisResult {
         unsafe { set(bc, Some(disconnected)) };
     }
     pending.bc = Blocked(bc);
+    pending.request = req;
     with_pending(|p| p.insert(id, pending));
+    arm_resend(ctx, id);
     Ok(RedisValue::NoReply)
 }
 
@@ -274,6 +282,7 @@ fn finish_round(ctx: *mut raw::RedisModuleCtx, p: &mut Pending) -> Option<Outcom
                 let sent = parts
                     .iter()
                     .all(|m| super::send(ctx, Some(&node), REVOKE_REQ, m));
+                p.revokes.insert(node, parts);
                 if !sent {
                     p.error.get_or_insert_with(|| {
                         format!(
@@ -301,6 +310,55 @@ fn finish_round(ctx: *mut raw::RedisModuleCtx, p: &mut Pending) -> Option<Outcom
             }
         }
     }
+}
+
+/// How often a request is sent again to the nodes that have sent nothing yet: the bus may lose
+/// a message (a link being re-established: Valkey drops a module message that arrives on a link
+/// not yet tied to its node). Listing is idempotent, and so is deleting (a key already gone is
+/// not deleted twice).
+fn resend_every_ms() -> i64 {
+    (config::cluster_timeout_ms() / 4).max(20)
+}
+
+fn arm_resend(ctx: *mut raw::RedisModuleCtx, id: u64) {
+    if let Some(create) = unsafe { raw::RedisModule_CreateTimer } {
+        // SAFETY: main thread; the data is the request id, not a pointer.
+        unsafe {
+            create(
+                ctx,
+                resend_every_ms(),
+                Some(resend),
+                id as usize as *mut c_void,
+            )
+        };
+    }
+}
+
+extern "C" fn resend(ctx: *mut raw::RedisModuleCtx, data: *mut c_void) {
+    let _ = std::panic::catch_unwind(|| {
+        let id = data as usize as u64;
+        let alive = with_pending(|all| {
+            let Some(p) = all.get(&id) else {
+                return false;
+            };
+            for (node, w) in &p.waiting {
+                if w.next_part != 0 {
+                    continue; // its answer is arriving
+                }
+                if p.deleting {
+                    for m in p.revokes.get(node).into_iter().flatten() {
+                        super::send(ctx, Some(node), REVOKE_REQ, m);
+                    }
+                } else {
+                    super::send(ctx, Some(node), SESSIONS_REQ, &p.request);
+                }
+            }
+            true
+        });
+        if alive {
+            arm_resend(ctx, id);
+        }
+    });
 }
 
 /// `names` split into payloads of at most `CHUNK` bytes of names each (one empty part for none).
