@@ -4,7 +4,7 @@
 //! talks to its peers over the cluster bus (`RedisModule_SendClusterMessage`, 7.0+): registry
 //! changes and digests (`sync`), and the per-user fan-out (`fanout`). This file is the thin, safe
 //! wrapper over the bus API; a standalone server never registers a receiver nor sends anything.
-#![allow(dead_code)] // the receivers land with `sync` and `fanout`
+#![allow(dead_code)] // parts used by `fanout` (the per-user fan-out)
 
 use std::os::raw::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,13 +13,15 @@ use std::sync::Mutex;
 use redis_module::{raw, Context, ContextFlags, RedisError};
 
 pub mod fanout;
+pub mod sync;
 
-/// At load: in cluster mode, registers the bus receivers and starts the sync timer.
+/// At load: in cluster mode, registers the bus receivers (registry sync, per-user fan-out) and
+/// starts the sync timer.
 pub fn init(ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
     if enabled(ctx) {
         fanout::register(ctx);
     }
-    Ok(())
+    sync::init(ctx)
 }
 
 /// Length of a cluster node id (hex).
@@ -109,16 +111,16 @@ pub fn nodes(ctx: *mut raw::RedisModuleCtx) -> Vec<Node> {
         }
         let mut id = [0u8; ID_LEN];
         id.copy_from_slice(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), ID_LEN) });
-        let mut ip = [0 as c_char; 46];
-        let mut primary = [0 as c_char; ID_LEN];
-        let (mut port, mut flags) = (0, 0);
-        // SAFETY: buffers of NET_IP_STR_LEN (46) and REDISMODULE_NODE_ID_LEN as documented.
-        // GetClusterNodeInfo looks the id up by strlen: the list's ids are not NUL-terminated,
-        // so it gets a terminated copy (else the lookup fails at random and the node is missed).
+        // GetClusterNodeInfo looks the id up by strlen: pass it NUL-terminated (the list's ids
+        // are exactly 40 bytes, not terminated).
         let mut cid = [0 as c_char; ID_LEN + 1];
         for (d, s) in cid.iter_mut().zip(id.iter()) {
             *d = *s as c_char;
         }
+        let mut ip = [0 as c_char; 46];
+        let mut primary = [0 as c_char; ID_LEN];
+        let (mut port, mut flags) = (0, 0);
+        // SAFETY: buffers of NET_IP_STR_LEN (46) and REDISMODULE_NODE_ID_LEN as documented.
         let ok = unsafe {
             info(
                 ctx,
