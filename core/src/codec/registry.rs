@@ -215,18 +215,15 @@ fn decode_tombstones(r: &mut Reader, registry: &mut Registry) -> Result<u64> {
     let order = Error::Corrupt("tombstones out of order");
     let mut max_clock = 0;
     let n = r.len_prefix()?;
-    let mut last: Option<(Box<[u8]>, Box<[u8]>)> = None;
+    let mut last: Option<(&[u8], &[u8])> = None;
     for _ in 0..n {
         let catalog = r.prefixed()?;
         let id = r.prefixed()?;
         let v = read_version(r)?;
-        if last
-            .as_ref()
-            .is_some_and(|(c, i)| (&**c, &**i) >= (catalog, id))
-        {
+        if last.is_some_and(|prev| prev >= (catalog, id)) {
             return Err(order);
         }
-        last = Some((catalog.into(), id.into()));
+        last = Some((catalog, id));
         max_clock = max_clock.max(v.clock);
         let held = registry.catalogs.get(catalog).and_then(|c| c.get(id));
         if held.is_none() {

@@ -22,6 +22,9 @@ pub use sync::{Digest, Entry};
 /// Bytes a group costs besides its notifications (map entry, deque header).
 pub const GROUP_OVERHEAD: usize = 64;
 
+/// Item tombstones: catalog -> item id -> version.
+pub(crate) type ItemTombstones = BTreeMap<Box<[u8]>, BTreeMap<Box<[u8]>, Version>>;
+
 /// Default `tombstone_ttl_ms`: one day.
 pub const TOMBSTONE_TTL_MS: i64 = 86_400_000;
 
@@ -47,7 +50,7 @@ pub struct Registry {
     outbox: Vec<Entry>,
     /// Tombstones of CATALOG DEL: catalog -> item id -> version. Never beside a live item of
     /// the same key (whichever is newer stays).
-    pub(crate) item_gone: BTreeMap<Box<[u8]>, BTreeMap<Box<[u8]>, Version>>,
+    pub(crate) item_gone: ItemTombstones,
     /// Tombstones of CATALOG DROP: items (and item tombstones) at or below it are gone.
     pub(crate) catalog_gone: BTreeMap<Box<[u8]>, Version>,
     /// Tombstones of GROUP DROP: notifications with a sequence below its clock are gone.
@@ -339,7 +342,7 @@ impl Registry {
     }
 
     /// Removes a group and its notifications, keeping the counters. Returns whether it existed.
-    pub(crate) fn remove_group(&mut self, name: &[u8]) -> bool {
+    fn remove_group(&mut self, name: &[u8]) -> bool {
         match self.groups.remove_entry(name) {
             Some((name, g)) => {
                 self.group_memory = self.group_memory.saturating_sub(group_cost(&name, &g));

@@ -315,14 +315,14 @@ impl Registry {
             {
                 g.pop_front();
             }
-            if g.is_empty() {
-                self.remove_group(group);
+            let after = if g.is_empty() {
+                self.groups.remove(group);
+                (0, 0)
             } else {
-                let after = (group_cost(group, g), g.notifications().len());
-                self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
-                self.notification_count =
-                    self.notification_count.saturating_sub(before.1) + after.1;
-            }
+                (group_cost(group, g), g.notifications().len())
+            };
+            self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
+            self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
         }
         self.group_gone.insert(group.into(), version);
         true
