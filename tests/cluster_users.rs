@@ -7,7 +7,8 @@
 //!   error naming it, never a partial answer; its late reply is ignored and the next call is
 //!   whole again;
 //! - an ACL user confined to a key prefix sees and revokes only its keys, cluster-wide, and each
-//!   owner's replica applies exactly those deletions;
+//!   owner's replica applies exactly those deletions; SESSIONS on a replica lists the whole
+//!   cluster too (it stands in for its primary);
 //! - the paged forms (CURSOR/COUNT) stay per node.
 
 mod cluster_nodes;
@@ -187,5 +188,9 @@ fn a_confined_acl_user_sees_and_revokes_only_its_keys() {
         for key in cluster.keys_on(p, "t2:", 2) {
             assert!(exists(&mut r, &key), "{key} kept on the replica");
         }
+    }
+    // a replica asked stands in for its primary and asks the others: the whole listing
+    for replica in &cluster.replicas {
+        assert_eq!(sessions(&mut replica.conn(), "alice"), theirs);
     }
 }
