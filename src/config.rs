@@ -173,6 +173,14 @@ pub fn max_unpaged_sessions() -> usize {
     get(&MAX_UNPAGED_SESSIONS).max(0) as usize
 }
 
+/// `session.cluster-timeout`: milliseconds a cluster-wide `SESSIONS`/`REVOKE` waits for every
+/// other primary's part before it fails naming the primaries that did not answer.
+pub static CLUSTER_TIMEOUT: AtomicI64 = AtomicI64::new(2000);
+
+pub fn cluster_timeout_ms() -> i64 {
+    get(&CLUSTER_TIMEOUT).max(1)
+}
+
 pub fn max_groups() -> usize {
     get(&MAX_GROUPS).max(0) as usize
 }

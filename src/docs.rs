@@ -332,6 +332,14 @@ pub const DOCS: &[Doc] = &[
         args: SURFACE_ARGS,
     },
     Doc {
+        name: "session.surface_ro",
+        summary: "SURFACE without recording impressions (NOMARK forced): a read-only command, for replicas",
+        complexity: "O(C * (I + 1) + W) for COUNT C, I interests and W <= 65536 seen items stepped over, independent of the catalog's size; random draws O(log N)",
+        arity: -4,
+        keys: Keys::Read,
+        args: SURFACE_ARGS,
+    },
+    Doc {
         name: "session.impress",
         summary: "Records one impression of each item for frequency capping",
         complexity: "O(N) for N items",
@@ -406,7 +414,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.sessions",
-        summary: "Lists a user's live sessions the caller may read (this node's, in Redis Cluster); with CURSOR, one page",
+        summary: "Lists a user's live sessions the caller may read (in Redis Cluster: every primary's, within session.cluster-timeout); with CURSOR, one page (this node's)",
         complexity: "O(S) for S sessions of the user, refused past session.max-unpaged-sessions (checked in O(1) before any work); with CURSOR, O(log(S) + COUNT)",
         arity: -2,
         keys: Keys::None,
@@ -414,7 +422,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.revoke",
-        summary: "Deletes the sessions of a user the caller may write (log out everywhere): all, or COUNT per call",
+        summary: "Deletes the sessions of a user the caller may write (log out everywhere): all (in Redis Cluster: on every primary), or COUNT per call (this node's)",
         complexity: "O(S) for S sessions of the user, refused past session.max-unpaged-sessions (checked in O(1) before any work); with COUNT, O(COUNT * log(S)) key opens (plus one ACL pattern check per listed key for a caller confined by key patterns)",
         arity: -2,
         keys: Keys::None,

@@ -105,6 +105,7 @@ redis_module! {
             ["max-unpaged-sessions", &config::MAX_UNPAGED_SESSIONS, 10_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
             ["trend-top-k", &config::TREND_TOP_K, 1000, session_core::surface::trending::TOP_K.0 as i64, session_core::surface::trending::TOP_K.1 as i64, ConfigurationFlags::DEFAULT, None],
             ["trend-half-life", &config::TREND_HALF_LIFE, 600, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
+            ["cluster-timeout", &config::CLUSTER_TIMEOUT, 2000, 1, 600_000, ConfigurationFlags::DEFAULT, None],
             ["returning-gap", &config::RETURNING_GAP, 1800, 1, config::LIFETIME_MAX, ConfigurationFlags::DEFAULT, None],
         ],
         string: [

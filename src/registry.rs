@@ -215,6 +215,18 @@ pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
         return;
     }
     let registry = lock();
+    // In a cluster the registry's versions and tombstones must survive the rewrite: it is
+    // written as the versioned entries a primary replicates (`SESSION.SYNC APPLY`).
+    if crate::cluster::sync::on() {
+        let entries = registry.snapshot(crate::ffi::wall_ms());
+        for blob in session_core::codec::registry::chunk_entries(
+            &entries,
+            crate::cluster::sync::CHUNK_BYTES,
+        ) {
+            emit(aof, c"SESSION.SYNC", &[b"APPLY", &blob]);
+        }
+        return;
+    }
     for (name, catalog) in &registry.catalogs {
         for item in catalog.items() {
             let score = item.score.to_string();

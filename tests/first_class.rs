@@ -14,6 +14,7 @@ const COMMANDS: &[(&str, i64, bool)] = &[
     ("session.info", 2, true),
     ("session.enrich", -2, true),
     ("session.surface", -4, true),
+    ("session.surface_ro", -4, true),
     ("session.impress", -4, true),
     ("session.inbox", -2, true),
     ("session.notifygroup", -4, false),
@@ -149,6 +150,7 @@ fn configuration_is_readable_settable_and_validated() {
         "impressions-width",
         "notify-ttl",
         "max-notifications",
+        "cluster-timeout",
     ] {
         assert!(
             names.contains(&format!("session.{name}").as_str()),
@@ -177,6 +179,8 @@ fn configuration_is_readable_settable_and_validated() {
         ("session.hll-precision", "13"),
         ("session.default-idle", "0"),
         ("session.max-fields", "-1"),
+        ("session.cluster-timeout", "0"),
+        ("session.cluster-timeout", "600001"),
     ] {
         let e = err(&mut c, &["CONFIG", "SET", name, bad]);
         assert!(e.starts_with("ERR"), "{name} {bad}: {e}");

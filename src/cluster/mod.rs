@@ -12,10 +12,15 @@ use std::sync::Mutex;
 
 use redis_module::{raw, Context, ContextFlags, RedisError};
 
+pub mod fanout;
 pub mod sync;
 
-/// At load: in cluster mode, registers the bus receivers and starts the sync timer.
+/// At load: in cluster mode, registers the bus receivers (registry sync, per-user fan-out) and
+/// starts the sync timer.
 pub fn init(ctx: *mut raw::RedisModuleCtx) -> Result<(), RedisError> {
+    if enabled(ctx) {
+        fanout::register(ctx);
+    }
     sync::init(ctx)
 }
 

@@ -15,7 +15,7 @@ mod users;
 pub use notify::pending_count;
 pub use purge::schedule as schedule_purge;
 pub use trending::record as record_analytics;
-pub use users::enforce_limit;
+pub use users::{enforce_limit, local_part, revoke_listed};
 
 use redis_module::{raw, RedisError};
 use session_core::Session;
@@ -109,6 +109,11 @@ pub fn table() -> Vec<Spec> {
             "session.surface",
             entry!(surface::surface),
             "write deny-oom",
+        ),
+        keyed(
+            "session.surface_ro",
+            entry!(surface::surface_ro),
+            "readonly",
         ),
         keyed(
             "session.impress",

@@ -1,4 +1,5 @@
-//! `SESSION.SURFACE`: unseen content, best first; `SESSION.IMPRESS`: record impressions (the
+//! `SESSION.SURFACE`: unseen content, best first; `SESSION.SURFACE_RO`: the same with `NOMARK`
+//! forced (a read-only command, for replicas); `SESSION.IMPRESS`: record impressions (the
 //! replicated effect of SURFACE, also usable on its own for content shown by other means).
 
 use redis_module::{RedisError, RedisResult, RedisValue};
@@ -69,12 +70,27 @@ fn split_boost<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, Option<f64>), Re
 }
 
 pub fn surface(inv: &Invocation) -> RedisResult {
+    run(inv, false)
+}
+
+/// `SESSION.SURFACE_RO`: SURFACE's arguments and answer, with `NOMARK` forced: the session is
+/// opened for reading only, no impression is recorded, nothing is written or replicated (so it
+/// runs on a read-only replica). `NOMARK` is accepted (redundant); SURFACE has no other option
+/// that writes. A session past its max age reads as missing, as GET does.
+pub fn surface_ro(inv: &Invocation) -> RedisResult {
+    run(inv, true)
+}
+
+fn run(inv: &Invocation, read_only: bool) -> RedisResult {
     if inv.args.len() < 4 {
         return Err(RedisError::WrongArity);
     }
     let (args, boost) = split_boost(&inv.args[2..])?;
-    let req = parse_surface(&args).map_err(from_core)?;
-    let mut key = super::open_session(inv, 1, true)?;
+    let mut req = parse_surface(&args).map_err(from_core)?;
+    if read_only {
+        req.nomark = true;
+    }
+    let mut key = super::open_session(inv, 1, !read_only)?;
     let mut session = match key.value::<Session>(session_type())? {
         KeyValue::Ours(s) => Some(s),
         KeyValue::Empty => None,

@@ -80,6 +80,10 @@ pub fn sessions(inv: &Invocation) -> RedisResult {
         // Like KEYS against SCAN: a whole listing is answered only up to a bound, checked before
         // any work (the index's count, O(1)); past it the client pages.
         unpaged_within_limit(db, user, "use SESSION.SESSIONS <user> CURSOR 0 COUNT <n>")?;
+        // In a cluster: every primary's part, over the bus (the client blocks until all came).
+        if crate::cluster::enabled(inv.ctx) {
+            return crate::cluster::fanout::start(inv, crate::cluster::fanout::Kind::Sessions, db);
+        }
         let listed = events::index().sessions(db, user);
         let mut live = live_sessions(inv.ctx, db, user, listed)?;
         live.retain(|(key, _)| caller.may_read(inv.ctx, key));
@@ -127,6 +131,9 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
             user,
             "use SESSION.REVOKE <user> COUNT <n> until it replies 0 remaining",
         )?;
+        if crate::cluster::enabled(inv.ctx) {
+            return crate::cluster::fanout::start(inv, crate::cluster::fanout::Kind::Revoke, db);
+        }
         let listed = events::index().sessions(db, user);
         let mut live = live_sessions(inv.ctx, db, user, listed)?;
         live.retain(|(key, _)| caller.may_write(inv.ctx, key));
@@ -181,6 +188,35 @@ pub fn revoke(inv: &Invocation) -> RedisResult {
         RedisValue::Integer(deleted),
         RedisValue::Integer(remaining as i64),
     ]))
+}
+
+/// This node's part of a cluster-wide `SESSIONS`/`REVOKE` of `user` in `db`: the keys here that
+/// hold a live session of `user` (sorted, no ACL filter: the origin filters with its caller's
+/// user), refused past `session.max-unpaged-sessions` before any work.
+pub fn local_part(
+    ctx: *mut raw::RedisModuleCtx,
+    db: i32,
+    user: &[u8],
+) -> Result<Vec<Box<[u8]>>, RedisError> {
+    unpaged_within_limit(db, user, "page per primary with CURSOR/COUNT")?;
+    let listed = events::index().sessions(db, user);
+    Ok(live_sessions(ctx, db, user, listed)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
+}
+
+/// Deletes each of `keys` that holds a live session of `user` here (a `DEL` each, replicated,
+/// reason `revoked`); returns how many were deleted. A key that is not (or no longer) here, or
+/// not `user`'s, is left alone.
+pub fn revoke_listed(ctx: *mut raw::RedisModuleCtx, user: &[u8], keys: &[Box<[u8]>]) -> i64 {
+    let mut deleted = 0;
+    for key in keys {
+        if let Ok(Some(_)) = live_one(ctx, key, user) {
+            deleted += delete(ctx, key, Gone::Revoked).unwrap_or(0);
+        }
+    }
+    deleted
 }
 
 /// Refuses a whole-user SESSIONS or REVOKE when the index lists more of the user's sessions
