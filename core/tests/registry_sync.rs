@@ -220,6 +220,7 @@ fn racing_notifications(log: &[Entry]) -> bool {
         if let Entry::Notification {
             group,
             notification,
+            ..
         } = e
         {
             for other in [

@@ -27,6 +27,8 @@ pub const ENTRIES_VERSION: u8 = 1;
 
 /// The largest clock a version or sequence may carry (the range `NOTIFYGROUP ... SEQ` accepts).
 const MAX_CLOCK: u64 = i64::MAX as u64;
+/// The largest MAXLEN a publish accepts (`SESSION.NOTIFYGROUP ... MAXLEN`).
+const MAX_MAXLEN: u64 = 100_000;
 
 fn put_version(out: &mut Vec<u8>, v: Version) {
     put_u64(out, v.clock);
@@ -404,6 +406,7 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) {
         Entry::Notification {
             group,
             notification: n,
+            maxlen,
         } => {
             out.push(4);
             put_bytes(out, group);
@@ -419,6 +422,7 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) {
                 }
                 None => out.push(0),
             }
+            put_u64(out, u64::from(*maxlen));
         }
         Entry::GroupGone { group, version } => {
             out.push(5);
@@ -486,7 +490,13 @@ fn read_entry(r: &mut Reader) -> Result<Entry> {
                 1 => Some(r.prefixed()?.into()),
                 _ => return Err(Error::Corrupt("bad publisher flag")),
             };
+            // the range NOTIFYGROUP's MAXLEN accepts (0: none known)
+            let maxlen = r.u64()?;
+            if maxlen > MAX_MAXLEN {
+                return Err(Error::Corrupt("notification MAXLEN out of range"));
+            }
             Entry::Notification {
+                maxlen: maxlen as u32,
                 group,
                 notification: Notification {
                     seq,

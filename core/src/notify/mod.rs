@@ -82,6 +82,9 @@ pub struct Group {
     /// is in the future, no notification of the group has expired, so a pending count is a binary
     /// search instead of a walk.
     pub min_expires_ms: i64,
+    /// The MAXLEN the group's newest publish was made with (0: none known). Not saved: in a
+    /// cluster a merge trims to it, so every node keeps the same newest ones.
+    pub cap: u32,
 }
 
 impl Default for Group {
@@ -92,6 +95,7 @@ impl Default for Group {
             memory: 0,
             by_publisher: BTreeMap::new(),
             min_expires_ms: i64::MAX,
+            cap: 0,
         }
     }
 }
@@ -123,6 +127,7 @@ impl Group {
             memory,
             by_publisher,
             min_expires_ms,
+            cap: 0,
         }
     }
 

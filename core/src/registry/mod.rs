@@ -297,7 +297,9 @@ impl Registry {
     pub fn recount(&mut self) {
         let (mut memory, mut count) = (0, 0);
         for (name, g) in self.groups.iter_mut() {
+            let cap = g.cap;
             *g = Group::with(g.take());
+            g.cap = cap;
             memory += group_cost(name, g);
             count += g.notifications().len();
         }
@@ -489,13 +491,36 @@ impl Registry {
             self.outbox.push(Entry::Notification {
                 group: group.into(),
                 notification: notification.clone(),
+                maxlen: u32::try_from(max_per_group).unwrap_or(u32::MAX),
             });
         }
         g.push(notification);
+        g.cap = g.cap.max(u32::try_from(max_per_group).unwrap_or(u32::MAX));
+        let mut trimmed = false;
         while g.len() > max_per_group {
             g.pop_front();
+            trimmed = true;
         }
+        // While tracking, the trim travels as a truncation tombstone (what a GROUP DROP's is:
+        // "nothing below this sequence"), so replicas and the other primaries drop exactly the
+        // same notifications and a snapshot cannot bring them back. It goes before the
+        // notification's own entry, which `set_publisher` completes.
+        let front = g.notifications().front().map(|n| n.seq);
         let after = (group_cost(group, g), g.notifications().len());
+        if let (true, true, Some(clock)) = (trimmed, self.track, front) {
+            // node 0: a truncation means only "nothing below `clock`", so every node (a replica
+            // trimming as its primary did included) makes the same tombstone
+            let version = Version { clock, node: 0 };
+            if self.group_gone.get(group).is_none_or(|g| *g < version) {
+                self.group_gone.insert(group.into(), version);
+            }
+            let gone = Entry::GroupGone {
+                group: group.into(),
+                version,
+            };
+            let at = self.outbox.len().saturating_sub(1);
+            self.outbox.insert(at, gone);
+        }
         self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
         self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
         Ok(Published::Stored)
@@ -513,6 +538,7 @@ impl Registry {
         if let Some(Entry::Notification {
             group: g,
             notification: n,
+            ..
         }) = self.outbox.last_mut()
         {
             if **g == *group && n.seq == seq {

@@ -55,6 +55,9 @@ pub enum Entry {
     Notification {
         group: Box<[u8]>,
         notification: Notification,
+        /// The MAXLEN it was published with (0: none known, as in a snapshot of a group whose
+        /// cap this node never learnt). A merge trims the group to it.
+        maxlen: u32,
     },
     /// Tombstone of GROUP DROP: notifications with `seq < version.clock` are gone.
     GroupGone { group: Box<[u8]>, version: Version },
@@ -164,7 +167,8 @@ impl Registry {
             Entry::Notification {
                 group,
                 notification,
-            } => self.apply_notification(group, notification, now_ms),
+                maxlen,
+            } => self.apply_notification(group, notification, *maxlen, now_ms),
             Entry::GroupGone { group, version } => self.apply_group_gone(group, *version, now_ms),
         }
     }
@@ -262,9 +266,21 @@ impl Registry {
         true
     }
 
-    fn apply_notification(&mut self, group: &[u8], n: &Notification, now_ms: i64) -> bool {
+    fn apply_notification(
+        &mut self,
+        group: &[u8],
+        n: &Notification,
+        maxlen: u32,
+        now_ms: i64,
+    ) -> bool {
         if n.expires_ms <= now_ms || self.group_gone.get(group).is_some_and(|g| n.seq < g.clock) {
             return false;
+        }
+        // The group's cap is the largest MAXLEN seen for it (a maximum: the same whatever the
+        // order of delivery); a publisher's smaller MAXLEN reaches the others as its trim's
+        // truncation tombstone.
+        if let Some(g) = self.groups.get_mut(group) {
+            g.cap = g.cap.max(maxlen);
         }
         let mut remove: Vec<u64> = Vec::new();
         if let Some(g) = self.groups.get(group) {
@@ -293,9 +309,27 @@ impl Registry {
             g.remove_seq(seq);
         }
         g.push(n.clone());
+        // The cap holds here too: the oldest beyond it go, and the trim is kept as a truncation
+        // tombstone, so a snapshot cannot bring them back and every node (replicas applying the
+        // same entries included) ends with the same newest ones.
+        g.cap = g.cap.max(maxlen);
+        let mut trimmed = false;
+        while g.cap > 0 && g.len() > g.cap as usize {
+            g.pop_front();
+            trimmed = true;
+        }
+        let front = g.notifications().front().map(|m| m.seq);
         let after = (group_cost(group, g), g.notifications().len());
         self.group_memory = self.group_memory.saturating_sub(before.0) + after.0;
         self.notification_count = self.notification_count.saturating_sub(before.1) + after.1;
+        if let (true, Some(clock)) = (trimmed, front) {
+            // node 0: a truncation means only "nothing below `clock`", so every node (a replica
+            // trimming as its primary did included) makes the same tombstone
+            let version = Version { clock, node: 0 };
+            if self.group_gone.get(group).is_none_or(|v| *v < version) {
+                self.group_gone.insert(group.into(), version);
+            }
+        }
         true
     }
 
@@ -372,6 +406,7 @@ impl Registry {
                 out.push(Entry::Notification {
                     group: group.clone(),
                     notification: n.clone(),
+                    maxlen: g.cap,
                 });
             }
         }
