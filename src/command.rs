@@ -41,12 +41,33 @@ impl Invocation<'_> {
     /// Replicates `command` with `args` (bytes) to replicas and the AOF. While nothing can
     /// receive it, only counts the change (see `crate::propagation`).
     pub fn replicate(&self, command: &str, args: &[&[u8]]) {
+        // In cluster mode a registry command's changes replicate as `SESSION.SYNC APPLY` of its
+        // versioned entries (`cluster::sync::after_command`), so replicas hold the same versions.
+        if crate::cluster::sync::on() && is_registry_write(command) {
+            return;
+        }
         if crate::propagation::needed() {
             self.context().replicate(command, args);
         } else {
             crate::ffi::count_change(self.ctx);
         }
     }
+
+    /// Replicates the call as it came.
+    pub fn replicate_verbatim(&self) {
+        if crate::propagation::needed() {
+            self.context().replicate_verbatim();
+        } else {
+            crate::ffi::count_change(self.ctx);
+        }
+    }
+}
+
+/// The registry commands whose effects are versioned entries in cluster mode.
+fn is_registry_write(command: &str) -> bool {
+    ["SESSION.CATALOG", "SESSION.NOTIFYGROUP", "SESSION.GROUP"]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(command))
 }
 
 pub type Handler = fn(&Invocation) -> RedisResult;
@@ -70,7 +91,12 @@ pub fn dispatch(
             .iter()
             .map(|&s| unsafe { ffi::string_bytes(s) })
             .collect();
-        handler(&Invocation { ctx, argv, args })
+        let result = handler(&Invocation { ctx, argv, args });
+        // a registry command's versioned changes (cluster mode only; O(1) otherwise)
+        if crate::registry::has_outbox() {
+            crate::cluster::sync::after_command(ctx);
+        }
+        result
     }))
     .unwrap_or_else(|_| Err(errors::internal_panic()));
     stats::add(&stats::COMMANDS, 1);

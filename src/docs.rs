@@ -445,6 +445,14 @@ pub const DOCS: &[Doc] = &[
         args: &[option("AT", "unix-time-milliseconds", Kind::Time)],
     },
     Doc {
+        name: "session.sync",
+        summary: "Merges versioned registry entries (cluster mode: how a primary replicates registry changes; reserved for replication and the AOF)",
+        complexity: "O(N log M) for N entries into a registry of M",
+        arity: 3,
+        keys: Keys::None,
+        args: &[option("APPLY", "entries", Kind::Str)],
+    },
+    Doc {
         name: "session.trending",
         summary: "Returns the catalog's live items among the site-wide trending ones (decayed view counts), most trending first",
         complexity: "O(K log N) at worst for the K tracked items (session.trend-top-k) in a catalog of N",

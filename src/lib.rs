@@ -2,6 +2,7 @@
 //! callbacks in `datatype.rs`, configuration in `config.rs`; the domain is the `session-core` crate.
 
 mod acl;
+mod cluster;
 mod command;
 mod commands;
 mod config;
@@ -57,6 +58,11 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     propagation::watch(ctx.ctx);
     // The primary drops expired notifications and catalog items once a second.
     if let Err(e) = commands::schedule_purge(ctx.ctx) {
+        ctx.log_warning(&e.to_string());
+        return Status::Err;
+    }
+    // In a cluster the registry travels over the cluster bus (no bus work when standalone).
+    if let Err(e) = cluster::init(ctx.ctx) {
         ctx.log_warning(&e.to_string());
         return Status::Err;
     }

@@ -36,7 +36,7 @@ pub fn async_load_started() {
 /// The loaded databases were swapped in: so is the loaded registry.
 pub fn async_load_completed() {
     if let Some(registry) = staged().take() {
-        *lock() = registry;
+        lock().replace_with(registry);
     }
 }
 
@@ -53,6 +53,32 @@ pub fn async_loading() -> bool {
 /// Whether the registry holds any group, as of the last guard released: lets the hot path
 /// (TOUCH's `pending` count) skip the lock on a server without notifications.
 static HAS_GROUPS: AtomicBool = AtomicBool::new(false);
+
+/// Cluster mode: local changes are versioned with this node and go to the outbox.
+static CLUSTER: AtomicBool = AtomicBool::new(false);
+/// Whether the outbox holds changes, as of the last guard released (lets every command but a
+/// changing registry command skip the lock after it ran).
+static HAS_OUTBOX: AtomicBool = AtomicBool::new(false);
+
+/// Turns cluster mode on (at load). The node id is read from Redis at each lock (CLUSTER RESET
+/// HARD may change it).
+pub fn set_cluster(on: bool) {
+    CLUSTER.store(on, Ordering::Relaxed);
+}
+
+/// True when a registry command left changes to replicate and send.
+pub fn has_outbox() -> bool {
+    HAS_OUTBOX.load(Ordering::Relaxed)
+}
+
+/// The registry's digest when it is free (INFO).
+pub fn try_digest() -> Option<session_core::registry::sync::Digest> {
+    match REGISTRY.try_lock() {
+        Ok(r) => Some(r.digest()),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().digest()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
 
 /// The registry, locked for the duration of one command.
 pub struct Guard(MutexGuard<'static, Registry>);
@@ -73,25 +99,30 @@ impl std::ops::DerefMut for Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         HAS_GROUPS.store(!self.0.groups.is_empty(), Ordering::Relaxed);
+        HAS_OUTBOX.store(self.0.has_outbox(), Ordering::Relaxed);
     }
 }
 
 /// The registry, for the duration of one command.
 pub fn lock() -> Guard {
-    Guard(
+    let mut guard = Guard(
         REGISTRY
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()),
-    )
+    );
+    // A loaded or swapped-in registry takes this node's identity (set here, not at load, so no
+    // replacement path can miss it).
+    if CLUSTER.load(Ordering::Relaxed) && !guard.track {
+        guard.track = true;
+        guard.node = crate::cluster::my_id().map_or(0, |id| session_core::version::node_hash(&id));
+    }
+    guard
 }
 
 /// Empties the registry (FLUSHALL). The sequence survives, so cursors never hide a notification
 /// published after the flush.
 pub fn clear() {
-    let mut registry = lock();
-    let last_seq = registry.last_seq;
-    *registry = Registry::new();
-    registry.last_seq = last_seq;
+    lock().clear();
 }
 
 /// False when the registry certainly holds no group (every change goes through `lock`).
@@ -129,7 +160,8 @@ pub unsafe extern "C" fn aux_load(
                     Some(slot) => *slot = registry,
                     None => {
                         drop(staged);
-                        *lock() = registry;
+                        // the node's sync settings (node id, tracking, tombstone TTL) stay
+                        lock().replace_with(registry);
                     }
                 }
                 true
@@ -183,6 +215,18 @@ pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
         return;
     }
     let registry = lock();
+    // In a cluster the registry's versions and tombstones must survive the rewrite: it is
+    // written as the versioned entries a primary replicates (`SESSION.SYNC APPLY`).
+    if crate::cluster::sync::on() {
+        let entries = registry.snapshot(crate::ffi::wall_ms());
+        for blob in session_core::codec::registry::chunk_entries(
+            &entries,
+            crate::cluster::sync::CHUNK_BYTES,
+        ) {
+            emit(aof, c"SESSION.SYNC", &[b"APPLY", &blob]);
+        }
+        return;
+    }
     for (name, catalog) in &registry.catalogs {
         for item in catalog.items() {
             let score = item.score.to_string();

@@ -66,5 +66,8 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
         for (name, value) in counters {
             raw::add_info_field_unsigned_long_long(ctx, name, value);
         }
+        for (name, value) in crate::cluster::sync::info_fields().unwrap_or_default() {
+            raw::add_info_field_str(ctx, name, &value);
+        }
     }));
 }

@@ -372,10 +372,11 @@ fn has_command(c: &mut Connection, name: &str) -> bool {
 fn every_keyed_command_is_routed_by_its_key() {
     let cluster = Cluster::start();
     let mut cc = cluster.client();
-    on_every_primary(
-        &cluster,
+    ok(
+        &mut cluster.nodes[0].conn(),
         &["SESSION.CATALOG", "ADD", "news", "a1", "SCORE", "5"],
     );
+    wait_converged(&cluster);
     let users = has_command(&mut cluster.nodes[0].conn(), "session.rotate");
 
     // sessions on every node
@@ -472,18 +473,48 @@ fn every_keyed_command_is_routed_by_its_key() {
     }
 }
 
-/// Registry commands on every primary: every node has the catalog and the group, sessions on
-/// every node surface from it and receive a notification once, also after moving to another node.
+/// Waits until every node announces the same registry digest in `INFO session` (the registry
+/// travels over the cluster bus).
+fn wait_converged(cluster: &Cluster) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let digests: Vec<Option<String>> = cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                let info: String = redis::cmd("INFO")
+                    .arg("session")
+                    .query(&mut n.conn())
+                    .unwrap_or_default();
+                info.lines()
+                    .find_map(|l| l.strip_prefix("session_registry_digest:"))
+                    .map(|d| d.trim().to_string())
+            })
+            .collect();
+        if digests[0].is_some() && digests.iter().all(|d| *d == digests[0]) {
+            return digests[0].clone().unwrap_or_default();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the registry did not converge: {digests:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Registry commands sent to ONE primary (a different one each time) reach every node over the
+/// cluster bus: sessions on every node surface from the catalog and receive a notification once,
+/// also after moving to another node.
 #[test]
-fn registry_commands_reach_every_primary() {
+fn registry_commands_on_one_primary_reach_every_node() {
     let cluster = Cluster::start();
     let mut cc = cluster.client();
     for i in 0..20 {
         let item = format!("item{i}");
         let score = i.to_string();
         let cat = if i % 2 == 0 { "even" } else { "odd" };
-        let replies = on_every_primary(
-            &cluster,
+        let reply = ok(
+            &mut cluster.nodes[i % 3].conn(),
             &[
                 "SESSION.CATALOG",
                 "ADD",
@@ -496,14 +527,28 @@ fn registry_commands_reach_every_primary() {
                 cat,
             ],
         );
-        assert!(replies.iter().all(|r| *r == Value::Int(1)), "{replies:?}");
+        assert_eq!(reply, Value::Int(1), "{item} is new");
     }
-    let lists = on_every_primary(&cluster, &["SESSION.CATALOG", "LIST"]);
-    assert!(lists.iter().all(|l| *l == lists[0]));
-    let infos = on_every_primary(&cluster, &["SESSION.CATALOG", "INFO", "news"]);
+    wait_converged(&cluster);
+    let lists: Vec<Value> = cluster
+        .nodes
+        .iter()
+        .map(|n| ok(&mut n.conn(), &["SESSION.CATALOG", "LIST"]))
+        .collect();
+    assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
+    let infos: Vec<Value> = cluster
+        .nodes
+        .iter()
+        .map(|n| ok(&mut n.conn(), &["SESSION.CATALOG", "INFO", "news"]))
+        .collect();
     assert!(infos.iter().all(|i| *i == infos[0]), "{infos:?}");
 
     let keys: Vec<String> = (0..30).map(|i| format!("reg:{i}")).collect();
+    let owners: BTreeSet<usize> = keys
+        .iter()
+        .map(|k| cluster.owner(cluster.slot_of(k)))
+        .collect();
+    assert_eq!(owners.len(), 3, "the sessions live on every node");
     for key in &keys {
         cluster_call(
             &mut cc,
@@ -532,13 +577,16 @@ fn registry_commands_reach_every_primary() {
         );
     }
 
-    let published = on_every_primary(&cluster, &["SESSION.NOTIFYGROUP", "beta", "n1", "hello"]);
-    assert!(published.iter().all(|r| *r == Value::Int(1)));
-    let again = on_every_primary(&cluster, &["SESSION.NOTIFYGROUP", "beta", "n1", "hello"]);
-    assert!(
-        again.iter().all(|r| *r == Value::Int(0)),
-        "idempotent by id"
-    );
+    let notify = ["SESSION.NOTIFYGROUP", "beta", "n1", "hello"];
+    assert_eq!(ok(&mut cluster.nodes[2].conn(), &notify), Value::Int(1));
+    wait_converged(&cluster);
+    for node in &cluster.nodes {
+        assert_eq!(
+            ok(&mut node.conn(), &notify),
+            Value::Int(0),
+            "idempotent by id on every node"
+        );
+    }
     for key in &keys {
         let inbox = cluster_call(&mut cc, &["SESSION.INBOX", key]);
         assert!(
@@ -562,7 +610,11 @@ fn registry_commands_reach_every_primary() {
             "{key}: delivered twice after moving"
         );
     }
-    on_every_primary(&cluster, &["SESSION.NOTIFYGROUP", "beta", "n2", "again"]);
+    ok(
+        &mut cluster.nodes[1].conn(),
+        &["SESSION.NOTIFYGROUP", "beta", "n2", "again"],
+    );
+    wait_converged(&cluster);
     for key in &keys {
         let inbox = cluster_call(&mut cc, &["SESSION.INBOX", key]);
         assert!(
@@ -575,8 +627,21 @@ fn registry_commands_reach_every_primary() {
         );
     }
 
-    let dropped = on_every_primary(&cluster, &["SESSION.CATALOG", "DROP", "news"]);
-    assert!(dropped.iter().all(|r| *r == Value::Int(1)));
+    assert_eq!(
+        ok(
+            &mut cluster.nodes[0].conn(),
+            &["SESSION.CATALOG", "DROP", "news"]
+        ),
+        Value::Int(1)
+    );
+    wait_converged(&cluster);
+    for node in &cluster.nodes {
+        assert_eq!(
+            ok(&mut node.conn(), &["SESSION.CATALOG", "LIST"]),
+            Value::Array(vec![]),
+            "the drop reached every node"
+        );
+    }
 }
 
 /// What the writer did: for each session, the last round that touched it.

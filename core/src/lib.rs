@@ -4,7 +4,8 @@
 //! The folders are layers; a module only imports from its own layer or a lower one:
 //!
 //! 1. `error`, `json`, `mem` (allocator sizes, prefetch, hints), `limits` (the ranges config, `PARAMS`
-//!    and the decoders share): helpers that know no domain type.
+//!    and the decoders share), `version` (registry entries' versions): helpers that know no domain
+//!    type.
 //! 2. `activity`: counters and sketches (bloom, hll, interests, impressions).
 //! 3. `session`: the model (lifecycle, fields, activity, calculated data, groups).
 //! 4. `enrich`, `notify`, `surface` (catalog, ranking), `users`: operations on sessions and the
@@ -25,6 +26,7 @@ pub mod registry;
 pub mod session;
 pub mod surface;
 pub mod users;
+pub mod version;
 
 pub use activity::{Activity, SketchParams};
 pub use error::{Error, Result};

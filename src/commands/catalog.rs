@@ -44,21 +44,33 @@ pub fn add(inv: &Invocation) -> RedisResult {
 
     let mut registry = registry::lock();
     let limit = config::max_catalog_items();
-    let catalog = registry.catalogs.entry(add.catalog.into()).or_default();
-    if !trusted && catalog.slot_of(add.item).is_none() && catalog.len() >= limit {
+    let (held, len) = registry
+        .catalogs
+        .get(add.catalog)
+        .map_or((false, 0), |c| (c.slot_of(add.item).is_some(), c.len()));
+    if !trusted && !held && len >= limit {
         return Err(errors::catalog_full(limit));
     }
     // The primary purges and replicates its purges as DEL; a replica or the AOF never purges by
-    // its own clock.
-    let purged = if trusted {
-        Vec::new()
-    } else {
-        catalog.expired(now, PURGE_BATCH)
+    // its own clock. A purge is expiry: no tombstone, no sync entry.
+    let purged = match registry.catalogs.get_mut(add.catalog) {
+        Some(catalog) if !trusted => {
+            let purged = catalog.expired(now, PURGE_BATCH);
+            for id in &purged {
+                catalog.remove(id);
+            }
+            purged
+        }
+        _ => Vec::new(),
     };
-    for id in &purged {
-        catalog.remove(id);
-    }
-    let is_new = catalog.add(add.item, add.score, &add.categories, expires_ms);
+    let is_new = registry.add_item(
+        add.catalog,
+        add.item,
+        add.score,
+        &add.categories,
+        expires_ms,
+        now,
+    );
     drop(registry);
 
     if !purged.is_empty() {
@@ -89,17 +101,8 @@ pub fn del(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     acl::require_write_name(inv.ctx, inv.args[2])?;
-    let mut registry = registry::lock();
-    let Some(catalog) = registry.catalogs.get_mut(inv.args[2]) else {
-        return Ok(RedisValue::Integer(0));
-    };
-    let removed = inv.args[3..].iter().filter(|id| catalog.remove(id)).count();
-    // A catalog exists while it holds items (as a Redis set does), so every saved form of the
-    // registry, the AOF's included, can say what exists.
-    if catalog.is_empty() {
-        registry.catalogs.remove(inv.args[2]);
-    }
-    drop(registry);
+    // An emptied catalog disappears (see `Registry::del_items`).
+    let removed = registry::lock().del_items(inv.args[2], &inv.args[3..], ffi::wall_ms());
     if removed > 0 {
         inv.replicate("SESSION.CATALOG", &inv.args[1..]);
     }
@@ -111,7 +114,7 @@ pub fn drop_catalog(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     acl::require_write_name(inv.ctx, inv.args[2])?;
-    let dropped = registry::lock().catalogs.remove(inv.args[2]).is_some();
+    let dropped = registry::lock().drop_catalog(inv.args[2], ffi::wall_ms());
     if dropped {
         inv.replicate("SESSION.CATALOG", &inv.args[1..]);
     }

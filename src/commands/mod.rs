@@ -173,6 +173,15 @@ pub fn table() -> Vec<Spec> {
             last_key: 0,
             step: 0,
         },
+        Spec {
+            name: "session.sync",
+            parent: None,
+            entry: Some(entry!(crate::cluster::sync::command)),
+            flags: "write deny-script",
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+        },
         // Site-wide analytics: not in the keyspace, no keys (the catalog is checked as a name).
         Spec {
             name: "session.trending",

@@ -323,7 +323,7 @@ pub fn group_drop(inv: &Invocation) -> RedisResult {
         return Err(RedisError::WrongArity);
     }
     acl::require_write_name(inv.ctx, inv.args[2])?;
-    let dropped = registry::lock().drop_group(inv.args[2]);
+    let dropped = registry::lock().drop_group(inv.args[2], ffi::wall_ms());
     if dropped {
         inv.replicate("SESSION.GROUP", &inv.args[1..]);
     }

@@ -1,26 +1,55 @@
 //! The registry's saved form (RDB aux data, and the AOF rewrite's source): version, catalogs by
-//! name with their items in slot order, the notification sequence and the groups.
+//! name with their items in slot order, the notification sequence and the groups; and the sync
+//! blob (`encode_entries`/`decode_entries`/`chunk_entries`): registry entries for the cluster bus
+//! and `SESSION.SYNC APPLY`.
 
 use crate::error::{Error, Result};
 use crate::notify::{Group, Notification};
 use crate::registry::analytics::{
     Analytics, MinuteSketch, ACTIVE_MINUTES, ACTIVE_PRECISION, MINUTES,
 };
-use crate::registry::Registry;
+use crate::registry::{Entry, Registry};
 use crate::surface::catalog::Catalog;
 use crate::surface::trending::{TrendParams, Trending};
+use crate::version::Version;
 
 use super::wire::{put_bytes, put_i64, put_u64, Reader};
 
 /// The registry's saved-form version: 1 = catalogs; 2 = + notification groups and the sequence;
 /// 3 = + each notification's publisher (its ACL user name, or none); 4 = + the site-wide analytics
 /// (trending sizing, reference time and counters; views per minute; active-session sketches;
-/// the events total).
-pub const REGISTRY_VERSION: u8 = 4;
+/// the events total); 5 = + each catalog item's version and the tombstones (item, catalog and
+/// group ones, for cluster sync).
+pub const REGISTRY_VERSION: u8 = 5;
+
+/// The sync blob's format version (its first byte).
+pub const ENTRIES_VERSION: u8 = 1;
+
+/// The largest clock a version or sequence may carry (the range `NOTIFYGROUP ... SEQ` accepts).
+const MAX_CLOCK: u64 = i64::MAX as u64;
+
+fn put_version(out: &mut Vec<u8>, v: Version) {
+    put_u64(out, v.clock);
+    out.extend_from_slice(&v.node.to_le_bytes());
+}
+
+fn read_version(r: &mut Reader) -> Result<Version> {
+    let clock = r.u64()?;
+    let node = r.u64_le()?;
+    if clock > MAX_CLOCK {
+        return Err(Error::Corrupt("version clock out of range"));
+    }
+    Ok(Version { clock, node })
+}
 
 /// The saved form: version, catalogs by name, items in slot order.
 pub fn encode(registry: &Registry) -> Vec<u8> {
-    let mut out = vec![REGISTRY_VERSION];
+    encode_as(registry, REGISTRY_VERSION)
+}
+
+/// The saved form as version 4 or 5 (4: no item versions, no tombstones; tests of older loads).
+pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
+    let mut out = vec![format];
     put_u64(&mut out, registry.catalogs.len() as u64);
     for (name, catalog) in &registry.catalogs {
         put_bytes(&mut out, name);
@@ -38,6 +67,9 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
             put_u64(&mut out, item.categories.len() as u64);
             for &c in item.categories.iter() {
                 put_bytes(&mut out, catalog.category_name(c));
+            }
+            if format >= 5 {
+                put_version(&mut out, item.version);
             }
         }
     }
@@ -62,6 +94,28 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
         }
     }
     encode_analytics(&mut out, &registry.analytics);
+    if format < 5 {
+        out.push(0);
+        return out;
+    }
+    let items_gone: Vec<(&[u8], &[u8], Version)> = registry
+        .item_gone
+        .iter()
+        .flat_map(|(c, ids)| ids.iter().map(move |(id, v)| (&**c, &**id, *v)))
+        .collect();
+    put_u64(&mut out, items_gone.len() as u64);
+    for (catalog, id, v) in items_gone {
+        put_bytes(&mut out, catalog);
+        put_bytes(&mut out, id);
+        put_version(&mut out, v);
+    }
+    for map in [&registry.catalog_gone, &registry.group_gone] {
+        put_u64(&mut out, map.len() as u64);
+        for (name, v) in map {
+            put_bytes(&mut out, name);
+            put_version(&mut out, *v);
+        }
+    }
     out.push(0);
     out
 }
@@ -154,6 +208,54 @@ fn decode_analytics(r: &mut Reader) -> Result<Analytics> {
     Ok(a)
 }
 
+/// Reads the tombstones, each list in strictly increasing key order (so no duplicate). An item
+/// tombstone beside a live item of the same key is dropped (the item, a later local add, wins).
+/// Returns the largest clock read.
+fn decode_tombstones(r: &mut Reader, registry: &mut Registry) -> Result<u64> {
+    let order = Error::Corrupt("tombstones out of order");
+    let mut max_clock = 0;
+    let n = r.len_prefix()?;
+    let mut last: Option<(&[u8], &[u8])> = None;
+    for _ in 0..n {
+        let catalog = r.prefixed()?;
+        let id = r.prefixed()?;
+        let v = read_version(r)?;
+        if last.is_some_and(|prev| prev >= (catalog, id)) {
+            return Err(order);
+        }
+        last = Some((catalog, id));
+        max_clock = max_clock.max(v.clock);
+        let held = registry.catalogs.get(catalog).and_then(|c| c.get(id));
+        if held.is_none() {
+            registry
+                .item_gone
+                .entry(catalog.into())
+                .or_default()
+                .insert(id.into(), v);
+        }
+    }
+    for which in 0..2 {
+        let n = r.len_prefix()?;
+        let mut last: Option<&[u8]> = None;
+        for _ in 0..n {
+            let name = r.prefixed()?;
+            let v = read_version(r)?;
+            if last.is_some_and(|l| l >= name) {
+                return Err(order);
+            }
+            last = Some(name);
+            max_clock = max_clock.max(v.clock);
+            let map = if which == 0 {
+                &mut registry.catalog_gone
+            } else {
+                &mut registry.group_gone
+            };
+            map.insert(name.into(), v);
+        }
+    }
+    Ok(max_clock)
+}
+
 pub fn decode(bytes: &[u8]) -> Result<Registry> {
     let (&version, rest) = bytes
         .split_first()
@@ -163,6 +265,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
     }
     let mut r = Reader::new(rest);
     let mut registry = Registry::default();
+    let mut max_clock = 0;
     let catalogs = r.len_prefix()?;
     for _ in 0..catalogs {
         let name: Box<[u8]> = r.prefixed()?.into();
@@ -185,7 +288,13 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
             for _ in 0..n {
                 categories.push(r.prefixed()?);
             }
-            if !catalog.add(id, score, &categories, expires) {
+            let version = if version >= 5 {
+                read_version(&mut r)?
+            } else {
+                Version::default()
+            };
+            max_clock = max_clock.max(version.clock);
+            if !catalog.add_versioned(id, score, &categories, expires, version) {
                 return Err(Error::Corrupt("duplicate catalog item"));
             }
         }
@@ -238,11 +347,239 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
     if version >= 4 {
         registry.analytics = decode_analytics(&mut r)?;
     }
+    if version >= 5 {
+        max_clock = max_clock.max(decode_tombstones(&mut r, &mut registry)?);
+    }
+    // the clock is at least every version it holds (a merge raises it so)
+    registry.last_seq = registry.last_seq.max(max_clock);
     if r.byte()? != 0 || !r.is_empty() {
         return Err(Error::Corrupt("bytes after the registry"));
     }
     registry.recount();
     Ok(registry)
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+    match e {
+        Entry::Item {
+            catalog,
+            id,
+            score,
+            categories,
+            expires_ms,
+            version,
+        } => {
+            out.push(1);
+            put_bytes(out, catalog);
+            put_bytes(out, id);
+            out.extend_from_slice(&score.to_le_bytes());
+            match expires_ms {
+                Some(at) => {
+                    out.push(1);
+                    put_i64(out, *at);
+                }
+                None => out.push(0),
+            }
+            put_u64(out, categories.len() as u64);
+            for c in categories.iter() {
+                put_bytes(out, c);
+            }
+            put_version(out, *version);
+        }
+        Entry::ItemGone {
+            catalog,
+            id,
+            version,
+        } => {
+            out.push(2);
+            put_bytes(out, catalog);
+            put_bytes(out, id);
+            put_version(out, *version);
+        }
+        Entry::CatalogGone { catalog, version } => {
+            out.push(3);
+            put_bytes(out, catalog);
+            put_version(out, *version);
+        }
+        Entry::Notification {
+            group,
+            notification: n,
+        } => {
+            out.push(4);
+            put_bytes(out, group);
+            put_u64(out, n.seq);
+            put_bytes(out, &n.id);
+            put_bytes(out, &n.payload);
+            put_i64(out, n.published_ms);
+            put_i64(out, n.expires_ms);
+            match &n.publisher {
+                Some(p) => {
+                    out.push(1);
+                    put_bytes(out, p);
+                }
+                None => out.push(0),
+            }
+        }
+        Entry::GroupGone { group, version } => {
+            out.push(5);
+            put_bytes(out, group);
+            put_version(out, *version);
+        }
+    }
+}
+
+fn read_entry(r: &mut Reader) -> Result<Entry> {
+    Ok(match r.byte()? {
+        1 => {
+            let catalog = r.prefixed()?.into();
+            let id = r.prefixed()?.into();
+            let score = r.f64_le()?;
+            // the range CATALOG ADD accepts (NaN fails it too)
+            if !crate::limits::within(score, crate::limits::CATALOG_SCORE) {
+                return Err(Error::Corrupt("item score out of range"));
+            }
+            let expires_ms = match r.byte()? {
+                0 => None,
+                1 => Some(r.i64()?),
+                _ => return Err(Error::Corrupt("bad expiry flag")),
+            };
+            let n = r.len_prefix()?;
+            // at most what `session.max-categories` can ever allow
+            if n > crate::limits::MAX_CATEGORIES.1 as usize {
+                return Err(Error::Corrupt("too many categories"));
+            }
+            let mut categories = Vec::with_capacity(n);
+            for _ in 0..n {
+                categories.push(Box::from(r.prefixed()?));
+            }
+            Entry::Item {
+                catalog,
+                id,
+                score,
+                categories: categories.into(),
+                expires_ms,
+                version: read_version(r)?,
+            }
+        }
+        2 => Entry::ItemGone {
+            catalog: r.prefixed()?.into(),
+            id: r.prefixed()?.into(),
+            version: read_version(r)?,
+        },
+        3 => Entry::CatalogGone {
+            catalog: r.prefixed()?.into(),
+            version: read_version(r)?,
+        },
+        4 => {
+            let group = r.prefixed()?.into();
+            let seq = r.u64()?;
+            // the range NOTIFYGROUP's SEQ accepts
+            if seq == 0 || seq > MAX_CLOCK {
+                return Err(Error::Corrupt("notification sequence out of range"));
+            }
+            let id = r.prefixed()?.into();
+            let payload = r.prefixed()?.into();
+            let published_ms = r.i64()?;
+            let expires_ms = r.i64()?;
+            let publisher = match r.byte()? {
+                0 => None,
+                1 => Some(r.prefixed()?.into()),
+                _ => return Err(Error::Corrupt("bad publisher flag")),
+            };
+            Entry::Notification {
+                group,
+                notification: Notification {
+                    seq,
+                    id,
+                    payload,
+                    published_ms,
+                    expires_ms,
+                    publisher,
+                },
+            }
+        }
+        5 => Entry::GroupGone {
+            group: r.prefixed()?.into(),
+            version: read_version(r)?,
+        },
+        _ => return Err(Error::Corrupt("unknown entry kind")),
+    })
+}
+
+/// The sync blob of `entries`: `ENTRIES_VERSION`, the count, the entries, a terminator.
+pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let mut out = vec![ENTRIES_VERSION];
+    put_u64(&mut out, entries.len() as u64);
+    for e in entries {
+        put_entry(&mut out, e);
+    }
+    out.push(0);
+    out
+}
+
+/// Reads a sync blob. Every length is checked against what remains (an allocation never exceeds
+/// the blob's own size), every value against the range live input has; hostile bytes give
+/// `Err`, never a panic.
+pub fn decode_entries(bytes: &[u8]) -> Result<Vec<Entry>> {
+    let (&version, rest) = bytes
+        .split_first()
+        .ok_or(Error::Corrupt("empty sync blob"))?;
+    if version != ENTRIES_VERSION {
+        return Err(Error::UnknownEncoding(version));
+    }
+    let mut r = Reader::new(rest);
+    // every entry takes more than one byte: the count is bounded by the blob
+    let n = r.len_prefix()?;
+    let mut entries = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        entries.push(read_entry(&mut r)?);
+    }
+    if r.byte()? != 0 || !r.is_empty() {
+        return Err(Error::Corrupt("bytes after the entries"));
+    }
+    Ok(entries)
+}
+
+/// Length of the varint of `v`.
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// `entries` as sync blobs of at most `max_bytes` each (in order; an entry larger than that on
+/// its own goes alone in its blob). Every blob decodes with `decode_entries`.
+pub fn chunk_entries(entries: &[Entry], max_bytes: usize) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut body = Vec::new();
+    let mut count: u64 = 0;
+    let mut one = Vec::new();
+    let finish = |body: &mut Vec<u8>, count: u64| {
+        let mut out = Vec::with_capacity(body.len() + 12);
+        out.push(ENTRIES_VERSION);
+        put_u64(&mut out, count);
+        out.append(body);
+        out.push(0);
+        out
+    };
+    for e in entries {
+        one.clear();
+        put_entry(&mut one, e);
+        let size = 2 + varint_len(count + 1) + body.len() + one.len();
+        if count > 0 && size > max_bytes {
+            chunks.push(finish(&mut body, count));
+            count = 0;
+        }
+        body.extend_from_slice(&one);
+        count += 1;
+    }
+    if count > 0 {
+        chunks.push(finish(&mut body, count));
+    }
+    chunks
 }
 
 #[cfg(test)]
@@ -285,10 +622,13 @@ mod tests {
         }
     }
 
-    /// The v4 form of a registry without analytics, as version `v` (3: no analytics section).
-    fn as_version(v: u8, v4: &[u8]) -> Vec<u8> {
+    /// The v5 form of a registry without analytics, tombstones nor items, as version `v` (3: no
+    /// analytics section).
+    fn as_version(v: u8, v5: &[u8]) -> Vec<u8> {
         let mut empty = Vec::new();
         encode_analytics(&mut empty, &Analytics::new());
+        empty.extend_from_slice(&[0, 0, 0]);
+        let v4 = v5;
         let body = &v4[1..v4.len() - 1 - empty.len()];
         assert_eq!(&v4[v4.len() - 1 - empty.len()..v4.len() - 1], &empty[..]);
         let mut out = vec![v];
@@ -316,7 +656,7 @@ mod tests {
             );
         }
         let bytes = encode(&reg);
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], 5);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.analytics, reg.analytics);
         assert_eq!(encode(&back), bytes);
@@ -387,5 +727,202 @@ mod tests {
             .unwrap();
         assert_eq!((n.publisher.as_deref(), n.seq), (None, seq));
         assert_eq!(as_version(3, &encode(&old)), v3);
+    }
+
+    fn tracked(id: &[u8]) -> Registry {
+        let mut r = Registry::new();
+        r.node = crate::version::node_hash(id);
+        r.track = true;
+        r
+    }
+
+    const T: i64 = 1_700_000_000_000;
+
+    /// A registry holding every kind of entry.
+    fn full() -> Registry {
+        let mut r = tracked(b"n1");
+        r.add_item(b"c", b"x", 1.5, &[b"k", b"l"], Some(T + 9_000), T);
+        r.add_item(b"c", b"y", -2.0, &[], None, T);
+        r.del_items(b"c", &[b"z", b"w"], T);
+        r.del_items(b"d", &[b"q"], T);
+        r.drop_catalog(b"e", T);
+        r.publish(b"g", b"n1", b"hello", T, T + 100_000, 5, None, Limits::NONE)
+            .unwrap();
+        r.set_publisher(b"g", r.last_seq, Some(b"alice"));
+        r.drop_group(b"h", T);
+        r
+    }
+
+    #[test]
+    fn v5_round_trips_versions_and_tombstones_and_v4_loads() {
+        let reg = full();
+        let bytes = encode(&reg);
+        assert_eq!(bytes[0], 5);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.digest(), reg.digest());
+        assert_eq!(back.tombstones(), 5);
+        let x = back.catalogs[&b"c"[..]].get(b"x").unwrap().version;
+        assert_eq!(x, reg.catalogs[&b"c"[..]].get(b"x").unwrap().version);
+        assert_eq!(x.node, reg.node);
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            let _ = decode(&b); // never panics
+        }
+        // v4: items at version (0, 0), no tombstones
+        let v4 = encode_as(&reg, 4);
+        assert_eq!(v4[0], 4);
+        let old = decode(&v4).unwrap();
+        assert_eq!(old.items(), 2);
+        assert_eq!(old.tombstones(), 0);
+        assert!(old.catalogs[&b"c"[..]]
+            .items()
+            .all(|i| i.version == Version::default()));
+        assert_eq!(encode_as(&old, 4), v4);
+        assert_eq!(old.last_seq, reg.last_seq);
+        // duplicate / unordered tombstones are refused
+        let mut two = Registry::new();
+        two.catalog_gone
+            .insert(b"a"[..].into(), Version { clock: 1, node: 2 });
+        two.catalog_gone
+            .insert(b"b"[..].into(), Version { clock: 1, node: 2 });
+        two.last_seq = 1;
+        let good = encode(&two);
+        assert!(decode(&good).is_ok());
+        let at = good.windows(2).position(|w| w == [1, b'b']).unwrap();
+        let mut dup = good.clone();
+        dup[at + 1] = b'a';
+        assert!(decode(&dup).is_err());
+        // a clock beyond the SEQ range is refused; the loaded clock covers every version
+        let mut high = Registry::new();
+        high.group_gone
+            .insert(b"g"[..].into(), Version { clock: 50, node: 0 });
+        assert_eq!(decode(&encode(&high)).unwrap().last_seq, 50);
+        high.group_gone.insert(
+            b"g"[..].into(),
+            Version {
+                clock: u64::MAX,
+                node: 0,
+            },
+        );
+        assert!(decode(&encode(&high)).is_err());
+    }
+
+    #[test]
+    fn entries_round_trip_and_refuse_truncated_or_garbage_blobs() {
+        let entries = full().snapshot(T);
+        assert_eq!(entries.len(), 2 + 3 + 1 + 1 + 1);
+        let blob = encode_entries(&entries);
+        assert_eq!(decode_entries(&blob).unwrap(), entries);
+        assert_eq!(decode_entries(&encode_entries(&[])).unwrap(), vec![]);
+        for n in 0..blob.len() {
+            assert!(decode_entries(&blob[..n]).is_err(), "prefix {n}");
+        }
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(decode_entries(&longer).is_err());
+        for i in 0..blob.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut b = blob.clone();
+                b[i] ^= flip;
+                if let Ok(back) = decode_entries(&b) {
+                    // whatever decodes is in range and merges without a panic
+                    assert_eq!(decode_entries(&encode_entries(&back)).unwrap(), back);
+                    tracked(b"z").merge(back, T);
+                }
+            }
+        }
+        // random bytes, with and without a valid header
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        for round in 0..20_000 {
+            let len = rng.gen_range(0..64);
+            let mut b: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            if round % 2 == 0 && !b.is_empty() {
+                b[0] = ENTRIES_VERSION;
+            }
+            if let Ok(back) = decode_entries(&b) {
+                tracked(b"z").merge(back, T);
+            }
+        }
+        // hostile counts allocate nothing up front
+        let mut huge = vec![ENTRIES_VERSION];
+        put_u64(&mut huge, u64::MAX);
+        assert!(decode_entries(&huge).is_err());
+        // out of range values
+        let item = |score: f64, cats: usize| {
+            encode_entries(&[Entry::Item {
+                catalog: b"c"[..].into(),
+                id: b"i"[..].into(),
+                score,
+                categories: vec![Box::from(&b"k"[..]); cats].into(),
+                expires_ms: None,
+                version: Version::default(),
+            }])
+        };
+        assert!(decode_entries(&item(1.0, 1024)).is_ok());
+        assert!(decode_entries(&item(1.0, 1025)).is_err());
+        assert!(decode_entries(&item(f64::NAN, 0)).is_err());
+        assert!(decode_entries(&item(1e301, 0)).is_err());
+        let gone = |clock| {
+            encode_entries(&[Entry::GroupGone {
+                group: b"g"[..].into(),
+                version: Version { clock, node: 3 },
+            }])
+        };
+        assert!(decode_entries(&gone(i64::MAX as u64)).is_ok());
+        assert!(decode_entries(&gone(i64::MAX as u64 + 1)).is_err());
+        let mut unknown = gone(1);
+        unknown[0] = 2;
+        assert!(decode_entries(&unknown).is_err());
+    }
+
+    #[test]
+    fn chunks_are_bounded_decodable_and_in_order() {
+        let mut reg = tracked(b"n");
+        for i in 0..3_000 {
+            let id = format!("item-{i:04}");
+            reg.add_item(b"catalog", id.as_bytes(), i as f64, &[b"cat"], None, T);
+        }
+        reg.publish(
+            b"g",
+            b"big",
+            &vec![7u8; 5_000],
+            T,
+            T + 1_000,
+            5,
+            None,
+            Limits::NONE,
+        )
+        .unwrap();
+        let entries = reg.snapshot(T);
+        for max in [1, 64, 100, 1_000, 4_096, 65_536, usize::MAX] {
+            let chunks = chunk_entries(&entries, max);
+            let mut back = Vec::new();
+            for c in &chunks {
+                let got = decode_entries(c).unwrap();
+                assert!(!got.is_empty());
+                if got.len() > 1 {
+                    assert!(c.len() <= max, "{} > {max}", c.len());
+                }
+                back.extend(got);
+            }
+            assert_eq!(back, entries, "max {max}");
+            if max == 65_536 {
+                assert!(chunks.len() > 1 && chunks.iter().all(|c| c.len() <= max));
+                // full chunks: no two neighbours would have fitted in one
+                for w in chunks.windows(2) {
+                    let first = decode_entries(&w[1]).unwrap();
+                    let mut both = decode_entries(&w[0]).unwrap();
+                    both.push(first[0].clone());
+                    assert!(encode_entries(&both).len() > max);
+                }
+            }
+        }
+        assert!(chunk_entries(&[], 100).is_empty());
     }
 }

@@ -250,6 +250,24 @@ impl Group {
         Some(n)
     }
 
+    /// Removes notification `seq` (binary search, then O(distance from the nearer end)), keeping
+    /// the id set, the memory sum and the publisher index in step. The expiry bound stays a lower
+    /// bound.
+    pub fn remove_seq(&mut self, seq: u64) -> Option<Notification> {
+        let at = self.notifications.partition_point(|n| n.seq < seq);
+        if self.notifications.get(at).is_none_or(|n| n.seq != seq) {
+            return None;
+        }
+        let n = self.notifications.remove(at)?;
+        self.ids.remove(&(id_hash(&n.id), n.seq));
+        self.memory = self.memory.saturating_sub(n.memory());
+        self.unindex(&n.publisher, n.seq);
+        if self.notifications.is_empty() {
+            self.min_expires_ms = i64::MAX;
+        }
+        Some(n)
+    }
+
     /// Takes every notification out (the group is left empty).
     pub fn take(&mut self) -> VecDeque<Notification> {
         self.ids.clear();

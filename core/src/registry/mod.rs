@@ -7,25 +7,54 @@
 //! walks the groups.
 
 pub mod analytics;
+pub mod sync;
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
+use crate::mem::alloc_size;
 use crate::notify::{Group, Notification};
 use crate::surface::catalog::Catalog;
+use crate::version::Version;
 use analytics::Analytics;
+pub use sync::{Digest, Entry};
 
 /// Bytes a group costs besides its notifications (map entry, deque header).
 pub const GROUP_OVERHEAD: usize = 64;
 
-#[derive(Debug, Default)]
+/// Item tombstones: catalog -> item id -> version.
+pub(crate) type ItemTombstones = BTreeMap<Box<[u8]>, BTreeMap<Box<[u8]>, Version>>;
+
+/// Default `tombstone_ttl_ms`: one day.
+pub const TOMBSTONE_TTL_MS: i64 = 86_400_000;
+
+/// Bytes a tombstone costs besides its name(s) (map entry, version, B-tree slack).
+pub const TOMBSTONE_OVERHEAD: usize = 48;
+
+#[derive(Debug)]
 pub struct Registry {
     pub catalogs: BTreeMap<Box<[u8]>, Catalog>,
     /// Change through `publish`, `drop_group`, `purge*` or call `recount` after (the counters
     /// follow).
     pub groups: BTreeMap<Box<[u8]>, Group>,
-    /// The last notification sequence number handed out (registry-wide, only grows).
+    /// The registry's hybrid logical clock (`tick`): the last notification sequence number or
+    /// change version handed out, raised by every merged entry (registry-wide, only grows).
     pub last_seq: u64,
+    /// This node's part of versions (`version::node_hash` of its cluster id; 0 standalone).
+    pub node: u64,
+    /// Cluster mode: local changes take versions, keep tombstones and go to the outbox.
+    pub track: bool,
+    /// How long (ms, after their clock) tombstones are kept.
+    pub tombstone_ttl_ms: i64,
+    /// The entries local changes made since the last `take_outbox` (only while `track`).
+    outbox: Vec<Entry>,
+    /// Tombstones of CATALOG DEL: catalog -> item id -> version. Never beside a live item of
+    /// the same key (whichever is newer stays).
+    pub(crate) item_gone: ItemTombstones,
+    /// Tombstones of CATALOG DROP: items (and item tombstones) at or below it are gone.
+    pub(crate) catalog_gone: BTreeMap<Box<[u8]>, Version>,
+    /// Tombstones of GROUP DROP: notifications with a sequence below its clock are gone.
+    pub(crate) group_gone: BTreeMap<Box<[u8]>, Version>,
     /// Heap bytes of the groups (names, notifications, overhead), kept as they change.
     group_memory: usize,
     /// Notifications in all groups, kept as they change.
@@ -66,16 +95,202 @@ fn group_cost(name: &[u8], g: &Group) -> usize {
     name.len() + GROUP_OVERHEAD + g.memory()
 }
 
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
 impl Registry {
     pub const fn new() -> Self {
         Registry {
             catalogs: BTreeMap::new(),
             groups: BTreeMap::new(),
             last_seq: 0,
+            node: 0,
+            track: false,
+            tombstone_ttl_ms: TOMBSTONE_TTL_MS,
+            outbox: Vec::new(),
+            item_gone: BTreeMap::new(),
+            catalog_gone: BTreeMap::new(),
+            group_gone: BTreeMap::new(),
             group_memory: 0,
             notification_count: 0,
             analytics: Analytics::new(),
         }
+    }
+
+    /// Replaces the content with `loaded` (an RDB's registry), keeping this instance's settings
+    /// (`node`, `track`, `tombstone_ttl_ms`); the outbox is emptied.
+    pub fn replace_with(&mut self, mut loaded: Registry) {
+        loaded.node = self.node;
+        loaded.track = self.track;
+        loaded.tombstone_ttl_ms = self.tombstone_ttl_ms;
+        *self = loaded;
+    }
+
+    /// Empties the registry (FLUSHALL) but for its clock and settings: sequence numbers and
+    /// versions keep growing, so cursors never hide a notification published after it.
+    pub fn clear(&mut self) {
+        let last_seq = self.last_seq;
+        self.replace_with(Registry::new());
+        self.last_seq = last_seq;
+    }
+
+    /// One tick of the hybrid logical clock at `now_ms`: `max(last + 1, now_ms * 1024)`.
+    pub fn tick(&mut self, now_ms: i64) -> u64 {
+        let time = u64::try_from(now_ms).unwrap_or(0).saturating_mul(1024);
+        self.last_seq = self.last_seq.saturating_add(1).max(time);
+        self.last_seq
+    }
+
+    /// A fresh version of this node (one tick).
+    fn next_version(&mut self, now_ms: i64) -> Version {
+        Version {
+            clock: self.tick(now_ms),
+            node: self.node,
+        }
+    }
+
+    /// Is a tombstone of version `v` still kept at `now_ms`?
+    pub(crate) fn tombstone_live(&self, v: Version, now_ms: i64) -> bool {
+        v.ms().saturating_add(self.tombstone_ttl_ms.max(0)) > now_ms
+    }
+
+    /// Tombstones held (item, catalog and group ones).
+    pub fn tombstones(&self) -> usize {
+        self.item_gone.values().map(BTreeMap::len).sum::<usize>()
+            + self.catalog_gone.len()
+            + self.group_gone.len()
+    }
+
+    fn tombstone_memory(&self) -> usize {
+        let items: usize = self
+            .item_gone
+            .iter()
+            .map(|(c, ids)| {
+                alloc_size(c.len())
+                    + TOMBSTONE_OVERHEAD
+                    + ids
+                        .keys()
+                        .map(|id| alloc_size(id.len()) + TOMBSTONE_OVERHEAD)
+                        .sum::<usize>()
+            })
+            .sum();
+        let names = |m: &BTreeMap<Box<[u8]>, Version>| -> usize {
+            m.keys()
+                .map(|n| alloc_size(n.len()) + TOMBSTONE_OVERHEAD)
+                .sum()
+        };
+        items + names(&self.catalog_gone) + names(&self.group_gone)
+    }
+
+    /// Drops the tombstones older than `tombstone_ttl_ms` at `now_ms` (no outbox entry: every
+    /// node forgets by its own clock, and a merge ignores a forgotten one). Returns how many.
+    pub fn purge_tombstones(&mut self, now_ms: i64) -> usize {
+        let before = self.tombstones();
+        let ttl = self.tombstone_ttl_ms.max(0);
+        let keep = move |v: &Version| v.ms().saturating_add(ttl) > now_ms;
+        self.item_gone.retain(|_, ids| {
+            ids.retain(|_, v| keep(v));
+            !ids.is_empty()
+        });
+        self.catalog_gone.retain(|_, v| keep(v));
+        self.group_gone.retain(|_, v| keep(v));
+        before - self.tombstones()
+    }
+
+    /// Forgets the tombstone of item `id` of `catalog` (a newer add replaced it).
+    pub(crate) fn forget_item_gone(&mut self, catalog: &[u8], id: &[u8]) {
+        if let Some(ids) = self.item_gone.get_mut(catalog) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.item_gone.remove(catalog);
+            }
+        }
+    }
+
+    /// CATALOG ADD: adds or replaces item `id` of `catalog` (created if missing). The caller
+    /// checked the limits and purged expired items before. While tracking, the item takes a fresh
+    /// version and goes to the outbox; else it keeps `Version::default()`. Returns whether the
+    /// item is new.
+    pub fn add_item(
+        &mut self,
+        catalog: &[u8],
+        id: &[u8],
+        score: f64,
+        categories: &[&[u8]],
+        expires_ms: Option<i64>,
+        now_ms: i64,
+    ) -> bool {
+        let version = if self.track {
+            self.next_version(now_ms)
+        } else {
+            Version::default()
+        };
+        let is_new = self
+            .catalogs
+            .entry(catalog.into())
+            .or_default()
+            .add_versioned(id, score, categories, expires_ms, version);
+        self.forget_item_gone(catalog, id);
+        if self.track {
+            self.outbox.push(Entry::Item {
+                catalog: catalog.into(),
+                id: id.into(),
+                score,
+                categories: categories.iter().map(|c| Box::from(*c)).collect(),
+                expires_ms,
+                version,
+            });
+        }
+        is_new
+    }
+
+    /// CATALOG DEL: removes the items `ids` of `catalog` (an emptied catalog disappears). Returns
+    /// how many were present. While tracking, every id given (present here or not: another node
+    /// may hold it) gets a tombstone and an outbox entry.
+    pub fn del_items(&mut self, catalog: &[u8], ids: &[&[u8]], now_ms: i64) -> usize {
+        let mut removed = 0;
+        if let Some(c) = self.catalogs.get_mut(catalog) {
+            removed = ids.iter().filter(|id| c.remove(id)).count();
+            // A catalog exists while it holds items (as a Redis set does), so every saved form of
+            // the registry, the AOF's included, can say what exists.
+            if c.is_empty() {
+                self.catalogs.remove(catalog);
+            }
+        }
+        if self.track {
+            for id in ids {
+                let version = self.next_version(now_ms);
+                self.item_gone
+                    .entry(catalog.into())
+                    .or_default()
+                    .insert((*id).into(), version);
+                self.outbox.push(Entry::ItemGone {
+                    catalog: catalog.into(),
+                    id: (*id).into(),
+                    version,
+                });
+            }
+        }
+        removed
+    }
+
+    /// CATALOG DROP: removes a whole catalog. Returns whether it existed. While tracking, a
+    /// tombstone (which also replaces the catalog's item tombstones) and an outbox entry.
+    pub fn drop_catalog(&mut self, catalog: &[u8], now_ms: i64) -> bool {
+        let existed = self.catalogs.remove(catalog).is_some();
+        if self.track {
+            let version = self.next_version(now_ms);
+            self.item_gone.remove(catalog);
+            self.catalog_gone.insert(catalog.into(), version);
+            self.outbox.push(Entry::CatalogGone {
+                catalog: catalog.into(),
+                version,
+            });
+        }
+        existed
     }
 
     /// Recomputes the counters and every group's expiry bound (after a load). O(notifications).
@@ -102,7 +317,7 @@ impl Registry {
             .iter()
             .map(|(name, c)| name.len() + 64 + c.memory())
             .sum();
-        catalogs + self.group_memory + self.analytics.memory()
+        catalogs + self.group_memory + self.analytics.memory() + self.tombstone_memory()
     }
 
     /// Notifications in all groups: O(1).
@@ -110,8 +325,24 @@ impl Registry {
         self.notification_count
     }
 
-    /// Removes a group and its notifications. Returns whether it existed.
-    pub fn drop_group(&mut self, name: &[u8]) -> bool {
+    /// GROUP DROP: removes a group and its notifications. Returns whether it existed. While
+    /// tracking, a tombstone (notifications below its clock are gone everywhere) and an outbox
+    /// entry, whether or not this node held the group.
+    pub fn drop_group(&mut self, name: &[u8], now_ms: i64) -> bool {
+        let existed = self.remove_group(name);
+        if self.track {
+            let version = self.next_version(now_ms);
+            self.group_gone.insert(name.into(), version);
+            self.outbox.push(Entry::GroupGone {
+                group: name.into(),
+                version,
+            });
+        }
+        existed
+    }
+
+    /// Removes a group and its notifications, keeping the counters. Returns whether it existed.
+    fn remove_group(&mut self, name: &[u8]) -> bool {
         match self.groups.remove_entry(name) {
             Some((name, g)) => {
                 self.group_memory = self.group_memory.saturating_sub(group_cost(&name, &g));
@@ -125,8 +356,11 @@ impl Registry {
     }
 
     /// Drops everything expired at `now_ms`: notifications (and groups left empty) and catalog
-    /// items (and catalogs left empty). Returns how many went.
+    /// items (and catalogs left empty). Returns how many went. Also forgets the tombstones past
+    /// `tombstone_ttl_ms` (not counted). Never a tombstone nor an outbox entry: every node
+    /// expires by its own clock.
     pub fn purge(&mut self, now_ms: i64) -> usize {
+        self.purge_tombstones(now_ms);
         let mut purged = self.purge_notifications(now_ms);
         self.catalogs.retain(|_, catalog| {
             for id in catalog.expired(now_ms, usize::MAX) {
@@ -228,9 +462,13 @@ impl Registry {
             });
         }
 
-        let time_seq = u64::try_from(now_ms).unwrap_or(0).saturating_mul(1024);
-        let seq = seq.unwrap_or_else(|| self.last_seq.saturating_add(1).max(time_seq));
-        self.last_seq = self.last_seq.max(seq);
+        let seq = match seq {
+            Some(seq) => {
+                self.last_seq = self.last_seq.max(seq);
+                seq
+            }
+            None => self.tick(now_ms),
+        };
         let before = self
             .groups
             .get(group)
@@ -239,14 +477,21 @@ impl Registry {
         // Expired ones at the front go (amortized O(1)); any other expired one stays until the
         // periodic purge and is never taken for a duplicate (`has_live`), counted or delivered.
         g.purge_front(now_ms);
-        g.push(Notification {
+        let notification = Notification {
             seq,
             id: id.into(),
             payload: payload.into(),
             published_ms: now_ms,
             expires_ms,
             publisher: None,
-        });
+        };
+        if self.track {
+            self.outbox.push(Entry::Notification {
+                group: group.into(),
+                notification: notification.clone(),
+            });
+        }
+        g.push(notification);
         while g.len() > max_per_group {
             g.pop_front();
         }
@@ -257,12 +502,22 @@ impl Registry {
     }
 
     /// Records the ACL user that published notification `seq` of `group` (tenancy: it then
-    /// reaches only sessions that user may write).
+    /// reaches only sessions that user may write). While tracking, the outbox's entry of that
+    /// publish carries it too (call it right after `publish`, as the command does).
     pub fn set_publisher(&mut self, group: &[u8], seq: u64, publisher: Option<&[u8]>) {
         if let Some(g) = self.groups.get_mut(group) {
             let before = g.memory();
             g.set_publisher(seq, publisher);
             self.group_memory = self.group_memory.saturating_sub(before) + g.memory();
+        }
+        if let Some(Entry::Notification {
+            group: g,
+            notification: n,
+        }) = self.outbox.last_mut()
+        {
+            if **g == *group && n.seq == seq {
+                n.publisher = publisher.map(Box::from);
+            }
         }
     }
 
@@ -408,8 +663,8 @@ mod publish_tests {
         let (memory, count) = (reg.group_memory(), reg.notifications());
         reg.recount();
         assert_eq!((reg.group_memory(), reg.notifications()), (memory, count));
-        assert!(reg.drop_group(b"g1"));
-        assert!(!reg.drop_group(b"g1"));
+        assert!(reg.drop_group(b"g1", 0));
+        assert!(!reg.drop_group(b"g1", 0));
         assert_eq!(reg.notifications(), 1);
         let memory = reg.group_memory();
         reg.recount();
@@ -497,7 +752,7 @@ mod publish_tests {
                     reg.purge_notifications(now);
                 }
                 95..=97 => {
-                    reg.drop_group(&group);
+                    reg.drop_group(&group, now);
                 }
                 _ => reg.recount(),
             }

@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::mem::alloc_size;
+use crate::version::Version;
 
 /// Sort key for "best score first, then oldest slot": ascending key = descending score.
 pub type RankKey = (u64, u32);
@@ -29,6 +30,8 @@ pub struct Item {
     /// Category ids of this catalog's category table, sorted, distinct.
     pub categories: Box<[u32]>,
     pub expires_ms: Option<i64>,
+    /// The change that left it so (registry sync; `Version::default()` in standalone).
+    pub version: Version,
 }
 
 impl Item {
@@ -139,13 +142,31 @@ impl Catalog {
         id
     }
 
-    /// Adds `id`, or replaces it when present. Returns true when it is new.
+    /// The live item `id`, if present.
+    pub fn get(&self, id: &[u8]) -> Option<&Item> {
+        self.slot_of(id).and_then(|s| self.item(s))
+    }
+
+    /// Adds `id`, or replaces it when present, at version `Version::default()`. Returns true when
+    /// it is new.
     pub fn add(
         &mut self,
         id: &[u8],
         score: f64,
         categories: &[&[u8]],
         expires_ms: Option<i64>,
+    ) -> bool {
+        self.add_versioned(id, score, categories, expires_ms, Version::default())
+    }
+
+    /// Adds `id` at `version`, or replaces it when present. Returns true when it is new.
+    pub fn add_versioned(
+        &mut self,
+        id: &[u8],
+        score: f64,
+        categories: &[&[u8]],
+        expires_ms: Option<i64>,
+        version: Version,
     ) -> bool {
         let existed = self.remove(id);
         let mut cats: Vec<u32> = categories.iter().map(|c| self.intern(c)).collect();
@@ -172,6 +193,7 @@ impl Catalog {
             score,
             categories: cats.into(),
             expires_ms,
+            version,
         });
         !existed
     }
