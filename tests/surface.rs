@@ -1022,7 +1022,7 @@ fn items_keeps_order_drops_seen_and_honours_count() {
 
 /// WITHSCORES alternates item and score (bulk strings in RESP2, doubles in RESP3); with EXPLORE 0
 /// scores never increase; a cold start's score is the item's score over the catalog's largest
-/// absolute score; a session's adds its affinity (between 0 and 1).
+/// absolute score; a session's is its affinity times its popularity (see the bounds below).
 #[test]
 fn withscores_alternates_items_and_ranks() {
     let server = Server::start(&[]);
@@ -1078,11 +1078,13 @@ fn withscores_alternates_items_and_ranks() {
             got.windows(2).all(|w| w[0].1 >= w[1].1),
             "non-increasing: {got:?}"
         );
+        // rank = (a^1.5 + 0.02) / 1.02 * (max(score, 0) / scale + 0.01) / 1.01, a in 0..1
         for (id, rank) in &got {
-            let base = by_id[id.as_str()].score / scale;
+            let p = by_id[id.as_str()].score.max(0.0) / scale;
+            let (low, high) = (0.02 / 1.02 * (p + 0.01) / 1.01, (p + 0.01) / 1.01);
             assert!(
-                *rank >= base - 1e-12 && *rank <= base + 1.0 + 1e-12,
-                "{id}: rank {rank}, score part {base}"
+                *rank >= low - 1e-12 && *rank <= high + 1e-12,
+                "{id}: rank {rank}, popularity {p}"
             );
         }
         let options = ["COUNT", "10", "EXPLORE", "0.5", "NOMARK", "WITHSCORES"];

@@ -1,23 +1,36 @@
 //! `SESSION.SURFACE`: content the user has not seen, ranked by what their activity says they like.
 //!
-//! rank(item) = affinity + score / scale, where affinity is the sum of the session's normalized
-//! interest weights over the item's categories (0..1) and `scale` is the catalog's largest absolute
-//! score, so both terms live in comparable ranges whatever unit scores use.
+//! rank(item) = (a^1.5 + 0.02) / 1.02 * (p + 0.01) / 1.01 for a session with interests in the
+//! catalog's categories, where a is the sum of the session's normalized interest weights over the
+//! item's categories (0..1) and p = max(score, 0) / scale its popularity (`scale` is the catalog's
+//! largest absolute score): "how likely this user picks the item's category" times "how popular
+//! the item is there", the product a mixture of interests predicts (a sum let a popular item of a
+//! category the user never reads outrank the user's own categories). The power 1.5 sharpens the
+//! weights towards the categories the user mostly reads (stray views, of a trending item say,
+//! leave small weights in the top-N); the floors keep an item outside every interest (0.02: the
+//! share of views off a user's interests) and an item without a positive score (0.01) rankable.
+//! The rank lies in 0..1. Without interests (a cold start) rank = score / scale. Ties go to the
+//! higher score, then the lower slot.
 //!
 //! Ranking never scans the catalog: candidates come from walking, best score first, the category
 //! index of each of the session's interests (at most top-N of them) and the catalog's global score
 //! index (or the requested CATEGORY's), each until `count` eligible items are found (or a walk cap);
 //! the base list may also step over every item the user has seen or was capped on, so a heavy
-//! viewer still gets unseen items); the candidates are ranked exactly and the best kept. An item outside every walked prefix can only
-//! beat them through several interest categories at once, each with little weight. Cost grows with
-//! `count` and the number of interests, not with the catalog.
+//! viewer still gets unseen items); the candidates are ranked exactly and the best kept. Within one
+//! category the rank grows with the score, so the best items of every interest are in the walked
+//! prefixes; an item outside them can only beat them through several interest categories at once,
+//! each with little weight. Cost grows with `count` and the number of interests, not with the
+//! catalog.
 //!
 //! With a trend boost (`SURFACE ... BOOST TRENDING w`, and by default for a cold start: no
-//! session or no interests), rank(item) = affinity + score / scale + w * trend(item) / trend(top),
-//! where trend is the item's site-wide decayed view count (`trending`) and trend(top) the largest
-//! one tracked (so the boost term lies in 0..w whatever the traffic; the decay factor cancels, so
-//! it does not depend on the time read at); the trending list's best items are walked as one more
-//! candidate list.
+//! session or no interests): the `TREND_SLOTS` most trending eligible items go first (the
+//! trending list's best items are walked as one more candidate list), and every item is ranked
+//! rank / best + w * trend(item) / trend(top), where best is the best candidate's rank (so the
+//! personal part lies in 0..1), trend the item's site-wide decayed view count (`trending`) and
+//! trend(top) the largest one tracked (so the boost term lies in 0..w whatever the traffic; the
+//! decay factor cancels, so it does not depend on the time read at). Two slots, not one: when a
+//! new item starts trending, the one it replaces still leads the decayed counts for a while, and
+//! the newcomer (most of whose audience has not seen it yet) is the second.
 //!
 //! Eligible: live, in the CATEGORY when one is named, not in the seen filter (no false negatives:
 //! never a seen item), and shown fewer than MAXIMPRESSIONS times.
@@ -39,6 +52,21 @@ pub const WALK_CAP: usize = 4096;
 /// bound on a call's work whatever the session has seen and whatever the catalog holds. Random
 /// exploration draws add at most 32 per explored slot, each O(log n).
 pub const INSPECT_BUDGET: usize = 65_536;
+
+/// Slots a trend boost gives the most trending eligible items, ahead of the ranking.
+pub const TREND_SLOTS: usize = 2;
+/// The floor of the interest term: an item outside every interest still ranks by popularity.
+pub const AFFINITY_FLOOR: f64 = 0.02;
+/// The floor of the popularity term: an item without a positive score still ranks by affinity.
+pub const POPULARITY_FLOOR: f64 = 0.01;
+
+/// The personal rank of an item of affinity `a` (0..1) and popularity `p` (0..1): in 0..1.
+pub fn personal_rank(a: f64, p: f64) -> f64 {
+    let a = a.clamp(0.0, 1.0);
+    let p = p.clamp(0.0, 1.0);
+    (a * a.sqrt() + AFFINITY_FLOOR) / (1.0 + AFFINITY_FLOOR) * (p + POPULARITY_FLOOR)
+        / (1.0 + POPULARITY_FLOOR)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranking<'a> {
@@ -160,14 +188,17 @@ pub fn surface_boosted(
         Some(b) if trend_top > 0.0 => b.weight * b.trending.counter(id) / trend_top,
         _ => 0.0,
     };
-    let rank_of = |slot: u32| {
+    let personal_of = |slot: u32| {
         catalog.item(slot).map_or(f64::NEG_INFINITY, |item| {
+            if interests.is_empty() {
+                return item.score / scale;
+            }
             let affinity: f64 = interests
                 .iter()
                 .filter(|(c, _)| item.categories.binary_search(c).is_ok())
                 .map(|(_, w)| w)
                 .sum();
-            affinity + item.score / scale + trend_of(&item.id)
+            personal_rank(affinity, item.score.max(0.0) / scale)
         })
     };
 
@@ -222,6 +253,25 @@ pub fn surface_boosted(
     }
     candidates.sort_unstable();
     candidates.dedup();
+    // With a boost, the personal part is divided by the best candidate's (0..1, as the trend term).
+    let best = candidates
+        .iter()
+        .map(|&slot| personal_of(slot))
+        .fold(0.0, f64::max);
+    let rank_of = |slot: u32| {
+        let personal = personal_of(slot);
+        match catalog.item(slot) {
+            Some(item) if boost.is_some() => {
+                (if best > 0.0 {
+                    personal / best
+                } else {
+                    personal
+                }) + trend_of(&item.id)
+            }
+            _ => personal,
+        }
+    };
+    let score_of = |slot: u32| catalog.item(slot).map_or(f64::NEG_INFINITY, |i| i.score);
     let mut ranked: Vec<Pick> = candidates
         .into_iter()
         .map(|slot| Pick {
@@ -230,7 +280,41 @@ pub fn surface_boosted(
             explored: false,
         })
         .collect();
-    ranked.sort_by(|a, b| b.rank.total_cmp(&a.rank).then(a.slot.cmp(&b.slot)));
+    ranked.sort_by(|a, b| {
+        b.rank
+            .total_cmp(&a.rank)
+            .then(score_of(b.slot).total_cmp(&score_of(a.slot)))
+            .then(a.slot.cmp(&b.slot))
+    });
+    if let Some(b) = boost {
+        // The TREND_SLOTS most trending candidates (tracked, counter > 0) go first, in rank order.
+        let mut trending: Vec<(f64, usize)> = ranked
+            .iter()
+            .enumerate()
+            .filter_map(|(at, p)| {
+                let c = catalog
+                    .item(p.slot)
+                    .map_or(0.0, |i| b.trending.counter(&i.id));
+                (c > 0.0).then_some((c, at))
+            })
+            .collect();
+        trending.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        let mut front: Vec<usize> = trending.iter().take(TREND_SLOTS).map(|t| t.1).collect();
+        front.sort_unstable();
+        let mut reordered: Vec<Pick> = front
+            .iter()
+            .filter_map(|&at| ranked.get(at))
+            .copied()
+            .collect();
+        reordered.extend(
+            ranked
+                .iter()
+                .enumerate()
+                .filter(|(at, _)| !front.contains(at))
+                .map(|(_, p)| *p),
+        );
+        ranked = reordered;
+    }
 
     // Exploration: a share of the slots goes to random eligible items.
     let share = req.count as f64 * req.explore.clamp(0.0, 1.0);
@@ -473,6 +557,99 @@ mod tests {
             filter_items(&[b"c", b"a", b"b"], profile, 10, Some(2)),
             vec![&b"c"[..], &b"b"[..]]
         );
+    }
+
+    /// rank = interest x in-category popularity: a well-liked item of the user's own category
+    /// outranks the catalog's most popular item of a category the user never reads (the old sum,
+    /// affinity + score / scale, put the latter first).
+    #[test]
+    fn affinity_times_popularity_prefers_the_users_category() {
+        let mut c = Catalog::default();
+        c.add(b"star", 100.0, &[b"news"], None); // the catalog's most popular, off-interest
+        c.add(b"golf1", 20.0, &[b"golf"], None);
+        c.add(b"golf2", 1.0, &[b"golf"], None);
+        c.add(b"news2", 50.0, &[b"news"], None);
+        let mut a = Activity::new(&SketchParams::default());
+        for i in 0..9 {
+            a.record(format!("g{i}").as_bytes(), &[b"golf"], i);
+        }
+        a.record(b"n0", &[b"tech"], 9);
+        let profile = Profile {
+            activity: Some(&a),
+            impressions: None,
+        };
+        let picks = surface(&c, profile, &req(4), 10, &mut StdRng::seed_from_u64(8));
+        assert_eq!(ids(&c, &picks), ["golf1", "star", "golf2", "news2"]);
+        let golf = a.interests.normalized()[0].1;
+        let expected = personal_rank(golf, 0.2);
+        assert!((picks[0].rank - expected).abs() < 1e-12, "{picks:?}");
+        assert!(picks.iter().all(|p| (0.0..=1.0).contains(&p.rank)));
+        assert_eq!(personal_rank(1.0, 1.0), 1.0);
+        // a cold start still ranks by score / scale
+        let cold = surface(
+            &c,
+            Profile::default(),
+            &req(2),
+            10,
+            &mut StdRng::seed_from_u64(8),
+        );
+        assert_eq!(ids(&c, &cold), ["star", "news2"]);
+        assert!((cold[0].rank - 1.0).abs() < 1e-12 && (cold[1].rank - 0.5).abs() < 1e-12);
+    }
+
+    /// A boost gives the two most trending eligible items the first slots, even at a small
+    /// weight: the new item rising behind the old leader is surfaced at once; then the personal
+    /// ranking (divided by the best candidate's) plus w * trend / top.
+    #[test]
+    fn a_boost_gives_the_most_trending_items_the_first_slots() {
+        let mut c = catalog();
+        c.add(b"old", 0.001, &[b"news"], None);
+        c.add(b"new", 0.001, &[b"news"], None);
+        let mut t = Trending::new(crate::surface::trending::TrendParams {
+            top_k: 16,
+            half_life_s: 60,
+        });
+        for _ in 0..50 {
+            t.record(b"old", 0);
+        }
+        for _ in 0..10 {
+            t.record(b"new", 0);
+        }
+        t.record(b"item7", 0);
+        let a = fan_of(b"hockey", &[]);
+        let mut a = a;
+        for i in 0..5 {
+            a.record(format!("seen{i}").as_bytes(), &[b"hockey"], i);
+        }
+        let profile = Profile {
+            activity: Some(&a),
+            impressions: None,
+        };
+        let boost = Some(Boost {
+            trending: &t,
+            weight: 0.01,
+        });
+        let mut rng = StdRng::seed_from_u64(9);
+        let picks = surface_boosted(&c, profile, &req(10), boost, 0, &mut rng);
+        assert_eq!(picks.len(), 10);
+        assert_eq!(ids(&c, &picks[..2]), ["old", "new"], "in rank order");
+        let plain = surface(&c, profile, &req(10), 0, &mut rng);
+        let rest: Vec<u32> = picks[2..].iter().map(|p| p.slot).collect();
+        let plain8: Vec<u32> = plain.iter().take(8).map(|p| p.slot).collect();
+        assert_eq!(rest, plain8, "the other slots keep the personal order");
+        let best = plain[0].rank;
+        assert!((picks[2].rank - plain[0].rank / best).abs() < 1e-12);
+        // a seen trending item gives its slot to the next one
+        a.record(b"old", &[b"news"], 6);
+        let profile = Profile {
+            activity: Some(&a),
+            impressions: None,
+        };
+        let picks = surface_boosted(&c, profile, &req(3), boost, 0, &mut rng);
+        assert_eq!(ids(&c, &picks[..2]), ["item7", "new"]);
+        // no boost without trend, and COUNT 1 keeps the single most trending
+        let picks = surface_boosted(&c, profile, &req(1), boost, 0, &mut rng);
+        assert_eq!(ids(&c, &picks), ["new"]);
     }
 
     #[test]
