@@ -4,11 +4,10 @@
 //!   answers `MOVED` (the server reads the key from the command's key specs), two keys in
 //!   different slots are `CROSSSLOT`, and the `redis` crate's cluster client runs them all.
 //! - `SESSION.SESSIONS`/`SESSION.REVOKE` answer for the whole cluster from any node.
-//! - Registry commands (`SESSION.CATALOG ...`, `SESSION.NOTIFYGROUP`) name no key: they go to
-//!   every primary through
-//!   [`on_every_primary`] (see docs/RELIABILITY.md), which gives a notification one `AT` so that
-//!   every primary numbers it alike and a session that moves between nodes still gets each one
-//!   exactly once.
+//! - Registry commands (`SESSION.CATALOG ...`, `SESSION.NOTIFYGROUP`) name no key: each is sent
+//!   to one node and reaches the others over the cluster bus (`wait_converged`); a notification
+//!   keeps its origin's sequence everywhere, so a session that moves between nodes still gets
+//!   each one exactly once.
 //! - Resharding (`CLUSTER SETSLOT ... IMPORTING/MIGRATING`, `MIGRATE`, `SETSLOT ... NODE`) while a
 //!   writer keeps touching 10,000 sessions loses no session, no field and no event, and keeps each
 //!   session's expiry.
@@ -331,28 +330,13 @@ fn slot_map(c: &mut Connection) -> Vec<(u16, u16, String)> {
     out
 }
 
-/// Runs a command that names no key, a registry command (`SESSION.CATALOG ...`,
-/// `SESSION.NOTIFYGROUP`) or a per-user index command (`SESSION.SESSIONS`, `SESSION.REVOKE`), on
-/// every primary of the cluster, and returns each primary's reply.
-///
-/// The registry and the per-user index are per server (module-global, outside the keyspace): a
-/// cluster client routes such a command by its first argument, as if it were a key, so it would
-/// reach one arbitrary node. Sent to every primary, each keeps the same catalogs and groups, and
-/// each session finds them on whichever node owns it. `SESSION.NOTIFYGROUP` gets one explicit
-/// `AT` (the caller's clock, unless the command already names one), so every primary gives the
-/// notification the same sequence number and a session that migrates between nodes neither
-/// receives a notification twice nor skips one. Replicas follow their primary as usual.
-fn on_every_primary(cluster: &Cluster, args: &[&str]) -> Vec<Value> {
-    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let notify = args[0].eq_ignore_ascii_case("SESSION.NOTIFYGROUP");
-    if notify && !args.iter().any(|a| a.eq_ignore_ascii_case("AT")) {
-        args.push("AT".into());
-        args.push(now_ms().to_string());
-    }
+/// Runs a command on every node (primaries alike) and returns each node's reply: checks that
+/// every node answers the same, not a way to reach them (the module does that itself).
+fn on_every_node(cluster: &Cluster, args: &[&str]) -> Vec<Value> {
     cluster
         .nodes
         .iter()
-        .map(|n| ok(&mut n.conn(), &args))
+        .map(|n| ok(&mut n.conn(), args))
         .collect()
 }
 
@@ -456,7 +440,7 @@ fn every_keyed_command_is_routed_by_its_key() {
                 ],
             );
         }
-        for v in on_every_primary(&cluster, &["SESSION.SESSIONS", "bob"]) {
+        for v in on_every_node(&cluster, &["SESSION.SESSIONS", "bob"]) {
             match v {
                 Value::Array(items) => assert_eq!(items.len(), 4, "every node lists all four"),
                 other => panic!("{other:?}"),
@@ -524,17 +508,9 @@ fn registry_commands_on_one_primary_reach_every_node() {
         assert_eq!(reply, Value::Int(1), "{item} is new");
     }
     wait_converged(&cluster);
-    let lists: Vec<Value> = cluster
-        .nodes
-        .iter()
-        .map(|n| ok(&mut n.conn(), &["SESSION.CATALOG", "LIST"]))
-        .collect();
+    let lists = on_every_node(&cluster, &["SESSION.CATALOG", "LIST"]);
     assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
-    let infos: Vec<Value> = cluster
-        .nodes
-        .iter()
-        .map(|n| ok(&mut n.conn(), &["SESSION.CATALOG", "INFO", "news"]))
-        .collect();
+    let infos = on_every_node(&cluster, &["SESSION.CATALOG", "INFO", "news"]);
     assert!(infos.iter().all(|i| *i == infos[0]), "{infos:?}");
 
     let keys: Vec<String> = (0..30).map(|i| format!("reg:{i}")).collect();
