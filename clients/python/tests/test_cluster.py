@@ -1,5 +1,8 @@
 """A 3-primary cluster on loopback (started by the `cluster` fixture): keyed commands route by
-the module's key specs, registry commands and the per-node user index reach every primary."""
+the module's key specs, a registry command sent to one primary reaches every primary (the module
+sends it over the cluster bus), and the paged user index is merged from every primary."""
+
+import time
 
 import pytest
 import redis.asyncio.cluster as aiocluster
@@ -47,12 +50,30 @@ def test_keyed_commands_route(rc, name):
     assert s.touch(b).events == 1
 
 
-def test_registry_on_every_primary(rc, name):
+def _converged(rc):
+    """Waits until every primary announces the same registry digest (the module sends registry
+    changes over the cluster bus)."""
+    deadline = time.monotonic() + 30
+    while True:
+        digests = {
+            str(
+                rc.execute_command("INFO", "session", target_nodes=n).get("session_registry_digest")
+            )
+            for n in rc.get_primaries()
+        }
+        if len(digests) == 1 and "None" not in digests:
+            return
+        assert time.monotonic() < deadline, f"the registry did not converge: {digests}"
+        time.sleep(0.05)
+
+
+def test_registry_reaches_every_primary(rc, name):
     s = session_commands(rc)
     cat, group = f"{name}:cat", f"{name}:g"
     keys = _keys_on_every_primary(rc, f"{name}:s")
     assert s.catalog_add(cat, "a:1", score=2, categories=["c"]) is True
     assert s.catalog_add(cat, "a:2", score=1, categories=["c"]) is True
+    _converged(rc)
     for node in rc.get_primaries():  # each primary has the catalog
         info = rc.execute_command("SESSION.CATALOG", "INFO", cat, target_nodes=node)
         assert info is not None
@@ -63,6 +84,7 @@ def test_registry_on_every_primary(rc, name):
         s.enrich(k, join=[group])
     assert s.notifygroup(group, "n1", "hello") is True
     assert s.notifygroup(group, "n1", "hello") is False
+    _converged(rc)
     for k in keys:
         (n,) = s.inbox(k)
         assert n.payload == b"hello"

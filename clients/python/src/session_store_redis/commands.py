@@ -13,8 +13,9 @@ the reply into the same Python value on RESP2 and RESP3 (see ``types``). With an
 every method returns an awaitable of that value.
 
 In Redis Cluster keyed commands are routed by the client (the module's key specs). The registry
-commands (CATALOG, NOTIFYGROUP, PURGE) and the per-node user index (SESSIONS, REVOKE) are sent to
-every primary and their replies merged.
+is one for the whole cluster (the module sends its changes over the cluster bus): its commands
+(CATALOG, NOTIFYGROUP) go to one primary. PURGE (each node's own expiry) and the paged user index
+(SESSIONS, REVOKE) are sent to every primary and their replies merged.
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ class _Commands:
         raise NotImplementedError
 
     def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _registry(self, parse: Parser, *args: Arg) -> Any:
+        """A registry command: to one primary in a cluster (the module gives it to the others)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _transaction(self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]) -> Any:
@@ -330,15 +335,15 @@ class _Commands:
             args += ["TTL", int(ttl)]
         if expireat is not None:
             args += ["EXPIREAT", int(expireat)]
-        return self._every(any, parse_bool, *args)
+        return self._registry(parse_bool, *args)
 
     def catalog_del(self, catalog: Arg, *items: Arg) -> Any:
         """SESSION.CATALOG DEL -> the number of items removed."""
-        return self._every(max, parse_int, "SESSION.CATALOG", "DEL", catalog, *items)
+        return self._registry(parse_int, "SESSION.CATALOG", "DEL", catalog, *items)
 
     def catalog_drop(self, catalog: Arg) -> Any:
         """SESSION.CATALOG DROP -> True when the catalog existed."""
-        return self._every(any, parse_bool, "SESSION.CATALOG", "DROP", catalog)
+        return self._registry(parse_bool, "SESSION.CATALOG", "DROP", catalog)
 
     def catalog_info(self, catalog: Arg) -> Any:
         """SESSION.CATALOG INFO -> CatalogInfo (items, categories, memory)."""
@@ -346,9 +351,7 @@ class _Commands:
 
     def catalog_list(self) -> Any:
         """SESSION.CATALOG LIST -> catalog names, sorted."""
-        return self._every(
-            lambda rs: sorted({n for r in rs for n in r}), parse_list, "SESSION.CATALOG", "LIST"
-        )
+        return self._registry(lambda r: sorted(parse_list(r)), "SESSION.CATALOG", "LIST")
 
     def notifygroup(
         self,
@@ -373,7 +376,7 @@ class _Commands:
             args += ["MAXLEN", int(maxlen)]
         if at is not None:
             args += ["AT", int(at)]
-        return self._every(any, parse_bool, *args)
+        return self._registry(parse_bool, *args)
 
     def purge(self) -> Any:
         """SESSION.PURGE -> how many expired registry entries went (by the server's clock; `AT` is
@@ -445,6 +448,12 @@ class SessionCommands(_Commands):
         ]
         return merge(replies)
 
+    def _registry(self, parse: Parser, *args: Arg) -> Any:
+        if not self.cluster:
+            return parse(self.client.execute_command(*args))
+        node = self.client.get_primaries()[0]
+        return parse(self.client.execute_command(*args, target_nodes=node))
+
     def _transaction(self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]) -> Any:
         with self.client.pipeline(transaction=True) as pipe:
             for args in commands:
@@ -497,6 +506,12 @@ class AsyncSessionCommands(_Commands):
             )
         )
         return merge([parse(r) for r in replies])
+
+    async def _registry(self, parse: Parser, *args: Arg) -> Any:
+        if not self.cluster:
+            return parse(await self.client.execute_command(*args))
+        node = self.client.get_primaries()[0]
+        return parse(await self.client.execute_command(*args, target_nodes=node))
 
     async def _transaction(
         self, parse: Callable[[list[Any]], Any], commands: list[list[Arg]]
