@@ -753,3 +753,65 @@ fn resharding_under_writes_loses_no_session_and_no_field() {
         }
     }
 }
+
+/// In cluster mode the registry's versions and tombstones survive a preamble-less AOF rewrite
+/// and a restart from it (written as `SESSION.SYNC APPLY` of its snapshot), and `SESSION.SYNC`
+/// is refused from clients.
+#[test]
+fn a_cluster_node_keeps_registry_versions_through_an_aof_rewrite() {
+    let bus = free_port().to_string();
+    let mut node = Server::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        &bus,
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+    ]);
+    let mut c = node.conn();
+    ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    wait_until(Duration::from_secs(30), "cluster_state:ok", || {
+        let info: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query(&mut c)
+            .unwrap_or_default();
+        info.contains("cluster_state:ok")
+    });
+    // a session carries the registry into a rewrite without the preamble
+    ok(&mut c, &["SESSION.TOUCH", "s1", "SET", "1", "f", "v"]);
+    ok(
+        &mut c,
+        &["SESSION.CATALOG", "ADD", "news", "a1", "SCORE", "3"],
+    );
+    ok(
+        &mut c,
+        &["SESSION.CATALOG", "ADD", "news", "a2", "SCORE", "4"],
+    );
+    ok(&mut c, &["SESSION.CATALOG", "DEL", "news", "a2"]);
+    ok(&mut c, &["SESSION.NOTIFYGROUP", "g", "n1", "hello"]);
+    let before = info_field(&mut c, "session", "session_registry_digest").expect("digest");
+    let entries = info_field(&mut c, "session", "session_registry_entries");
+    assert_eq!(
+        entries.as_deref(),
+        Some("3"),
+        "item, tombstone, notification"
+    );
+    let refused = err(&mut c, &["SESSION.SYNC", "APPLY", "\u{1}junk"]);
+    assert!(refused.contains("reserved"), "{refused}");
+    ok(&mut c, &["BGREWRITEAOF"]);
+    wait_for_aof_rewrite(&mut c);
+    drop(c);
+    node.restart();
+    let mut c = node.conn();
+    assert_eq!(
+        info_field(&mut c, "session", "session_registry_digest").as_deref(),
+        Some(before.as_str()),
+        "the same entries at the same versions after the rewrite and restart"
+    );
+    assert_eq!(
+        ok(&mut c, &["SESSION.CATALOG", "LIST"]),
+        Value::Array(vec![Value::BulkString(b"news".to_vec())])
+    );
+}
