@@ -124,7 +124,8 @@ rep = time.time() - t
 stop = True
 th.join()
 print(
-    f"FLUSHALL on node 2: registry back in {rep:.2f}s; worst PING RTT on the serving node {worst[0] * 1000:.1f} ms"
+    f"FLUSHALL on node 2: registry back in {rep:.2f}s; "
+    f"worst PING RTT on the serving node {worst[0] * 1000:.1f} ms"
 )
 print(
     r[1].info("session").get("session_registry_snapshots_pulled"),
