@@ -19,8 +19,9 @@ use super::wire::{put_bytes, put_i64, put_u64, Reader};
 /// 3 = + each notification's publisher (its ACL user name, or none); 4 = + the site-wide analytics
 /// (trending sizing, reference time and counters; views per minute; active-session sketches;
 /// the events total); 5 = + each catalog item's version and the tombstones (item, catalog and
-/// group ones, for cluster sync).
-pub const REGISTRY_VERSION: u8 = 5;
+/// group ones, for cluster sync); 6 = reserved (notification join restrictions); 7 = + each
+/// trending item's fast counter (velocity).
+pub const REGISTRY_VERSION: u8 = 7;
 
 /// The sync blob's format version (its first byte).
 pub const ENTRIES_VERSION: u8 = 1;
@@ -95,7 +96,7 @@ pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
             }
         }
     }
-    encode_analytics(&mut out, &registry.analytics);
+    encode_analytics(&mut out, &registry.analytics, format);
     if format < 5 {
         out.push(0);
         return out;
@@ -122,16 +123,19 @@ pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
     out
 }
 
-fn encode_analytics(out: &mut Vec<u8>, a: &Analytics) {
+fn encode_analytics(out: &mut Vec<u8>, a: &Analytics, format: u8) {
     let t = &a.trending;
     put_u64(out, u64::from(t.params().top_k));
     put_u64(out, u64::from(t.params().half_life_s));
     put_i64(out, t.ref_ms());
     put_u64(out, a.events);
     put_u64(out, t.len() as u64);
-    for (id, c) in t.entries() {
+    for (id, c, fast) in t.entries() {
         put_bytes(out, id);
         out.extend_from_slice(&c.to_le_bytes());
+        if format >= 7 {
+            out.extend_from_slice(&fast.to_le_bytes());
+        }
     }
     let views: Vec<&(i64, u64)> = a.views.iter().filter(|v| v.0 != i64::MIN).collect();
     put_u64(out, views.len() as u64);
@@ -146,7 +150,7 @@ fn encode_analytics(out: &mut Vec<u8>, a: &Analytics) {
     }
 }
 
-fn decode_analytics(r: &mut Reader) -> Result<Analytics> {
+fn decode_analytics(r: &mut Reader, version: u8) -> Result<Analytics> {
     let bad = Error::Corrupt("analytics out of range");
     let top_k = u32::try_from(r.u64()?).map_err(|_| bad.clone())?;
     let half_life_s = u32::try_from(r.u64()?).map_err(|_| bad.clone())?;
@@ -163,7 +167,14 @@ fn decode_analytics(r: &mut Reader) -> Result<Analytics> {
     let mut entries = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
         let id: Box<[u8]> = r.prefixed()?.into();
-        entries.push((id, r.f64_le()?));
+        let c = r.f64_le()?;
+        // before version 7: no fast counter (from_parts assumes steady traffic)
+        let fast = if version >= 7 {
+            Some(r.f64_le()?)
+        } else {
+            None
+        };
+        entries.push((id, c, fast));
     }
     let trending = Trending::from_parts(params, ref_ms, entries).ok_or_else(|| bad.clone())?;
     let mut a = Analytics::new();
@@ -347,7 +358,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
         }
     }
     if version >= 4 {
-        registry.analytics = decode_analytics(&mut r)?;
+        registry.analytics = decode_analytics(&mut r, version)?;
     }
     if version >= 5 {
         max_clock = max_clock.max(decode_tombstones(&mut r, &mut registry)?);
@@ -636,7 +647,7 @@ mod tests {
     /// analytics section).
     fn as_version(v: u8, v5: &[u8]) -> Vec<u8> {
         let mut empty = Vec::new();
-        encode_analytics(&mut empty, &Analytics::new());
+        encode_analytics(&mut empty, &Analytics::new(), REGISTRY_VERSION);
         empty.extend_from_slice(&[0, 0, 0]);
         let v4 = v5;
         let body = &v4[1..v4.len() - 1 - empty.len()];
@@ -666,7 +677,7 @@ mod tests {
             );
         }
         let bytes = encode(&reg);
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], REGISTRY_VERSION);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.analytics, reg.analytics);
         assert_eq!(encode(&back), bytes);
@@ -767,7 +778,7 @@ mod tests {
     fn v5_round_trips_versions_and_tombstones_and_v4_loads() {
         let reg = full();
         let bytes = encode(&reg);
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], REGISTRY_VERSION);
         let back = decode(&bytes).unwrap();
         assert_eq!(encode(&back), bytes);
         assert_eq!(back.digest(), reg.digest());

@@ -53,8 +53,13 @@ pub const WALK_CAP: usize = 4096;
 /// exploration draws add at most 32 per explored slot, each O(log n).
 pub const INSPECT_BUDGET: usize = 65_536;
 
-/// Slots a trend boost gives the most trending eligible items, ahead of the ranking.
+/// Slots a trend boost may give the most trending eligible items, ahead of the ranking.
 pub const TREND_SLOTS: usize = 2;
+/// The share of the top velocity trend (the best of the catalog's trending items, seen or not) an
+/// eligible item needs for a trend slot.
+pub const TREND_SLOT_SHARE: f64 = 0.5;
+/// Trending items a boosted call inspects at least (most trending first).
+pub const TREND_SCAN: usize = 32;
 /// The floor of the interest term: an item outside every interest still ranks by popularity.
 pub const AFFINITY_FLOOR: f64 = 0.02;
 /// The floor of the popularity term: an item without a positive score still ranks by affinity.
@@ -183,11 +188,9 @@ pub fn surface_boosted(
         })
     };
     let boost = boost.filter(|b| b.weight > 0.0 && b.weight.is_finite() && !b.trending.is_empty());
-    let trend_top = boost.map_or(0.0, |b| b.trending.max_counter());
-    let trend_of = |id: &[u8]| match boost {
-        Some(b) if trend_top > 0.0 => b.weight * b.trending.counter(id) / trend_top,
-        _ => 0.0,
-    };
+    // ln of the velocity-weighted trend of the best trending item of this catalog inspected
+    // (eligible or not: an item the user has seen still sets the bar)
+    let mut trend_top = f64::NEG_INFINITY;
     let personal_of = |slot: u32| {
         catalog.item(slot).map_or(f64::NEG_INFINITY, |item| {
             if interests.is_empty() {
@@ -232,25 +235,43 @@ pub fn surface_boosted(
         );
     }
     budget -= INSPECT_BUDGET / 2 - interest_budget;
+    let mut trend_candidates: Vec<u32> = Vec::new();
     if let Some(b) = boost {
         // The trending items (best first) held by this catalog: at most K, within the budget.
         let mut trend_budget = WALK_CAP.min(budget);
         let before = trend_budget;
-        walk(
-            &mut b
-                .trending
-                .iter()
-                .take(WALK_CAP)
-                .filter_map(|(id, _)| catalog.slot_of(id)),
-            WALK_CAP,
-            &mut trend_budget,
-        );
+        // The first `count` eligible ones are candidates; at least TREND_SCAN are inspected, so
+        // the top velocity trend (the bar of the trend slots) is known even at COUNT 1: a fast
+        // riser may sit a few places down the decayed counts.
+        let mut found = 0;
+        for (inspected, (id, _)) in b
+            .trending
+            .iter()
+            .take(WALK_CAP.min(trend_budget))
+            .enumerate()
+        {
+            if found >= req.count && inspected >= TREND_SCAN {
+                break;
+            }
+            trend_budget -= 1;
+            let Some(slot) = catalog.slot_of(id) else {
+                continue;
+            };
+            if let Some(v) = b.trending.velocity_trend(id) {
+                trend_top = trend_top.max(v);
+            }
+            if found < req.count && eligible(slot) {
+                trend_candidates.push(slot);
+                found += 1;
+            }
+        }
         budget -= before - trend_budget;
     }
     match filter {
         Some(f) => walk(&mut catalog.by_category(f), base_cap, &mut budget),
         None => walk(&mut catalog.by_score(), base_cap, &mut budget),
     }
+    candidates.extend_from_slice(&trend_candidates);
     candidates.sort_unstable();
     candidates.dedup();
     // With a boost, the personal part is divided by the best candidate's (0..1, as the trend term).
@@ -258,6 +279,14 @@ pub fn surface_boosted(
         .iter()
         .map(|&slot| personal_of(slot))
         .fold(0.0, f64::max);
+    // w * velocity trend / the top's: 0..w (an item the walk did not reach is capped at w)
+    let trend_of = |id: &[u8]| match boost {
+        Some(b) if trend_top.is_finite() => b
+            .trending
+            .velocity_trend(id)
+            .map_or(0.0, |v| b.weight * libm::exp(v - trend_top).min(1.0)),
+        _ => 0.0,
+    };
     let rank_of = |slot: u32| {
         let personal = personal_of(slot);
         match catalog.item(slot) {
@@ -287,15 +316,15 @@ pub fn surface_boosted(
             .then(a.slot.cmp(&b.slot))
     });
     if let Some(b) = boost {
-        // The TREND_SLOTS most trending candidates (tracked, counter > 0) go first, in rank order.
+        // Up to TREND_SLOTS candidates whose velocity trend is at least TREND_SLOT_SHARE of the
+        // top's go first, in rank order.
+        let bar = trend_top + libm::log(TREND_SLOT_SHARE);
         let mut trending: Vec<(f64, usize)> = ranked
             .iter()
             .enumerate()
             .filter_map(|(at, p)| {
-                let c = catalog
-                    .item(p.slot)
-                    .map_or(0.0, |i| b.trending.counter(&i.id));
-                (c > 0.0).then_some((c, at))
+                let v = b.trending.velocity_trend(&catalog.item(p.slot)?.id)?;
+                (v >= bar).then_some((v, at))
             })
             .collect();
         trending.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
@@ -597,27 +626,44 @@ mod tests {
         assert!((cold[0].rank - 1.0).abs() < 1e-12 && (cold[1].rank - 0.5).abs() < 1e-12);
     }
 
-    /// A boost gives the two most trending eligible items the first slots, even at a small
-    /// weight: the new item rising behind the old leader is surfaced at once; then the personal
-    /// ranking (divided by the best candidate's) plus w * trend / top.
+    /// With a boost, the trend slots go to the items rising fastest (velocity trend), not to the
+    /// one that leads the decayed counts, each only within TREND_SLOT_SHARE of the top's (an item
+    /// the user has seen still sets the bar); the other slots keep the personal order.
     #[test]
-    fn a_boost_gives_the_most_trending_items_the_first_slots() {
+    fn a_boost_gives_the_rising_items_the_first_slots() {
         let mut c = catalog();
-        c.add(b"old", 0.001, &[b"news"], None);
-        c.add(b"new", 0.001, &[b"news"], None);
+        for id in [&b"old"[..], b"new", b"new2", b"mid"] {
+            c.add(id, 0.001, &[b"news"], None);
+        }
         let mut t = Trending::new(crate::surface::trending::TrendParams {
             top_k: 16,
             half_life_s: 60,
         });
-        for _ in 0..50 {
-            t.record(b"old", 0);
-        }
-        for _ in 0..10 {
-            t.record(b"new", 0);
+        // one view a second: old from 0 to 120 s, then none; new from 130 s, new2 from 140 s;
+        // mid one every 4 s throughout (steady); now = 150 s
+        for s in 0..=150i64 {
+            if s <= 120 {
+                t.record(b"old", s * 1000);
+            }
+            if s >= 130 {
+                t.record(b"new", s * 1000);
+            }
+            if s >= 140 {
+                t.record(b"new2", s * 1000);
+            }
+            if s % 4 == 0 {
+                t.record(b"mid", s * 1000);
+            }
         }
         t.record(b"item7", 0);
-        let a = fan_of(b"hockey", &[]);
-        let mut a = a;
+        let now = 150_000;
+        let top: Vec<&[u8]> = t.iter().map(|(id, _)| id).take(2).collect();
+        assert_eq!(
+            top,
+            [&b"old"[..], b"new"],
+            "old still leads the decayed counts"
+        );
+        let mut a = fan_of(b"hockey", &[]);
         for i in 0..5 {
             a.record(format!("seen{i}").as_bytes(), &[b"hockey"], i);
         }
@@ -630,26 +676,49 @@ mod tests {
             weight: 0.01,
         });
         let mut rng = StdRng::seed_from_u64(9);
-        let picks = surface_boosted(&c, profile, &req(10), boost, 0, &mut rng);
+        let picks = surface_boosted(&c, profile, &req(10), boost, now, &mut rng);
         assert_eq!(picks.len(), 10);
-        assert_eq!(ids(&c, &picks[..2]), ["old", "new"], "in rank order");
-        let plain = surface(&c, profile, &req(10), 0, &mut rng);
+        assert_eq!(ids(&c, &picks[..2]), ["new", "new2"], "the rising ones");
+        let plain = surface(&c, profile, &req(10), now, &mut rng);
         let rest: Vec<u32> = picks[2..].iter().map(|p| p.slot).collect();
         let plain8: Vec<u32> = plain.iter().take(8).map(|p| p.slot).collect();
-        assert_eq!(rest, plain8, "the other slots keep the personal order");
+        assert_eq!(
+            rest, plain8,
+            "old and mid get no slot; the others keep the personal order"
+        );
         let best = plain[0].rank;
         assert!((picks[2].rank - plain[0].rank / best).abs() < 1e-12);
-        // a seen trending item gives its slot to the next one
-        a.record(b"old", &[b"news"], 6);
+        // COUNT 1 keeps the single fastest riser
+        let picks = surface_boosted(&c, profile, &req(1), boost, now, &mut rng);
+        assert_eq!(ids(&c, &picks), ["new"]);
+        // seen: the top still sets the bar, so the next trending items get no slot
+        a.record(b"new", &[b"news"], 6);
+        a.record(b"new2", &[b"news"], 7);
         let profile = Profile {
             activity: Some(&a),
             impressions: None,
         };
-        let picks = surface_boosted(&c, profile, &req(3), boost, 0, &mut rng);
-        assert_eq!(ids(&c, &picks[..2]), ["item7", "new"]);
-        // no boost without trend, and COUNT 1 keeps the single most trending
-        let picks = surface_boosted(&c, profile, &req(1), boost, 0, &mut rng);
-        assert_eq!(ids(&c, &picks), ["new"]);
+        let picks = surface_boosted(&c, profile, &req(10), boost, now, &mut rng);
+        let plain = surface(&c, profile, &req(10), now, &mut rng);
+        assert_eq!(ids(&c, &picks), ids(&c, &plain), "no trend slot");
+        // the same events in the same order: the same picks (replicas)
+        let mut u = Trending::new(t.params());
+        for s in 0..=150i64 {
+            if s <= 120 {
+                u.record(b"old", s * 1000);
+            }
+            if s >= 130 {
+                u.record(b"new", s * 1000);
+            }
+            if s >= 140 {
+                u.record(b"new2", s * 1000);
+            }
+            if s % 4 == 0 {
+                u.record(b"mid", s * 1000);
+            }
+        }
+        u.record(b"item7", 0);
+        assert_eq!(u, t);
     }
 
     #[test]

@@ -1,16 +1,30 @@
-//! Site-wide trending items: decayed heavy hitters (space-saving top-K with exponential decay).
+//! Site-wide trending items: decayed heavy hitters (space-saving top-K with exponential decay),
+//! each with a second, faster-decaying counter for its velocity.
 //!
 //! Every event for an item adds `2^((t - ref) / half_life)` to the item's counter ("forward
 //! decay": the counters are all scaled to one reference time `ref`, so the order of the items
 //! never depends on the time they are read at, and an event costs one O(log K) update). The
 //! decayed score at `now` is `counter * 2^(-(now - ref) / half_life)`: an item viewed once at
 //! `now` scores 1, one viewed once a half-life ago scores 0.5. When an event lies more than
-//! `RESCALE_AT` half-lives after `ref`, every counter is rescaled to the event's time (O(K log K),
-//! at most once per `RESCALE_AT` half-lives of event time: amortized O(1) per event).
+//! `RESCALE_AT / FAST` half-lives after `ref`, every counter is rescaled to the event's time
+//! (O(K log K), at most once per `RESCALE_AT / FAST` half-lives of event time: amortized O(1)
+//! per event).
+//!
+//! The fast counter is the same sum with a half-life `FAST` times shorter (the event's weight to
+//! the power `FAST`: three multiplications, no second `exp2`), counted from when the item last
+//! entered the top-K. Under steady traffic its decayed score is `1/FAST` of the counter's; an
+//! item whose views are rising scores more (up to the counter's own score), one whose views are
+//! fading less. `velocity_trend` combines the two into what `SURFACE ... BOOST TRENDING` ranks
+//! by: `score * (FAST * fast_score / score)^2 = FAST^2 * fast_score^2 / score`, the decayed count
+//! weighted by the square of its velocity (1 for steady traffic). A newly hot item overtakes a
+//! fading one within a small fraction of a half-life, where the plain counter takes most of one.
+//! Its logarithm is kept (the raw counters reach 2^128) and, like the counter's order, it does
+//! not depend on the time it is read at up to one term common to every item.
 //!
 //! Space-saving (Metwally et al., 2005): with K counters in use, an untracked item takes over the
 //! smallest counter and adds its weight to it, so an item whose decayed count exceeds 1/K of the
-//! total is always tracked. `2^x` comes from `libm` (deterministic on every host): the same events
+//! total is always tracked (its fast counter starts at the event's own weight: the growth since
+//! it entered). `2^x` and `ln x` come from `libm` (deterministic on every host): the same events
 //! in the same order build the same bits on a primary, its replicas and an AOF replay.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,13 +33,22 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const TOP_K: (u32, u32) = (16, 100_000);
 /// `session.trend-half-life`, seconds.
 pub const HALF_LIFE_S: (u32, u32) = crate::limits::LIFETIME_S;
-/// Half-lives of event time after `ref` beyond which the counters are rescaled.
+/// Fast-counter half-lives in one counter half-life.
+pub const FAST: u32 = 4;
+/// Fast-counter half-lives of event time after `ref` beyond which the counters are rescaled
+/// (`RESCALE_AT / FAST` counter half-lives).
 pub const RESCALE_AT: f64 = 64.0;
-/// The largest counter a saved form may hold: 2^RESCALE_AT per event times 2^64 events, far
-/// below f64's range.
+/// The largest counter (either) a saved form may hold: 2^RESCALE_AT per event times 2^64
+/// events, far below f64's range.
 pub const MAX_COUNTER: f64 = 3.5e38;
 /// Bytes one tracked item costs besides its id (its map entry and its order entry).
-const ENTRY_OVERHEAD: usize = 64;
+const ENTRY_OVERHEAD: usize = 72;
+
+/// `w^FAST` by multiplications (exactly reproducible, unlike `powi`).
+fn fast_weight(w: f64) -> f64 {
+    let w2 = w * w;
+    w2 * w2
+}
 
 /// Sizing: fixed for the life of the structure (saved with it), changed only by `reshape`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +74,8 @@ pub struct Trending {
     params: TrendParams,
     /// The reference time of the counters (ms).
     ref_ms: i64,
-    counts: BTreeMap<Box<[u8]>, f64>,
+    /// id -> (counter, fast counter).
+    counts: BTreeMap<Box<[u8]>, (f64, f64)>,
     /// (counter bits, id), ascending: positive finite floats order as their bits.
     order: BTreeSet<(u64, Box<[u8]>)>,
     /// Bytes of the tracked ids (kept as they change).
@@ -105,7 +129,7 @@ impl Trending {
         if self.counts.is_empty() {
             self.ref_ms = t_ms;
         }
-        if self.exponent(t_ms) > RESCALE_AT {
+        if self.exponent(t_ms) > RESCALE_AT / f64::from(FAST) {
             self.rescale(t_ms);
         }
         // An event far older than `ref` weighs nothing (and cannot underflow into a NaN).
@@ -113,10 +137,14 @@ impl Trending {
         if weight <= 0.0 || !weight.is_finite() {
             return;
         }
+        let fast = fast_weight(weight);
         if let Some(c) = self.counts.get_mut(item) {
-            let old = *c;
+            let old = c.0;
             let new = (old + weight).min(MAX_COUNTER);
-            *c = new;
+            *c = (new, (c.1 + fast).min(MAX_COUNTER));
+            if new.to_bits() == old.to_bits() {
+                return;
+            }
             // the order entry moves; its id allocation is reused
             let id = self
                 .order
@@ -145,24 +173,26 @@ impl Trending {
             }
             _ => item.into(),
         };
-        self.counts.insert(id.clone(), new);
+        self.counts.insert(id.clone(), (new, fast));
         self.order.insert((new.to_bits(), id));
         self.id_bytes += item.len();
     }
 
-    /// Scales every counter to reference time `t_ms` (counters that underflow go).
+    /// Scales every counter to reference time `t_ms` (items whose counter underflows go).
     fn rescale(&mut self, t_ms: i64) {
         let factor = libm::exp2(-self.exponent(t_ms));
+        let fast_factor = fast_weight(factor);
         self.ref_ms = t_ms;
         let counts = std::mem::take(&mut self.counts);
         self.order.clear();
         self.id_bytes = 0;
-        for (id, c) in counts {
+        for (id, (c, f)) in counts {
             let v = c * factor;
             if v > 0.0 && v.is_finite() {
                 self.id_bytes += id.len();
                 self.order.insert((v.to_bits(), id.clone()));
-                self.counts.insert(id, v);
+                self.counts
+                    .insert(id, (v, (f * fast_factor).min(MAX_COUNTER)));
             }
         }
     }
@@ -201,7 +231,20 @@ impl Trending {
 
     /// The raw counter of `item`, 0 when untracked: O(log K).
     pub fn counter(&self, item: &[u8]) -> f64 {
-        self.counts.get(item).copied().unwrap_or(0.0)
+        self.counts.get(item).map_or(0.0, |c| c.0)
+    }
+
+    /// The raw fast counter of `item`, 0 when untracked: O(log K).
+    pub fn fast_counter(&self, item: &[u8]) -> f64 {
+        self.counts.get(item).map_or(0.0, |c| c.1)
+    }
+
+    /// `ln` of `item`'s velocity-weighted trend (see the module doc), up to a term common to
+    /// every item; None when untracked or without recent weight. Compare two items' values, or
+    /// take `exp` of a difference: O(log K).
+    pub fn velocity_trend(&self, item: &[u8]) -> Option<f64> {
+        let &(c, f) = self.counts.get(item)?;
+        (c > 0.0 && f > 0.0).then(|| 2.0 * libm::log(f) - libm::log(c))
     }
 
     /// The largest raw counter (0 when empty).
@@ -216,30 +259,33 @@ impl Trending {
         2 * self.id_bytes + self.counts.len() * ENTRY_OVERHEAD
     }
 
-    /// Tracked (id, counter) pairs in id order (the saved form).
-    pub fn entries(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
-        self.counts.iter().map(|(id, c)| (&**id, *c))
+    /// Tracked (id, counter, fast counter) triples in id order (the saved form).
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], f64, f64)> + '_ {
+        self.counts.iter().map(|(id, c)| (&**id, c.0, c.1))
     }
 
     /// Rebuilds from a saved form; None when anything lies outside what live events can build
-    /// (sizing out of range, more entries than K, a counter not in (0, MAX_COUNTER], a repeated id).
+    /// (sizing out of range, more entries than K, a counter not in (0, MAX_COUNTER], a fast
+    /// counter not in [0, MAX_COUNTER], a repeated id). A fast counter of None (a form saved
+    /// before there were fast counters) is taken as steady traffic: counter / FAST.
     pub fn from_parts(
         params: TrendParams,
         ref_ms: i64,
-        entries: Vec<(Box<[u8]>, f64)>,
+        entries: Vec<(Box<[u8]>, f64, Option<f64>)>,
     ) -> Option<Self> {
         if !params.valid() || entries.len() > params.top_k as usize {
             return None;
         }
         let mut t = Trending::new(params);
         t.ref_ms = ref_ms;
-        for (id, c) in entries {
-            if !(c > 0.0 && c <= MAX_COUNTER) {
+        for (id, c, fast) in entries {
+            let f = fast.unwrap_or(c / f64::from(FAST));
+            if !(c > 0.0 && c <= MAX_COUNTER && (0.0..=MAX_COUNTER).contains(&f)) {
                 return None;
             }
             t.id_bytes += id.len();
             t.order.insert((c.to_bits(), id.clone()));
-            if t.counts.insert(id, c).is_some() {
+            if t.counts.insert(id, (c, f)).is_some() {
                 return None;
             }
         }
@@ -324,13 +370,16 @@ mod tests {
         let back = Trending::from_parts(
             u.params(),
             u.ref_ms(),
-            u.entries().map(|(i, c)| (Box::from(i), c)).collect(),
+            u.entries()
+                .map(|(i, c, f)| (Box::from(i), c, Some(f)))
+                .collect(),
         )
         .unwrap();
         assert_eq!(back, u);
         assert!(Trending::from_parts(p(8, 60), 0, vec![]).is_none());
         assert!(
-            Trending::from_parts(p(16, 60), 0, vec![(Box::from(&b"x"[..]), f64::NAN)]).is_none()
+            Trending::from_parts(p(16, 60), 0, vec![(Box::from(&b"x"[..]), f64::NAN, None)])
+                .is_none()
         );
     }
 }
