@@ -50,7 +50,8 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
     encode_as(registry, REGISTRY_VERSION)
 }
 
-/// The saved form as version 4 or 5 (4: no item versions, no tombstones; tests of older loads).
+/// The saved form as version 4, 5 or 7 (4: no item versions, no tombstones; below 7: no fast
+/// trend counters; tests of older loads).
 pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
     let mut out = vec![format];
     put_u64(&mut out, registry.catalogs.len() as u64);
@@ -692,6 +693,19 @@ mod tests {
                 assert!(r.analytics.trending.params().valid());
             }
         }
+        // format 5 (before fast counters) loads them as steady traffic: counter / FAST
+        let v5 = decode(&encode_as(&reg, 5)).unwrap();
+        for ((id, c, f), (id5, c5, f5)) in reg
+            .analytics
+            .trending
+            .entries()
+            .zip(v5.analytics.trending.entries())
+        {
+            assert_eq!((id, c), (id5, c5));
+            assert_eq!(f5, c / f64::from(crate::surface::trending::FAST));
+            assert!(f != f5, "the saved form keeps the live fast counters");
+        }
+        assert_eq!(encode_as(&v5, 5), encode_as(&reg, 5));
         // a top-K outside the live range is refused
         let mut small = Registry::default();
         small.analytics.trending = Trending::new(TrendParams {

@@ -244,6 +244,7 @@ pub fn surface_boosted(
         // the top velocity trend (the bar of the trend slots) is known even at COUNT 1: a fast
         // riser may sit a few places down the decayed counts.
         let mut found = 0;
+        let mut risers: Vec<(u32, f64)> = Vec::new();
         for (inspected, (id, _)) in b
             .trending
             .iter()
@@ -260,11 +261,25 @@ pub fn surface_boosted(
             if let Some(v) = b.trending.velocity_trend(id) {
                 trend_top = trend_top.max(v);
             }
-            if found < req.count && eligible(slot) {
-                trend_candidates.push(slot);
-                found += 1;
+            if eligible(slot) {
+                if found < req.count {
+                    trend_candidates.push(slot);
+                    found += 1;
+                } else if let Some(v) = b.trending.velocity_trend(id) {
+                    risers.push((slot, v));
+                }
             }
         }
+        // past the first `count`, only the TREND_SLOTS best that can take a trend slot
+        let bar = trend_top + libm::log(TREND_SLOT_SHARE);
+        risers.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        trend_candidates.extend(
+            risers
+                .iter()
+                .take(TREND_SLOTS)
+                .filter(|r| r.1 >= bar)
+                .map(|r| r.0),
+        );
         budget -= before - trend_budget;
     }
     match filter {

@@ -382,4 +382,53 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[test]
+    fn velocity_puts_a_riser_above_a_fading_leader() {
+        let mut t = Trending::new(p(16, 60));
+        // one view a second: old for 120 s; new from 130 s to 150 s
+        for s in 0..=150i64 {
+            if s <= 120 {
+                t.record(b"old", s * 1000);
+            }
+            if s >= 130 {
+                t.record(b"new", s * 1000);
+            }
+        }
+        t.record(b"one", 150_000);
+        assert_eq!(top(&t)[0], "old", "the counter still leads");
+        let v = |t: &Trending, id: &[u8]| t.velocity_trend(id).unwrap();
+        assert!(v(&t, b"new") > v(&t, b"old") + 2.0, "by e^2 at least");
+        // steady traffic: fast / counter settles at 1 / FAST of the scores
+        let mut s = Trending::new(p(16, 60));
+        for i in 0..3000i64 {
+            s.record(b"steady", i * 1000);
+        }
+        let now = 2_999_000;
+        let ratio = s.fast_counter(b"steady") * fast_weight(s.factor(now))
+            / (s.counter(b"steady") * s.factor(now));
+        assert!((ratio * f64::from(FAST) - 1.0).abs() < 0.05, "{ratio}");
+        // a rescale keeps the differences of velocity trends (it shifts them all alike)
+        let before = v(&t, b"new") - v(&t, b"old");
+        t.record(b"one", 150_000 + 17 * 60_000); // past RESCALE_AT / FAST half-lives
+        assert_eq!(t.ref_ms(), 150_000 + 17 * 60_000);
+        assert!((v(&t, b"new") - v(&t, b"old") - before).abs() < 1e-9);
+        // an item taking over a counter starts its fast counter at its own weight
+        let mut k = Trending::new(p(16, 60));
+        for i in 0..16 {
+            for _ in 0..=i {
+                k.record(format!("i{i}").as_bytes(), 0);
+            }
+        }
+        k.record(b"late", 0);
+        assert_eq!(k.len(), 16);
+        assert_eq!((k.counter(b"late"), k.fast_counter(b"late")), (2.0, 1.0));
+        // a form without fast counters loads as steady traffic; a bad fast counter is refused
+        let old = Trending::from_parts(p(16, 60), 0, vec![(Box::from(&b"x"[..]), 8.0, None)]);
+        assert_eq!(old.map(|o| o.fast_counter(b"x")), Some(2.0));
+        for bad in [-1.0, f64::NAN, f64::INFINITY, MAX_COUNTER * 2.0] {
+            let e = vec![(Box::from(&b"x"[..]), 8.0, Some(bad))];
+            assert!(Trending::from_parts(p(16, 60), 0, e).is_none(), "{bad}");
+        }
+    }
 }
