@@ -111,7 +111,13 @@ fn joinedbefore_now_reaches_members_that_joined_before_only() {
     let t = base();
     member(&mut c, "early", "g:deals", t, t + 10);
     publish(&mut c, "g:deals", "open", t + 15, &[]);
-    publish(&mut c, "g:deals", "members", t + 20, &["JOINEDBEFORE", "NOW"]);
+    publish(
+        &mut c,
+        "g:deals",
+        "members",
+        t + 20,
+        &["JOINEDBEFORE", "NOW"],
+    );
     member(&mut c, "late", "g:deals", t, t + 30);
     // the same millisecond as a join is not "before" it
     member(&mut c, "same", "g:deals", t, t + 20);
@@ -143,7 +149,15 @@ fn joinedbefore_now_reaches_members_that_joined_before_only() {
     // re-joining keeps the first join time
     ok(
         &mut c,
-        &["SESSION.ENRICH", "late", "JOIN", "1", "g:deals", "AT", &(t + 90).to_string()],
+        &[
+            "SESSION.ENRICH",
+            "late",
+            "JOIN",
+            "1",
+            "g:deals",
+            "AT",
+            &(t + 90).to_string(),
+        ],
     );
     let joined = &session_info(&mut c, "late")["joined"];
     assert_eq!(
@@ -172,7 +186,11 @@ fn joinedafter_and_a_window() {
         &["JOINEDAFTER", &after, "JOINEDBEFORE", &before],
     );
     assert_eq!(
-        (pending(&mut c, "a"), pending(&mut c, "b"), pending(&mut c, "c")),
+        (
+            pending(&mut c, "a"),
+            pending(&mut c, "b"),
+            pending(&mut c, "c")
+        ),
         (0, 2, 1)
     );
     assert!(inbox(&mut c, "a").is_empty());
@@ -189,11 +207,23 @@ fn a_derived_segment_joins_at_creation_time() {
     let t = base();
     // "new": at most one event
     touch(&mut c, "old", &["EVENT", "x", "AT", &t.to_string()]);
-    touch(&mut c, "young", &["EVENT", "x", "AT", &(t + 100).to_string()]);
+    touch(
+        &mut c,
+        "young",
+        &["EVENT", "x", "AT", &(t + 100).to_string()],
+    );
     touch(&mut c, "explicit", &["EVENT", "x", "AT", &t.to_string()]);
     ok(
         &mut c,
-        &["SESSION.ENRICH", "explicit", "JOIN", "1", "new", "AT", &(t + 200).to_string()],
+        &[
+            "SESSION.ENRICH",
+            "explicit",
+            "JOIN",
+            "1",
+            "new",
+            "AT",
+            &(t + 200).to_string(),
+        ],
     );
     publish(
         &mut c,
@@ -204,7 +234,11 @@ fn a_derived_segment_joins_at_creation_time() {
     );
     assert_eq!(pending(&mut c, "old"), 1);
     assert_eq!(pending(&mut c, "young"), 0);
-    assert_eq!(pending(&mut c, "explicit"), 0, "the explicit join time wins");
+    assert_eq!(
+        pending(&mut c, "explicit"),
+        0,
+        "the explicit join time wins"
+    );
     assert_eq!(inbox(&mut c, "old"), ["welcome"]);
     assert!(inbox(&mut c, "young").is_empty());
     assert!(inbox(&mut c, "explicit").is_empty());
@@ -220,15 +254,30 @@ fn bad_restrictions_are_refused_and_change_nothing() {
     let max = "16725225600000";
     let beyond = "16725225600001";
     for (extra, expected) in [
-        (&["JOINEDBEFORE", "-1"][..], "ERR JOINEDBEFORE must be between"),
-        (&["JOINEDBEFORE", beyond], "ERR JOINEDBEFORE must be between"),
+        (
+            &["JOINEDBEFORE", "-1"][..],
+            "ERR JOINEDBEFORE must be between",
+        ),
+        (
+            &["JOINEDBEFORE", beyond],
+            "ERR JOINEDBEFORE must be between",
+        ),
         (&["JOINEDAFTER", beyond], "ERR JOINEDAFTER must be between"),
         (&["JOINEDAFTER", "-5"], "ERR JOINEDAFTER must be between"),
         (&["JOINEDBEFORE", "soon"], "ERR value is not an integer"),
         (&["JOINEDBEFORE"], "ERR syntax error"),
-        (&["JOINEDBEFORE", "1", "JOINEDBEFORE", "2"], "ERR syntax error"),
-        (&["JOINEDAFTER", "1", "JOINEDAFTER", "2"], "ERR syntax error"),
-        (&["JOINEDBEFORE", "0"], "ERR JOINEDAFTER must be before JOINEDBEFORE"),
+        (
+            &["JOINEDBEFORE", "1", "JOINEDBEFORE", "2"],
+            "ERR syntax error",
+        ),
+        (
+            &["JOINEDAFTER", "1", "JOINEDAFTER", "2"],
+            "ERR syntax error",
+        ),
+        (
+            &["JOINEDBEFORE", "0"],
+            "ERR JOINEDAFTER must be before JOINEDBEFORE",
+        ),
         (
             &["JOINEDAFTER", "100", "JOINEDBEFORE", "100"],
             "ERR JOINEDAFTER must be before JOINEDBEFORE",
@@ -247,8 +296,14 @@ fn bad_restrictions_are_refused_and_change_nothing() {
     assert!(groups.is_empty(), "nothing was published");
     assert_eq!(pending(&mut c, "s"), 0);
     // the bounds of the range are accepted
-    ok(&mut c, &["SESSION.NOTIFYGROUP", "g", "n1", "p", "JOINEDBEFORE", max]);
-    ok(&mut c, &["SESSION.NOTIFYGROUP", "g", "n2", "p", "JOINEDAFTER", "0"]);
+    ok(
+        &mut c,
+        &["SESSION.NOTIFYGROUP", "g", "n1", "p", "JOINEDBEFORE", max],
+    );
+    ok(
+        &mut c,
+        &["SESSION.NOTIFYGROUP", "g", "n2", "p", "JOINEDAFTER", "0"],
+    );
     assert_eq!(pending(&mut c, "s"), 2);
 }
 
@@ -342,7 +397,11 @@ fn peek_lists_unread_and_marks_nothing() {
     assert_eq!(strs(&peek(&mut c, "s")), [("n2", 1), ("n3", 0)]);
     let head = ok(&mut c, &["SESSION.INBOX", "s", "PEEK", "COUNT", "1"]);
     assert_eq!(ids(head), ["n2"]);
-    assert_eq!(inbox(&mut c, "s"), ["n3"], "INBOX delivers only the undelivered");
+    assert_eq!(
+        inbox(&mut c, "s"),
+        ["n3"],
+        "INBOX delivers only the undelivered"
+    );
     assert!(err(&mut c, &["SESSION.INBOX", "s", "PEEK", "UNREAD"]).starts_with("ERR syntax"));
 }
 
@@ -352,11 +411,19 @@ fn peek_lists_unread_and_marks_nothing() {
 fn a_restricted_notification_reaches_the_right_sessions_on_another_primary() {
     let cluster = Cluster::start();
     let t = base();
-    let early: Vec<String> = (1..3).flat_map(|n| cluster.keys_on(n, "early", 1)).collect();
+    let early: Vec<String> = (1..3)
+        .flat_map(|n| cluster.keys_on(n, "early", 1))
+        .collect();
     let late: Vec<String> = (1..3).flat_map(|n| cluster.keys_on(n, "late", 1)).collect();
     for (keys, joined) in [(&early, t + 10), (&late, t + 30)] {
         for key in keys {
-            member(&mut cluster.conn(cluster.owner_of(key)), key, "beta", t, joined);
+            member(
+                &mut cluster.conn(cluster.owner_of(key)),
+                key,
+                "beta",
+                t,
+                joined,
+            );
         }
     }
     publish(

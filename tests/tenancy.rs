@@ -81,9 +81,14 @@ fn inbox_ids(c: &mut Connection, key: &str, peek: bool) -> Vec<String> {
             .into_iter()
             .filter_map(|m| {
                 let m = pairs(m);
-                let delivered = m.iter().any(|(n, v)| bytes(n) == b"delivered" && *v != Value::Int(0));
+                let delivered = m
+                    .iter()
+                    .any(|(n, v)| bytes(n) == b"delivered" && *v != Value::Int(0));
                 if peek {
-                    assert!(m.iter().any(|(n, _)| bytes(n) == b"delivered"), "PEEK's flag");
+                    assert!(
+                        m.iter().any(|(n, _)| bytes(n) == b"delivered"),
+                        "PEEK's flag"
+                    );
                 }
                 (!delivered).then(|| {
                     m.into_iter()

@@ -504,7 +504,14 @@ fn registry() -> impl Strategy<Value = Registry> {
             {
                 let before = if *span == 0 { i64::MAX } else { after + span };
                 let seq = r.last_seq;
-                r.set_window(group, seq, JoinWindow { after: *after, before });
+                r.set_window(
+                    group,
+                    seq,
+                    JoinWindow {
+                        after: *after,
+                        before,
+                    },
+                );
             }
         }
         r

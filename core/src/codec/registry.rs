@@ -34,9 +34,7 @@ const JOINED_BEFORE: u8 = 2;
 fn put_window(out: &mut Vec<u8>, w: &JoinWindow) {
     let has_after = w.after != JoinWindow::ANY.after;
     let has_before = w.before != JoinWindow::ANY.before;
-    out.push(
-        if has_after { JOINED_AFTER } else { 0 } | if has_before { JOINED_BEFORE } else { 0 },
-    );
+    out.push(if has_after { JOINED_AFTER } else { 0 } | if has_before { JOINED_BEFORE } else { 0 });
     if has_after {
         put_i64(out, w.after);
     }
@@ -809,20 +807,42 @@ mod tests {
         let mut reg = Registry::default();
         for (i, w) in [
             JoinWindow::ANY,
-            JoinWindow { after: 0, before: 500 },
-            JoinWindow { after: 7, before: i64::MAX },
-            JoinWindow { after: 7, before: 9 },
+            JoinWindow {
+                after: 0,
+                before: 500,
+            },
+            JoinWindow {
+                after: 7,
+                before: i64::MAX,
+            },
+            JoinWindow {
+                after: 7,
+                before: 9,
+            },
         ]
         .into_iter()
         .enumerate()
         {
-            reg.publish(b"g", format!("n{i}").as_bytes(), b"p", 10, 100, 9, None, Limits::NONE)
-                .unwrap();
+            reg.publish(
+                b"g",
+                format!("n{i}").as_bytes(),
+                b"p",
+                10,
+                100,
+                9,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
             let seq = reg.last_seq;
             reg.set_window(b"g", seq, w);
         }
         let windows = |r: &Registry| -> Vec<JoinWindow> {
-            r.groups[&b"g"[..]].notifications().iter().map(|n| n.joined).collect()
+            r.groups[&b"g"[..]]
+                .notifications()
+                .iter()
+                .map(|n| n.joined)
+                .collect()
         };
         let bytes = encode(&reg);
         let back = decode(&bytes).unwrap();

@@ -906,10 +906,7 @@ mod tests {
         assert_eq!(decode(&b), Ok(s.clone()));
         let v5 = encode_as(&s, 5);
         let old = decode(&v5).unwrap();
-        assert_eq!(
-            old.groups,
-            vec![(b"a"[..].into(), 0), (b"b"[..].into(), 0)]
-        );
+        assert_eq!(old.groups, vec![(b"a"[..].into(), 0), (b"b"[..].into(), 0)]);
         assert_eq!(encode_as(&old, 5), v5);
         for bad in [-1, crate::codec::args::MAX_AT_MS + 1, i64::MIN] {
             s.groups[0].1 = bad;

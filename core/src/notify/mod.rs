@@ -755,9 +755,7 @@ pub fn pending_count(
     memberships(session, now_ms, rules)
         .into_iter()
         .filter_map(|name| groups.get(&*name).map(|g| (name, g)))
-        .map(|(name, g)| {
-            g.pending_after(cursor(session, &name), now_ms, joined_ms(session, &name))
-        })
+        .map(|(name, g)| g.pending_after(cursor(session, &name), now_ms, joined_ms(session, &name)))
         .sum()
 }
 
@@ -1060,9 +1058,21 @@ mod tests {
         };
         assert!(!w.admits(99) && w.admits(100) && w.admits(199) && !w.admits(200));
         assert!(JoinWindow::ANY.admits(0) && !JoinWindow::ANY.is_restricted());
-        assert!(!JoinWindow { after: 5, before: 5 }.is_valid(1_000));
-        assert!(!JoinWindow { after: 0, before: 1_001 }.is_valid(1_000));
-        assert!(JoinWindow { after: 0, before: 1 }.is_valid(1_000));
+        assert!(!JoinWindow {
+            after: 5,
+            before: 5
+        }
+        .is_valid(1_000));
+        assert!(!JoinWindow {
+            after: 0,
+            before: 1_001
+        }
+        .is_valid(1_000));
+        assert!(JoinWindow {
+            after: 0,
+            before: 1
+        }
+        .is_valid(1_000));
 
         let restricted = |seq: u64, window: JoinWindow| Notification {
             joined: window,
@@ -1175,7 +1185,10 @@ mod tests {
             );
         }
         assert!(g.ids_in_step());
-        assert_eq!(g.restricted().iter().copied().collect::<Vec<_>>(), [2, 3, 5]);
+        assert_eq!(
+            g.restricted().iter().copied().collect::<Vec<_>>(),
+            [2, 3, 5]
+        );
         g.set_window(3, JoinWindow::ANY);
         g.pop_front();
         g.remove_seq(5);
@@ -1183,7 +1196,13 @@ mod tests {
         g.purge(60);
         assert!(g.ids_in_step());
         assert!(g.restricted().is_empty());
-        g.set_window(3, JoinWindow { after: 1, before: 2 });
+        g.set_window(
+            3,
+            JoinWindow {
+                after: 1,
+                before: 2,
+            },
+        );
         assert_eq!(Group::with(g.take()).restricted().len(), 1);
         assert!(g.restricted().is_empty() && g.ids_in_step());
     }
