@@ -6,7 +6,15 @@ import time
 import pytest
 import redis
 
-from session_store_redis import CatalogInfo, Notification, PageView, Touch, session_commands
+from session_store_redis import (
+    CatalogInfo,
+    GroupInfo,
+    Notification,
+    PageView,
+    Stats,
+    Touch,
+    session_commands,
+)
 
 
 def test_touch_get_seen(r, name):
@@ -216,3 +224,113 @@ def test_errors_are_redis_errors(r, name):
         s.touch(f"{name}:s", idle=0)
     with pytest.raises(ValueError):
         s.touch(f"{name}:s", categories=["c"])  # categories need an event
+
+
+def test_trending_and_stats(r, name):
+    """TRENDING and STATS on one server: the reply as sent (no merge), ids or (id, float)."""
+    s = session_commands(r)
+    cat = f"{name}:cat"
+    hot, warm, cold = (f"{name}:{i}".encode() for i in ("hot", "warm", "cold"))
+    s.catalog_add(cat, hot, score=1, categories=["news"])
+    s.catalog_add(cat, warm, score=1, categories=["golf"])
+    s.catalog_add(cat, cold, score=1, categories=["golf"])
+    now = int(time.time() * 1000)
+    before = s.stats(at=now)
+    assert isinstance(before, Stats) and before.nodes == {}
+    for i in range(3):
+        s.touch(f"{name}:a{i}", event=hot, at=now)
+    s.touch(f"{name}:a0", event=warm, at=now)
+    assert s.trending(cat, at=now) == [hot, warm]
+    assert s.trending(cat, count=1) == [hot]
+    assert s.trending(cat, category="golf", at=now) == [warm]
+    assert s.trending(cat, category="nope") == []
+    scored = s.trending(cat, withscores=True, at=now)
+    assert [i for i, _ in scored] == [hot, warm]
+    assert scored[0][1] == pytest.approx(3.0) and scored[1][1] == pytest.approx(1.0)
+    assert all(isinstance(v, float) for _, v in scored)
+    after = s.stats(at=now)
+    assert after.events == before.events + 4
+    assert len(after.views_per_minute) == 60
+    assert after.views_per_minute[-1] == before.views_per_minute[-1] + 4
+    assert after.active >= 3 and after.active_window_minutes == 5
+    assert after.trend_top_k == 1000 and after.trend_half_life == 600
+    assert after.trending_tracked >= 2
+    with pytest.raises(redis.ResponseError, match="no such catalog"):
+        s.trending(f"{name}:none")
+
+
+def test_trending_decoded(rd, name):
+    s = session_commands(rd)
+    cat, item = f"{name}:cat", f"{name}:x"
+    s.catalog_add(cat, item, score=1)
+    s.touch(f"{name}:s", event=item)
+    assert s.trending(cat) == [item]
+    assert s.stats().events >= 1
+
+
+def test_surface_ro_records_nothing(r, name):
+    s = session_commands(r)
+    key, cat = f"{name}:s", f"{name}:cat"
+    s.touch(key, event="seen", categories=["c"])
+    s.catalog_add(cat, "a", score=2, categories=["c"])
+    s.catalog_add(cat, "b", score=1, categories=["c"])
+    for _ in range(3):  # no impression recorded: MAXIMPRESSIONS 1 never hides them
+        assert s.surface_ro(key, cat, max_impressions=1) == [b"a", b"b"]
+    picks = s.surface_ro(key, cat, withscores=True, boost_trending=1)
+    assert sorted(i for i, _ in picks) == [b"a", b"b"]
+    assert all(isinstance(v, float) for _, v in picks)
+    assert s.surface_ro(key, items=["b", "zz"], count=1) == [b"b"]
+    assert s.surface(key, cat, count=1) == [b"a"]  # SURFACE marks a
+    assert s.surface_ro(key, cat, max_impressions=1) == [b"b"]
+    assert s.surface(key, cat, boost_trending=0.5, max_impressions=1, nomark=True) == [b"b"]
+    with pytest.raises(ValueError):
+        s.surface_ro(key)
+
+
+def test_ack_and_unread(r, name):
+    """Read state: UNREAD lists delivered and undelivered (with the flag), ACK marks read."""
+    s = session_commands(r)
+    key, group = f"{name}:s", f"{name}:g"
+    s.touch(key)
+    s.enrich(key, join=[group])
+    for n in ("n1", "n2", "n3"):
+        assert s.notifygroup(group, n, f"p-{n}") is True
+    unread = s.inbox(key, unread=True)
+    assert [(n.id, n.delivered) for n in unread] == [(b"n1", False), (b"n2", False), (b"n3", False)]
+    assert [n.id for n in s.inbox(key, count=2)] == [b"n1", b"n2"]  # delivered, not read
+    unread = s.inbox(key, unread=True)
+    assert [(n.id, n.delivered) for n in unread] == [(b"n1", True), (b"n2", True), (b"n3", False)]
+    assert s.ack(key, group, upto="n3") == 2  # up to the last delivered one
+    assert [(n.id, n.delivered) for n in s.inbox(key, unread=True)] == [(b"n3", False)]
+    assert s.ack(key, group, ids=["n3"]) == 0  # not delivered yet: ignored
+    (n3,) = s.inbox(key)
+    assert n3.id == b"n3" and n3.delivered is None  # INBOX itself sends no flag
+    assert s.ack(key, group, ids=["n3", "nope"]) == 1
+    assert s.ack(key, group, ids=["n3"]) == 0
+    assert s.inbox(key, unread=True) == []
+    assert s.ack(f"{name}:missing", group, upto="n1") == 0
+    with pytest.raises(ValueError):
+        s.ack(key, group)
+    with pytest.raises(ValueError):
+        s.ack(key, group, upto="n1", ids=["n1"])
+    with pytest.raises(ValueError):
+        s.ack(key, group, ids=[])
+    with pytest.raises(ValueError):
+        s.inbox(key, peek=True, unread=True)
+
+
+def test_groups(r, name):
+    s = session_commands(r)
+    group = f"{name}:g"
+    assert s.notifygroup(group, "a", "1") is True
+    assert s.notifygroup(group, "b", "2") is True
+    assert group.encode() in s.group_list()
+    info = s.group_info(group)
+    assert isinstance(info, GroupInfo)
+    assert info.notifications == 2 and info.memory > 0
+    assert info.last_seq > info.first_seq
+    assert s.group_drop(group) is True
+    assert s.group_drop(group) is False
+    assert group.encode() not in s.group_list()
+    with pytest.raises(redis.ResponseError, match="no such group"):
+        s.group_info(group)
