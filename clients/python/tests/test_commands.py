@@ -334,3 +334,30 @@ def test_groups(r, name):
     assert group.encode() not in s.group_list()
     with pytest.raises(redis.ResponseError, match="no such group"):
         s.group_info(group)
+
+
+def test_cluster_merge_rules():
+    """The merge the cluster helpers apply (pure functions, no server): TRENDING sums each id's
+    scores over the primaries and orders by sum, then id; STATS sums minute by minute."""
+    from session_store_redis.types import merge_stats, merge_trending, trending_per_node_count
+
+    replies = [[(b"b", 1.0), (b"a", 2.0)], [(b"c", 3.0), (b"b", 2.0), (b"a", 1.0)], [(b"d", 2.5)]]
+    assert merge_trending(replies, 10) == [(b"a", 3.0), (b"b", 3.0), (b"c", 3.0), (b"d", 2.5)]
+    assert merge_trending(replies, 2) == [(b"a", 3.0), (b"b", 3.0)]
+    assert merge_trending([[("y", 1.0)], [("x", 1.0)]], 1) == [("x", 1.0)]  # decoded ids
+    assert [trending_per_node_count(n) for n in (1, 10, 100, 600, 1000, 1001)] == [
+        11,
+        20,
+        200,
+        1000,
+        1000,
+        1001,
+    ]
+
+    def st(events, vpm, tracked, top_k=1000):
+        return Stats(events, events // 2, 5, vpm, tracked, top_k, 600)
+
+    merged = merge_stats({"a:1": st(10, [1, 2, 3], 7), "b:2": st(4, [0, 5, 1], 9, top_k=50)})
+    assert (merged.events, merged.active, merged.views_per_minute) == (14, 7, [1, 7, 4])
+    assert (merged.trending_tracked, merged.trend_top_k) == (9, 1000)
+    assert list(merged.nodes) == ["a:1", "b:2"] and merged.nodes["b:2"].trend_top_k == 50
