@@ -7,10 +7,12 @@ import time
 import pytest
 import redis
 import redis.asyncio.cluster as aiocluster
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import ClusterNode, LoadBalancingStrategy, RedisCluster
 
 from session_store_redis import session_commands
 from session_store_redis.types import parse_scored, parse_stats
+
+from servers import wait_for
 
 
 def _nodes(cluster):
@@ -211,6 +213,50 @@ def test_surface_ro_goes_to_the_primary(rc, name):
         assert s.surface_ro(k, cat, max_impressions=1) == [b"b"]
         assert s.surface_ro(k, cat, max_impressions=1) == [b"b"]
     s.catalog_drop(cat)
+
+
+def _surface_ro_calls(port):
+    with redis.Redis(host="127.0.0.1", port=port) as r:
+        stats = r.info("commandstats").get("cmdstat_session.surface_ro", {})
+        return stats.get("calls", 0)
+
+
+@pytest.mark.parametrize("strategy", [None, LoadBalancingStrategy.RANDOM_REPLICA])
+def test_surface_ro_reads_a_replica_only_when_configured(cluster_with_replica, name, strategy):
+    """With a replica-read strategy SURFACE_RO runs on the slot's replica (its READONLY
+    connection: no MOVED), counted in the replica's commandstats; without, on the primary."""
+    c = cluster_with_replica
+    rc = RedisCluster(startup_nodes=_nodes(c), load_balancing_strategy=strategy)
+    try:
+        s = session_commands(rc)
+        primary, replica = c.nodes[0], c.replica
+        key = next(
+            k
+            for k in (f"{name}:s{i}" for i in range(1000))
+            if rc.get_node_from_key(k).port == primary.port
+        )
+        cat = f"{name}:cat"
+        s.catalog_add(cat, "a", score=2)
+        s.catalog_add(cat, "b", score=1)
+        s.touch(key, event="a")
+        with redis.Redis(host="127.0.0.1", port=replica.port) as rr:
+            wait_for(
+                lambda: (
+                    rr.execute_command("READONLY")
+                    and rr.exists(key)
+                    and rr.execute_command("SESSION.CATALOG", "INFO", cat) is not None
+                ),
+                "the replica has the session and the catalog",
+            )
+        before = (_surface_ro_calls(primary.port), _surface_ro_calls(replica.port))
+        assert s.surface_ro(key, cat) == [b"b"]
+        after = (_surface_ro_calls(primary.port), _surface_ro_calls(replica.port))
+        if strategy is None:
+            assert after == (before[0] + 1, before[1])
+        else:
+            assert after == (before[0], before[1] + 1)
+    finally:
+        rc.close()
 
 
 def test_user_index_merged(rc, name):
