@@ -12,7 +12,7 @@
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
-const { startCluster, waitFor } = require('./server')
+const { startCluster, addReplica, waitFor } = require('./server')
 const { SessionStore, intelligence, fastifyIntelligence, Intelligence, slotOf } = require('..')
 
 let cluster
@@ -444,3 +444,73 @@ for (const kind of clusterClients) {
     })
   })
 }
+
+// Last (it adds a replica of node 0 to the shared cluster): surfaceRo is a read-only command,
+// sent to the slot's replica only by a client configured for replica reads.
+describe('surfaceRo and replica reads', () => {
+  let replica
+  let key
+  const cat = 'ro:cat'
+  before(async () => {
+    replica = await addReplica(cluster, 0)
+    const id = await idOn(0, 'ro')
+    key = `sess:${id}`
+    await raw(0, ['SESSION.CATALOG', 'ADD', cat, 'a', 'SCORE', '2'])
+    await raw(0, ['SESSION.CATALOG', 'ADD', cat, 'b', 'SCORE', '1'])
+    await raw(0, ['SESSION.TOUCH', key, 'EVENT', 'a'])
+    const { createClient } = require('redis')
+    const r = createClient({ url: replica.url })
+    await r.connect()
+    try {
+      await r.sendCommand(['READONLY'])
+      await waitFor(async () => {
+        if (Number(await r.sendCommand(['EXISTS', key])) !== 1) return false
+        try { await r.sendCommand(['SESSION.CATALOG', 'INFO', cat]); return true } catch { return false }
+      }, 'the replica has the session and the catalog', 15000)
+    } finally {
+      await r.quit()
+    }
+  })
+
+  /** SURFACE_RO calls on [node 0, its replica] (INFO commandstats). */
+  async function calls () {
+    const { createClient } = require('redis')
+    const out = []
+    for (const node of [cluster.nodes[0], replica]) {
+      const c = createClient({ url: node.url })
+      await c.connect()
+      const m = /^cmdstat_session\.surface_ro:calls=(\d+)/m.exec(String(await c.sendCommand(['INFO', 'commandstats'])))
+      out.push(m ? Number(m[1]) : 0)
+      await c.quit()
+    }
+    return out
+  }
+
+  const kinds = [
+    { name: 'node-redis 6 default: the primary', replicas: false, make: (roots) => require('redis').createCluster({ rootNodes: roots.map((n) => ({ url: `redis://${n.host}:${n.port}` })) }) },
+    { name: 'node-redis 6 useReplicas: the replica too', replicas: 'some', make: (roots) => require('redis').createCluster({ rootNodes: roots.map((n) => ({ url: `redis://${n.host}:${n.port}` })), useReplicas: true }) },
+    { name: 'ioredis default: the primary', replicas: false, make: (roots) => new (require('ioredis').Cluster)(roots) },
+    { name: "ioredis scaleReads 'slave': the replica", replicas: 'all', make: (roots) => new (require('ioredis').Cluster)(roots, { scaleReads: 'slave' }) }
+  ]
+  for (const kind of kinds) {
+    test(kind.name, async () => {
+      const c = kind.make(cluster.rootNodes)
+      c.on('error', () => {})
+      if (typeof c.connect === 'function' && !('nodes' in c && typeof c.nodes === 'function')) await c.connect()
+      else await new Promise((resolve, reject) => { c.once('ready', resolve); c.once('error', reject) })
+      try {
+        const store = new SessionStore({ client: c })
+        const i = new Intelligence(store, { sessionID: key.slice(5) }, {})
+        const [p0, r0] = await calls()
+        for (let n = 0; n < 4; n++) assert.deepEqual(await i.surfaceRo(cat), ['b'])
+        const [p1, r1] = await calls()
+        assert.equal(p1 - p0 + r1 - r0, 4, 'each call ran once, on node 0 or its replica')
+        if (!kind.replicas) assert.equal(r1 - r0, 0, 'nothing on the replica')
+        else if (kind.replicas === 'all') assert.equal(r1 - r0, 4, 'all on the replica')
+        else assert.ok(r1 - r0 >= 1, `some on the replica (${r1 - r0})`)
+      } finally {
+        await (typeof c.close === 'function' ? c.close() : c.quit())
+      }
+    })
+  }
+})
