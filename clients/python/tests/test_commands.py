@@ -162,6 +162,23 @@ def test_notify_inbox(r, name):
     assert s.inbox(f"{name}:missing") == []
 
 
+def test_notify_joined_window(r, name):
+    s = session_commands(r)
+    a, b, group = f"{name}:a", f"{name}:b", f"{name}:g"
+    t = int(time.time() * 1000)
+    s.touch(a)
+    s.touch(b)
+    s.enrich(a, join=[group], at=t)  # joined at t
+    s.enrich(b, join=[group], at=t + 2000)  # joined at t + 2 s
+    # only members who joined before the publication (at t + 1 s), then only after t + 1.5 s
+    assert s.notifygroup(group, "old", "1", at=t + 1000, joined_before="now") is True
+    assert s.notifygroup(group, "new", "2", at=t + 1000, joined_after=t + 1500) is True
+    assert [n.id for n in s.inbox(a)] == [b"old"]
+    assert [n.id for n in s.inbox(b)] == [b"new"]
+    with pytest.raises(redis.ResponseError):
+        s.notifygroup(group, "none", "3", joined_before=t, joined_after=t)
+
+
 def test_users_rotate(r, name):
     s = session_commands(r)
     user = f"{name}:alice"

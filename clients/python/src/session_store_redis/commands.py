@@ -498,11 +498,21 @@ class _Commands:
         expireat: int | None = None,
         maxlen: int | None = None,
         at: int | None = None,
+        joined_before: int | str | None = None,
+        joined_after: int | None = None,
     ) -> Any:
-        """SESSION.NOTIFYGROUP -> True when stored, False when the id is already live."""
+        """SESSION.NOTIFYGROUP -> True when stored, False when the id is already live.
+
+        ``joined_before`` (unix ms, or ``"now"``: the publication's own time) and
+        ``joined_after`` (unix ms) reach only members whose join time is in that window."""
         if ttl is not None and expireat is not None:
             raise ValueError("give ttl or expireat, not both")
         args: list[Arg] = ["SESSION.NOTIFYGROUP", group, id, payload]
+        if joined_before is not None:
+            now = isinstance(joined_before, str) and joined_before.lower() == "now"
+            args += ["JOINEDBEFORE", "NOW" if now else int(joined_before)]
+        if joined_after is not None:
+            args += ["JOINEDAFTER", int(joined_after)]
         if ttl is not None:
             args += ["TTL", int(ttl)]
         if expireat is not None:
