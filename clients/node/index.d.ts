@@ -63,6 +63,9 @@ export declare class SessionStore extends Store {
   /** SESSION.STATS; in a cluster every primary, merged, each one's own reply in `nodes` */
   stats(opts?: { at?: number }): Promise<Stats>
   /** SESSION.GROUP LIST (sorted); in a cluster sent to one primary */
+  catalogAdd(catalog: string, item: string, opts?: { score?: number; categories?: string[]; ttl?: number; expireat?: number }): Promise<boolean>
+  catalogDel(catalog: string, ...items: string[]): Promise<number>
+  notifyGroup(group: string, id: string, payload: string | Buffer, opts?: { ttl?: number; expireat?: number; maxlen?: number; at?: number; joinedBefore?: number | 'now'; joinedAfter?: number }): Promise<boolean>
   groupList(): Promise<string[]>
   /** SESSION.GROUP INFO; rejects with `no such group` */
   groupInfo(group: string): Promise<GroupInfo>

@@ -698,6 +698,47 @@ class SessionStore extends BaseStore {
     return mergeStats(named)
   }
 
+  /**
+   * SESSION.CATALOG ADD: adds or replaces one item of a catalog (registry: one primary in a
+   * cluster). opts: { score, categories, ttl (seconds), expireat (unix ms) }. True when new.
+   */
+  async catalogAdd (catalog, item, opts = {}) {
+    const args = ['SESSION.CATALOG', 'ADD', String(catalog), String(item)]
+    if (opts.score != null) args.push('SCORE', String(opts.score))
+    if (opts.categories) args.push('CATEGORIES', String(opts.categories.length), ...opts.categories.map(String))
+    if (opts.ttl != null && opts.expireat != null) throw new TypeError('give ttl or expireat, not both')
+    if (opts.ttl != null) args.push('TTL', String(opts.ttl))
+    if (opts.expireat != null) args.push('EXPIREAT', String(opts.expireat))
+    return num(await this._registry(args)) === 1
+  }
+
+  /** SESSION.CATALOG DEL: removes items; resolves to how many were removed. */
+  async catalogDel (catalog, ...items) {
+    if (items.length === 0) throw new TypeError('name at least one item')
+    return num(await this._registry(['SESSION.CATALOG', 'DEL', String(catalog), ...items.map(String)]))
+  }
+
+  /**
+   * SESSION.NOTIFYGROUP: one notification to every member of `group` (registry: one primary in a
+   * cluster). opts: { ttl (seconds), expireat (unix ms), maxlen, at, joinedBefore (unix ms or
+   * 'now': only members who joined before it), joinedAfter (unix ms) }. True when stored, false
+   * when the id is already live.
+   */
+  async notifyGroup (group, id, payload, opts = {}) {
+    const args = ['SESSION.NOTIFYGROUP', String(group), String(id), Buffer.isBuffer(payload) ? payload : String(payload)]
+    if (opts.ttl != null && opts.expireat != null) throw new TypeError('give ttl or expireat, not both')
+    if (opts.ttl != null) args.push('TTL', String(opts.ttl))
+    if (opts.expireat != null) args.push('EXPIREAT', String(opts.expireat))
+    if (opts.maxlen != null) args.push('MAXLEN', String(opts.maxlen))
+    if (opts.at != null) args.push('AT', String(opts.at))
+    if (opts.joinedBefore != null) {
+      const now = String(opts.joinedBefore).toLowerCase() === 'now'
+      args.push('JOINEDBEFORE', now ? 'NOW' : String(opts.joinedBefore))
+    }
+    if (opts.joinedAfter != null) args.push('JOINEDAFTER', String(opts.joinedAfter))
+    return num(await this._registry(args)) === 1
+  }
+
   /** SESSION.GROUP LIST: the notification groups, sorted. */
   async groupList () {
     return (await this._registry(['SESSION.GROUP', 'LIST'])).map(text).sort()

@@ -113,6 +113,32 @@ for (const kind of clients) {
       await assert.rejects(s.groupInfo(group), /no such group/)
     })
 
+    test('catalogAdd/catalogDel; notifyGroup with a join window', async () => {
+      const s = store()
+      const tag = kind.name.replace(/\W/g, '') + 'jw'
+      const cat = `${tag}:cat`
+      assert.equal(await s.catalogAdd(cat, 'a', { score: 2, categories: ['x'], ttl: 600 }), true)
+      assert.equal(await s.catalogAdd(cat, 'a', { score: 3 }), false, 'replaced')
+      assert.equal(await s.catalogAdd(cat, 'b'), true)
+      assert.equal(await s.catalogDel(cat, 'b', 'nope'), 1)
+      await raw(['SESSION.TOUCH', `sess:${tag}`])
+      const i = new Intelligence(s, { sessionID: tag }, {})
+      assert.deepEqual(await i.surface(cat, { nomark: true }), ['a'])
+      const group = `${tag}:g`
+      const t = Date.now()
+      await raw(['SESSION.TOUCH', `sess:${tag}b`])
+      await raw(['SESSION.ENRICH', `sess:${tag}`, 'JOIN', '1', group, 'AT', String(t)])
+      await raw(['SESSION.ENRICH', `sess:${tag}b`, 'JOIN', '1', group, 'AT', String(t + 2000)])
+      assert.equal(await s.notifyGroup(group, 'old', 'p1', { at: t + 1000, joinedBefore: 'now' }), true)
+      assert.equal(await s.notifyGroup(group, 'old', 'again', { at: t + 1000 }), false, 'already live')
+      assert.equal(await s.notifyGroup(group, 'new', Buffer.from('p2'), { at: t + 1000, joinedAfter: t + 1500 }), true)
+      assert.deepEqual((await i.inbox()).map((x) => x.id), ['old'])
+      const j = new Intelligence(s, { sessionID: `${tag}b` }, {})
+      assert.deepEqual((await j.inbox()).map((x) => x.id), ['new'])
+      await assert.rejects(s.notifyGroup(group, 'none', 'p', { joinedBefore: t, joinedAfter: t }), /JOINEDAFTER/)
+      await assert.rejects(s.notifyGroup(group, 'x', 'p', { ttl: 1, expireat: t }), TypeError)
+    })
+
     test('set, get and destroy round-trip a session in one native key', async () => {
       const s = store()
       const sess = { ...cookie(60000), user: 'ann', n: 1, nested: { a: [1, 2] } }
