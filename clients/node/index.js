@@ -840,16 +840,14 @@ class Intelligence {
   }
 
   /**
-   * Notifications, oldest first: [{group, id, payload, published_ms}], marked delivered unless
-   * `peek` or `unread`. `unread`: every live one not yet acknowledged, delivered or not, each
-   * with `delivered` (a boolean; present whenever the server sends it).
+   * Notifications, oldest first: [{group, id, payload, published_ms}], the undelivered ones,
+   * marked delivered. With `peek` (or its synonym `unread`): every live one not yet acknowledged,
+   * delivered or not, each with `delivered` (a boolean); marks nothing.
    */
   async inbox (opts = {}) {
-    if (opts.peek && opts.unread) throw new TypeError('session-store-redis: inbox: peek or unread, not both')
     const args = ['SESSION.INBOX', this.key]
     if (opts.count != null) args.push('COUNT', String(opts.count))
-    if (opts.peek) args.push('PEEK')
-    if (opts.unread) args.push('UNREAD')
+    if (opts.peek || opts.unread) args.push('PEEK')
     if (opts.at != null) args.push('AT', String(opts.at))
     return (await this._send(args)).map(notification)
   }

@@ -385,18 +385,15 @@ class _Commands:
         unread: bool = False,
         at: int | None = None,
     ) -> Any:
-        """SESSION.INBOX -> list of Notification, oldest first; marks them delivered unless
-        ``peek`` or ``unread``. ``unread``: every live notification not yet acknowledged,
-        delivered or not (``Notification.delivered`` says which); changes nothing."""
-        if peek and unread:
-            raise ValueError("give peek or unread, not both")
+        """SESSION.INBOX -> list of Notification, oldest first: the undelivered ones, marked
+        delivered. With ``peek`` (or its synonym ``unread``): every live notification not yet
+        acknowledged, delivered or not (``Notification.delivered`` says which); changes
+        nothing."""
         args: list[Arg] = ["SESSION.INBOX", key]
         if count is not None:
             args += ["COUNT", int(count)]
-        if peek:
+        if peek or unread:
             args.append("PEEK")
-        if unread:
-            args.append("UNREAD")
         if at is not None:
             args += ["AT", int(at)]
         return self._one(parse_inbox, *args)
