@@ -349,8 +349,8 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.inbox",
-        summary: "Returns the session's undelivered group notifications, oldest first, and marks them delivered (PEEK: without marking; UNREAD: the ones not acknowledged, delivered or not)",
-        complexity: "O(I + G * (log(R) + log(M)) + C * G) for the session's G groups (explicit, and the segments its current activity qualifies for, from its I top interests) in a registry of R groups of at most M notifications, and C notifications returned (UNREAD: plus the read ones stepped over)",
+        summary: "Returns the session's undelivered group notifications, oldest first, and marks them delivered (PEEK, or its synonym UNREAD: lists the unread ones, delivered or not, each with its delivered flag, marking nothing)",
+        complexity: "O(I + G * (log(R) + log(M)) + C * G) for the session's G groups (explicit, and the segments its current activity qualifies for, from its I top interests) in a registry of R groups of at most M notifications, and C notifications returned (PEEK: plus the read ones stepped over)",
         arity: -2,
         keys: Keys::Update,
         args: &[
@@ -388,7 +388,7 @@ pub const DOCS: &[Doc] = &[
     },
     Doc {
         name: "session.notifygroup",
-        summary: "Publishes one notification to every member of a group, once, whatever the group's size",
+        summary: "Publishes one notification to every member of a group (JOINEDBEFORE/JOINEDAFTER: only those whose join time is before/at or after a time), once, whatever the group's size",
         complexity: "O(log M) for a group of M notifications (the duplicate check is a per-group id set), plus the notifications it trims or drops expired from the group's front (amortized: each was pushed once); O(1) in the number of members and of groups",
         arity: -4,
         keys: Keys::None,
@@ -402,6 +402,8 @@ pub const DOCS: &[Doc] = &[
             option("AT", "unix-time-milliseconds", Kind::Time),
             option("SEQ", "sequence", Kind::Int),
             option("PUBLISHER", "acl-user", Kind::Str),
+            option("JOINEDBEFORE", "unix-time-milliseconds-or-now", Kind::Str),
+            option("JOINEDAFTER", "unix-time-milliseconds", Kind::Time),
         ],
     },
     Doc {

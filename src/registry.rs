@@ -269,6 +269,13 @@ pub fn emit_into_rewrite(aof: *mut raw::RedisModuleIO) {
                 args.push(b"PUBLISHER");
                 args.push(p);
             }
+            let (after, before) = (n.joined.after.to_string(), n.joined.before.to_string());
+            if n.joined.after != session_core::notify::JoinWindow::ANY.after {
+                args.extend([&b"JOINEDAFTER"[..], after.as_bytes()]);
+            }
+            if n.joined.before != session_core::notify::JoinWindow::ANY.before {
+                args.extend([&b"JOINEDBEFORE"[..], before.as_bytes()]);
+            }
             emit(aof, c"SESSION.NOTIFYGROUP", &args);
         }
     }

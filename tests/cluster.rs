@@ -17,14 +17,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use common::cluster::{free_port, key_slot, Cluster};
 use common::*;
-use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster::ClusterConnection;
 use redis::{Connection, Value};
 
 fn slow() -> bool {
@@ -34,309 +34,20 @@ fn slow() -> bool {
     )
 }
 
-/// Three primaries, each with a third of the slots.
-struct Cluster {
-    nodes: Vec<Server>,
-    ids: Vec<String>,
-    /// The node index each slot belongs to, as this test assigned them.
-    owners: std::cell::RefCell<Vec<usize>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let nodes: Vec<Server> = (0..3)
-            .map(|_| {
-                // the bus port is chosen explicitly: port + 10000 may not exist
-                let bus = free_port().to_string();
-                Server::start(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "15000",
-                    "--cluster-port",
-                    &bus,
-                ])
-            })
-            .collect();
-        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
-        let mut ids = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
-            let mut c = node.conn();
-            ok(
-                &mut c,
-                &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()],
-            );
-            let (lo, hi) = ranges[i];
-            ok(
-                &mut c,
-                &["CLUSTER", "ADDSLOTSRANGE", &lo.to_string(), &hi.to_string()],
-            );
-            ids.push(String::from_utf8(bytes(&ok(&mut c, &["CLUSTER", "MYID"]))).unwrap());
-        }
-        let bus0 = cluster_bus_port(&mut nodes[0].conn());
-        for node in &nodes[1..] {
-            ok(
-                &mut node.conn(),
-                &[
-                    "CLUSTER",
-                    "MEET",
-                    "127.0.0.1",
-                    &nodes[0].port().to_string(),
-                    &bus0.to_string(),
-                ],
-            );
-        }
-        let owners = (0..16384u16)
-            .map(|slot| {
-                ranges
-                    .iter()
-                    .position(|(lo, hi)| (*lo..=*hi).contains(&slot))
-                    .unwrap()
-            })
-            .collect();
-        let cluster = Cluster {
-            nodes,
-            ids,
-            owners: std::cell::RefCell::new(owners),
-        };
-        cluster.wait_consistent();
-        cluster
-    }
-
-    /// Waits until every node sees the three primaries, every slot assigned, state ok, and the
-    /// same owner for every slot.
-    /// Waits until every node sees three primaries, every slot assigned, state ok, and every
-    /// slot where this test put it, for a few gossip rounds in a row. A node that gives a slot to
-    /// another node (a stale gossip message from a slot's old owner wins when the new owner's
-    /// epoch has not reached it yet, and nobody claims the slot for its new owner afterwards) is
-    /// told again, after the owner bumps its epoch: what `redis-cli --cluster fix` does.
-    fn wait_consistent(&self) {
-        let owners = self.owners.borrow().clone();
-        let expected: Vec<(u16, u16, String)> = {
-            let mut out: Vec<(u16, u16, String)> = Vec::new();
-            for (slot, &o) in owners.iter().enumerate() {
-                let slot = slot as u16;
-                match out.last_mut() {
-                    Some((_, hi, id)) if *id == self.ids[o] && *hi + 1 == slot => *hi = slot,
-                    _ => out.push((slot, slot, self.ids[o].clone())),
-                }
-            }
-            out
-        };
-        let start = std::time::Instant::now();
-        let mut stable = 0;
-        let mut wrong_since: Option<std::time::Instant> = None;
-        loop {
-            let mut all_good = true;
-            for (i, node) in self.nodes.iter().enumerate() {
-                let mut c = node.conn();
-                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
-                let map = slot_map(&mut c);
-                let state_ok = info.contains("cluster_state:ok")
-                    && info.contains("cluster_known_nodes:3")
-                    && info.contains("cluster_slots_assigned:16384");
-                if state_ok && map == expected {
-                    continue;
-                }
-                all_good = false;
-                let since = *wrong_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() < Duration::from_secs(1) || !state_ok {
-                    continue;
-                }
-                // fix the slots this node gives to the wrong owner
-                for (lo, hi, id) in &map {
-                    for slot in *lo..=*hi {
-                        let owner = owners[slot as usize];
-                        if *id != self.ids[owner] {
-                            ok(&mut self.nodes[owner].conn(), &["CLUSTER", "BUMPEPOCH"]);
-                            ok(
-                                &mut self.nodes[i].conn(),
-                                &[
-                                    "CLUSTER",
-                                    "SETSLOT",
-                                    &slot.to_string(),
-                                    "NODE",
-                                    &self.ids[owner],
-                                ],
-                            );
-                        }
-                    }
-                }
-                wrong_since = None;
-                assert!(
-                    start.elapsed() < Duration::from_secs(60),
-                    "node {i} does not agree: {map:?}, expected {expected:?}"
-                );
-            }
-            if all_good {
-                stable += 1;
-                if stable == 5 {
-                    return;
-                }
-            } else {
-                stable = 0;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "the cluster did not become consistent"
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn client(&self) -> ClusterConnection {
-        let urls: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| format!("redis://127.0.0.1:{}/", n.port()))
-            .collect();
-        let client = ClusterClient::builder(urls)
-            .retries(32)
-            .build()
-            .expect("cluster client");
-        client.get_connection().expect("cluster connection")
-    }
-
-    fn slot_of(&self, key: &str) -> u16 {
-        let slot: i64 = redis::cmd("CLUSTER")
-            .arg("KEYSLOT")
-            .arg(key)
-            .query(&mut self.nodes[0].conn())
-            .unwrap();
-        slot as u16
-    }
-
-    /// The index of the node that owns `slot` (by node 0's view, which is consistent).
-    fn owner(&self, slot: u16) -> usize {
-        let map = slot_map(&mut self.nodes[0].conn());
-        let (_, _, id) = map
-            .iter()
-            .find(|(lo, hi, _)| (*lo..=*hi).contains(&slot))
-            .expect("slot assigned");
-        self.ids.iter().position(|i| i == id).expect("known node")
-    }
-
-    /// Moves `slots` from node `from` to node `to` the way `redis-cli --cluster reshard` does:
-    /// IMPORTING on the target, MIGRATING on the source, MIGRATE the keys in batches, then
-    /// `SETSLOT NODE` everywhere. Returns how many keys moved.
-    fn move_slots(&self, slots: impl Iterator<Item = u16>, from: usize, to: usize) -> usize {
-        let mut src = self.nodes[from].conn();
-        let mut dst = self.nodes[to].conn();
-        let mut all: Vec<Connection> = self.nodes.iter().map(Server::conn).collect();
-        let target_port = self.nodes[to].port().to_string();
-        let mut moved = 0;
-        let slots: Vec<u16> = slots.collect();
-        for &slot in &slots {
-            let s = slot.to_string();
-            ok(
-                &mut dst,
-                &["CLUSTER", "SETSLOT", &s, "IMPORTING", &self.ids[from]],
-            );
-            ok(
-                &mut src,
-                &["CLUSTER", "SETSLOT", &s, "MIGRATING", &self.ids[to]],
-            );
-            loop {
-                let keys: Vec<Vec<u8>> = redis::cmd("CLUSTER")
-                    .arg("GETKEYSINSLOT")
-                    .arg(slot)
-                    .arg(100)
-                    .query(&mut src)
-                    .unwrap();
-                if keys.is_empty() {
-                    break;
-                }
-                let mut migrate = redis::cmd("MIGRATE");
-                migrate
-                    .arg("127.0.0.1")
-                    .arg(&target_port)
-                    .arg("")
-                    .arg(0)
-                    .arg(10_000)
-                    .arg("REPLACE")
-                    .arg("KEYS");
-                for k in &keys {
-                    migrate.arg(k);
-                }
-                let reply: Value = migrate.query(&mut src).expect("MIGRATE");
-                assert!(
-                    matches!(reply, Value::Okay | Value::SimpleString(_)),
-                    "{reply:?}"
-                );
-                moved += keys.len();
-            }
-            // the target first (it bumps its epoch), then the source, then the others
-            for i in [to, from]
-                .into_iter()
-                .chain((0..3).filter(|&i| i != to && i != from))
-            {
-                ok(
-                    &mut all[i],
-                    &["CLUSTER", "SETSLOT", &s, "NODE", &self.ids[to]],
-                );
-            }
-        }
-        for &slot in &slots {
-            self.owners.borrow_mut()[slot as usize] = to;
-        }
-        self.wait_consistent();
-        moved
-    }
-}
-
-fn cluster_bus_port(c: &mut Connection) -> u16 {
-    let v: String = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("cluster-port")
-        .query::<Vec<String>>(c)
-        .unwrap()
-        .pop()
-        .unwrap();
-    v.parse().unwrap()
-}
-
-/// (first slot, last slot, owner id) for every assigned range, sorted.
-fn slot_map(c: &mut Connection) -> Vec<(u16, u16, String)> {
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(c).unwrap();
-    let mut out = Vec::new();
-    for line in nodes.lines() {
-        let parts: Vec<&str> = line.split(' ').collect();
-        if parts.len() < 8 || !parts[2].contains("master") {
-            continue;
-        }
-        for range in &parts[8..] {
-            if range.starts_with('[') {
-                continue; // a slot being imported or migrated
-            }
-            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-            out.push((
-                lo.parse().unwrap(),
-                hi.parse().unwrap(),
-                parts[0].to_owned(),
-            ));
-        }
-    }
-    out.sort();
-    out
+/// Three primaries, each with a third of the slots, no replicas (a long node timeout: a node
+/// busy with a migration is never marked failing).
+fn three_primaries() -> Cluster {
+    Cluster::builder()
+        .replicas(0)
+        .node_timeout_ms(15000)
+        .start()
 }
 
 /// Runs a command on every node (primaries alike) and returns each node's reply: checks that
 /// every node answers the same, not a way to reach them (the module does that itself).
 fn on_every_node(cluster: &Cluster, args: &[&str]) -> Vec<Value> {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| ok(&mut n.conn(), args))
+    (0..cluster.nodes.len())
+        .map(|i| ok(&mut cluster.conn(i), args))
         .collect()
 }
 
@@ -355,28 +66,25 @@ fn has_command(c: &mut Connection, name: &str) -> bool {
 
 #[test]
 fn every_keyed_command_is_routed_by_its_key() {
-    let cluster = Cluster::start();
+    let cluster = three_primaries();
     let mut cc = cluster.client();
     ok(
-        &mut cluster.nodes[0].conn(),
+        &mut cluster.conn(0),
         &["SESSION.CATALOG", "ADD", "news", "a1", "SCORE", "5"],
     );
-    wait_converged(&cluster);
-    let users = has_command(&mut cluster.nodes[0].conn(), "session.rotate");
+    cluster.wait_converged();
+    let users = has_command(&mut cluster.conn(0), "session.rotate");
 
     // sessions on every node
     let keys: Vec<String> = (0..30).map(|i| format!("route:{i}")).collect();
-    let owners: BTreeSet<usize> = keys
-        .iter()
-        .map(|k| cluster.owner(cluster.slot_of(k)))
-        .collect();
+    let owners: BTreeSet<usize> = keys.iter().map(|k| cluster.owner_of(k)).collect();
     assert_eq!(owners.len(), 3, "the keys spread over the three nodes");
     for key in &keys {
-        let slot = cluster.slot_of(key);
-        let owner = cluster.owner(slot);
-        let wrong = &cluster.nodes[(owner + 1) % 3];
+        let slot = key_slot(key.as_bytes());
+        let owner = cluster.owner_of(key);
+        let wrong = cluster.server((owner + 1) % 3);
         let load = {
-            let mut c = cluster.nodes[owner].conn();
+            let mut c = cluster.conn(owner);
             touch(&mut c, key, &["SET", "1", "f", "v", "EVENT", "a0"]);
             config_set(&mut c, "rdbcompression", "no");
             let saved = common::dump::ModuleDump::parse(&bytes(&ok(&mut c, &["DUMP", key]))).saved;
@@ -399,7 +107,7 @@ fn every_keyed_command_is_routed_by_its_key() {
             let e = err(&mut wrong.conn(), args);
             assert_eq!(
                 e,
-                format!("MOVED {slot} 127.0.0.1:{}", cluster.nodes[owner].port()),
+                format!("MOVED {slot} 127.0.0.1:{}", cluster.server(owner).port()),
                 "{args:?} on a node that does not own slot {slot}"
             );
             cluster_call(&mut cc, args);
@@ -413,7 +121,7 @@ fn every_keyed_command_is_routed_by_its_key() {
     if users {
         // ROTATE names two keys: they must share a slot
         let e = err(
-            &mut cluster.nodes[0].conn(),
+            &mut cluster.conn(0),
             &["SESSION.ROTATE", "route:1", "route:1:new"],
         );
         assert!(e.starts_with("CROSSSLOT") || e.starts_with("MOVED"), "{e}");
@@ -451,48 +159,19 @@ fn every_keyed_command_is_routed_by_its_key() {
     }
 }
 
-/// Waits until every node announces the same registry digest in `INFO session` (the registry
-/// travels over the cluster bus).
-fn wait_converged(cluster: &Cluster) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let digests: Vec<Option<String>> = cluster
-            .nodes
-            .iter()
-            .map(|n| {
-                let info: String = redis::cmd("INFO")
-                    .arg("session")
-                    .query(&mut n.conn())
-                    .unwrap_or_default();
-                info.lines()
-                    .find_map(|l| l.strip_prefix("session_registry_digest:"))
-                    .map(|d| d.trim().to_string())
-            })
-            .collect();
-        if digests[0].is_some() && digests.iter().all(|d| *d == digests[0]) {
-            return digests[0].clone().unwrap_or_default();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the registry did not converge: {digests:?}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Registry commands sent to ONE primary (a different one each time) reach every node over the
 /// cluster bus: sessions on every node surface from the catalog and receive a notification once,
 /// also after moving to another node.
 #[test]
 fn registry_commands_on_one_primary_reach_every_node() {
-    let cluster = Cluster::start();
+    let mut cluster = three_primaries();
     let mut cc = cluster.client();
     for i in 0..20 {
         let item = format!("item{i}");
         let score = i.to_string();
         let cat = if i % 2 == 0 { "even" } else { "odd" };
         let reply = ok(
-            &mut cluster.nodes[i % 3].conn(),
+            &mut cluster.conn(i % 3),
             &[
                 "SESSION.CATALOG",
                 "ADD",
@@ -507,17 +186,14 @@ fn registry_commands_on_one_primary_reach_every_node() {
         );
         assert_eq!(reply, Value::Int(1), "{item} is new");
     }
-    wait_converged(&cluster);
+    cluster.wait_converged();
     let lists = on_every_node(&cluster, &["SESSION.CATALOG", "LIST"]);
     assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
     let infos = on_every_node(&cluster, &["SESSION.CATALOG", "INFO", "news"]);
     assert!(infos.iter().all(|i| *i == infos[0]), "{infos:?}");
 
     let keys: Vec<String> = (0..30).map(|i| format!("reg:{i}")).collect();
-    let owners: BTreeSet<usize> = keys
-        .iter()
-        .map(|k| cluster.owner(cluster.slot_of(k)))
-        .collect();
+    let owners: BTreeSet<usize> = keys.iter().map(|k| cluster.owner_of(k)).collect();
     assert_eq!(owners.len(), 3, "the sessions live on every node");
     for key in &keys {
         cluster_call(
@@ -548,11 +224,11 @@ fn registry_commands_on_one_primary_reach_every_node() {
     }
 
     let notify = ["SESSION.NOTIFYGROUP", "beta", "n1", "hello"];
-    assert_eq!(ok(&mut cluster.nodes[2].conn(), &notify), Value::Int(1));
-    wait_converged(&cluster);
-    for node in &cluster.nodes {
+    assert_eq!(ok(&mut cluster.conn(2), &notify), Value::Int(1));
+    cluster.wait_converged();
+    for i in 0..cluster.nodes.len() {
         assert_eq!(
-            ok(&mut node.conn(), &notify),
+            ok(&mut cluster.conn(i), &notify),
             Value::Int(0),
             "idempotent by id on every node"
         );
@@ -567,9 +243,9 @@ fn registry_commands_on_one_primary_reach_every_node() {
 
     // move the slots of a third of the sessions to another node: nothing is delivered twice,
     // and the next notification reaches them all once
-    let slots: BTreeSet<u16> = keys[..10].iter().map(|k| cluster.slot_of(k)).collect();
+    let slots: BTreeSet<u16> = keys[..10].iter().map(|k| key_slot(k.as_bytes())).collect();
     for slot in &slots {
-        let from = cluster.owner(*slot);
+        let from = cluster.slot_owner(*slot);
         cluster.move_slots(std::iter::once(*slot), from, (from + 1) % 3);
     }
     for key in &keys {
@@ -581,10 +257,10 @@ fn registry_commands_on_one_primary_reach_every_node() {
         );
     }
     ok(
-        &mut cluster.nodes[1].conn(),
+        &mut cluster.conn(1),
         &["SESSION.NOTIFYGROUP", "beta", "n2", "again"],
     );
-    wait_converged(&cluster);
+    cluster.wait_converged();
     for key in &keys {
         let inbox = cluster_call(&mut cc, &["SESSION.INBOX", key]);
         assert!(
@@ -598,16 +274,13 @@ fn registry_commands_on_one_primary_reach_every_node() {
     }
 
     assert_eq!(
-        ok(
-            &mut cluster.nodes[0].conn(),
-            &["SESSION.CATALOG", "DROP", "news"]
-        ),
+        ok(&mut cluster.conn(0), &["SESSION.CATALOG", "DROP", "news"]),
         Value::Int(1)
     );
-    wait_converged(&cluster);
-    for node in &cluster.nodes {
+    cluster.wait_converged();
+    for i in 0..cluster.nodes.len() {
         assert_eq!(
-            ok(&mut node.conn(), &["SESSION.CATALOG", "LIST"]),
+            ok(&mut cluster.conn(i), &["SESSION.CATALOG", "LIST"]),
             Value::Array(vec![]),
             "the drop reached every node"
         );
@@ -665,7 +338,7 @@ fn writer(mut cc: ClusterConnection, sessions: usize, stop: Arc<AtomicBool>) -> 
 #[test]
 fn resharding_under_writes_loses_no_session_and_no_field() {
     const SESSIONS: usize = 10_000;
-    let cluster = Cluster::start();
+    let mut cluster = three_primaries();
     let mut cc = cluster.client();
     // the sessions exist before resharding starts (round 0 is their creation)
     let stop = Arc::new(AtomicBool::new(false));
@@ -675,10 +348,12 @@ fn resharding_under_writes_loses_no_session_and_no_field() {
         thread::spawn(move || writer(cc, SESSIONS, stop))
     };
     wait_until(Duration::from_secs(120), "the sessions to exist", || {
-        cluster
-            .nodes
-            .iter()
-            .map(|n| redis::cmd("DBSIZE").query::<usize>(&mut n.conn()).unwrap())
+        (0..cluster.nodes.len())
+            .map(|i| {
+                redis::cmd("DBSIZE")
+                    .query::<usize>(&mut cluster.conn(i))
+                    .unwrap()
+            })
             .sum::<usize>()
             >= SESSIONS
     });
@@ -707,10 +382,12 @@ fn resharding_under_writes_loses_no_session_and_no_field() {
     assert!(moved > 1_000, "the resharding moved sessions ({moved})");
     assert!(written.rounds >= 2, "the writer ran during the resharding");
 
-    let total: usize = cluster
-        .nodes
-        .iter()
-        .map(|n| redis::cmd("DBSIZE").query::<usize>(&mut n.conn()).unwrap())
+    let total: usize = (0..cluster.nodes.len())
+        .map(|i| {
+            redis::cmd("DBSIZE")
+                .query::<usize>(&mut cluster.conn(i))
+                .unwrap()
+        })
         .sum();
     assert_eq!(total, SESSIONS, "no session lost or duplicated");
     for (i, last) in written.last_round.iter().enumerate() {

@@ -11,13 +11,12 @@
 //!   cluster too (it stands in for its primary);
 //! - the paged forms (CURSOR/COUNT) stay per node.
 
-mod cluster_nodes;
 mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
 
-use cluster_nodes::Cluster;
+use common::cluster::Cluster;
 use common::*;
 use redis::{Connection, Value};
 
@@ -34,8 +33,8 @@ fn names(v: Value) -> Vec<String> {
 /// Sessions of `user` under `prefix` on every primary, `per` each; returns them sorted.
 fn spread(cluster: &Cluster, user: &str, prefix: &str, per: usize) -> Vec<String> {
     let mut all = Vec::new();
-    for i in 0..cluster.primaries.len() {
-        let mut c = cluster.primary(i).conn();
+    for i in 0..cluster.primaries().len() {
+        let mut c = cluster.conn(i);
         for key in cluster.keys_on(i, prefix, per) {
             touch(&mut c, &key, &["USER", user]);
             all.push(key);
@@ -51,12 +50,15 @@ fn sessions(c: &mut Connection, user: &str) -> Vec<String> {
 
 #[test]
 fn sessions_and_revoke_answer_for_every_primary() {
-    let cluster = Cluster::start(3, 0, &[]);
+    let cluster = Cluster::builder()
+        .replicas(0)
+        .node_timeout_ms(15000)
+        .start();
     let alice = spread(&cluster, "alice", "alice:", 3);
     let bob = spread(&cluster, "bob", "bob:", 1);
     assert_eq!(alice.len(), 9);
     for i in 0..3 {
-        let mut c = cluster.primary(i).conn();
+        let mut c = cluster.conn(i);
         assert_eq!(sessions(&mut c, "alice"), alice, "from node {i}");
         assert_eq!(sessions(&mut c, "bob"), bob, "from node {i}");
         assert!(sessions(&mut c, "nobody").is_empty());
@@ -71,17 +73,17 @@ fn sessions_and_revoke_answer_for_every_primary() {
         assert_eq!(names(parts[1].clone()).len(), 3, "node {i}'s own");
     }
     // through the cluster client (a keyless command goes to some node)
-    let mut cc = cluster.client(false);
+    let mut cc = cluster.client();
     let listed: Value = command(&["SESSION.SESSIONS", "alice"])
         .query(&mut cc)
         .unwrap();
     assert_eq!(names(listed), alice);
 
     // REVOKE from node 1 deletes alice's sessions on all three primaries, nothing else
-    let mut c = cluster.primary(1).conn();
+    let mut c = cluster.conn(1);
     assert_eq!(ok(&mut c, &["SESSION.REVOKE", "alice"]), Value::Int(9));
     for i in 0..3 {
-        let mut c = cluster.primary(i).conn();
+        let mut c = cluster.conn(i);
         assert!(sessions(&mut c, "alice").is_empty(), "node {i}");
         assert_eq!(sessions(&mut c, "bob"), bob, "node {i}");
         for key in cluster.keys_on(i, "alice:", 3) {
@@ -90,7 +92,7 @@ fn sessions_and_revoke_answer_for_every_primary() {
     }
     assert_eq!(ok(&mut c, &["SESSION.REVOKE", "alice"]), Value::Int(0));
     // MULTI cannot wait for the other primaries: refused, not answered partially
-    let mut m = cluster.primary(0).conn();
+    let mut m = cluster.conn(0);
     ok(&mut m, &["MULTI"]);
     ok(&mut m, &["SESSION.SESSIONS", "bob"]);
     let r = call(&mut m, &["EXEC"]);
@@ -100,20 +102,24 @@ fn sessions_and_revoke_answer_for_every_primary() {
 
 #[test]
 fn a_primary_that_does_not_answer_is_named() {
-    let mut cluster = Cluster::start(3, 0, &["cluster-timeout", "300"]);
+    let mut cluster = Cluster::builder()
+        .replicas(0)
+        .module_args(&["cluster-timeout", "300"])
+        .node_timeout_ms(15000)
+        .start();
     let alice = spread(&cluster, "alice", "alice:", 2);
-    let mut c = cluster.primary(0).conn();
+    let mut c = cluster.conn(0);
     assert_eq!(sessions(&mut c, "alice"), alice);
 
     // node 2 asleep past the timeout: an error naming it; its late reply is ignored
-    let mut raw = TcpStream::connect(("127.0.0.1", cluster.primary(2).port())).unwrap();
+    let mut raw = TcpStream::connect(("127.0.0.1", cluster.server(2).port())).unwrap();
     raw.write_all(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$1\r\n2\r\n")
         .unwrap();
     raw.flush().unwrap();
     for cmd in ["SESSION.SESSIONS", "SESSION.REVOKE"] {
         let e = err(&mut c, &[cmd, "alice"]);
-        assert!(e.contains(&cluster.ids[2]), "{e}");
-        assert!(!e.contains(&cluster.ids[1]), "{e}");
+        assert!(e.contains(cluster.id(2)), "{e}");
+        assert!(!e.contains(cluster.id(1)), "{e}");
         assert!(
             e.contains("did not answer within session.cluster-timeout (300 ms)"),
             "{e}"
@@ -127,8 +133,8 @@ fn a_primary_that_does_not_answer_is_named() {
     assert_eq!(sessions(&mut c, "alice"), alice);
 
     // node 2 stopped: named, whether the bus still tries it or already marks it failing
-    let stopped = cluster.ids[2].clone();
-    cluster.stop_primary(2);
+    let stopped = cluster.id(2).to_owned();
+    cluster.stop(2);
     for cmd in ["SESSION.SESSIONS", "SESSION.REVOKE"] {
         let e = err(&mut c, &[cmd, "alice"]);
         assert!(e.contains(&stopped), "{e}");
@@ -143,30 +149,30 @@ fn a_primary_that_does_not_answer_is_named() {
 
 #[test]
 fn a_confined_acl_user_sees_and_revokes_only_its_keys() {
-    let cluster = Cluster::start(3, 1, &[]);
+    let cluster = Cluster::start();
     let mine = spread(&cluster, "alice", "t1:", 2);
     let theirs = spread(&cluster, "alice", "t2:", 2);
     // ACL users are per node: the same rule everywhere
     for i in 0..3 {
         ok(
-            &mut cluster.primary(i).conn(),
+            &mut cluster.conn(i),
             &["ACL", "SETUSER", "tenant", "on", ">pw", "~t1:*", "+@all"],
         );
     }
     let mut all: Vec<String> = mine.iter().chain(&theirs).cloned().collect();
     all.sort();
     for i in 0..3 {
-        let mut t = cluster.primary(i).conn();
+        let mut t = cluster.conn(i);
         ok(&mut t, &["AUTH", "tenant", "pw"]);
         assert_eq!(sessions(&mut t, "alice"), mine, "tenant on node {i}");
-        assert_eq!(sessions(&mut cluster.primary(i).conn(), "alice"), all);
+        assert_eq!(sessions(&mut cluster.conn(i), "alice"), all);
     }
-    let mut t = cluster.primary(2).conn();
+    let mut t = cluster.conn(2);
     ok(&mut t, &["AUTH", "tenant", "pw"]);
     assert_eq!(ok(&mut t, &["SESSION.REVOKE", "alice"]), Value::Int(6));
     assert!(sessions(&mut t, "alice").is_empty());
     for i in 0..3 {
-        let mut c = cluster.primary(i).conn();
+        let mut c = cluster.conn(i);
         assert_eq!(
             sessions(&mut c, "alice"),
             theirs,
@@ -177,8 +183,9 @@ fn a_confined_acl_user_sees_and_revokes_only_its_keys() {
         }
     }
     // each owner replicated its deletions: its replica loses exactly the revoked keys
-    for (j, replica) in cluster.replicas.iter().enumerate() {
-        let p = cluster.replica_of[j];
+    for r in cluster.replicas() {
+        let replica = cluster.server(r);
+        let p = cluster.primary_of(r);
         let mut r = replica.conn();
         ok(&mut r, &["READONLY"]);
         let gone = cluster.keys_on(p, "t1:", 2);
@@ -190,7 +197,8 @@ fn a_confined_acl_user_sees_and_revokes_only_its_keys() {
         }
     }
     // a replica asked stands in for its primary and asks the others: the whole listing
-    for replica in &cluster.replicas {
+    for r in cluster.replicas() {
+        let replica = cluster.server(r);
         assert_eq!(sessions(&mut replica.conn(), "alice"), theirs);
     }
 }

@@ -201,6 +201,9 @@ const KEYWORDS: &[&str] = &[
     "SEQ",
     "PEEK",
     "UNREAD",
+    "JOINEDBEFORE",
+    "JOINEDAFTER",
+    "NOW",
     "UPTO",
     "IDS",
     "ADD",
@@ -566,6 +569,19 @@ impl Gen<'_> {
         }
         if self.rng.gen_bool(0.05) {
             a.push(b"AT".to_vec());
+            a.push(self.at());
+        }
+        // a join restriction (issue 21): NOW, a time, or anything
+        if self.rng.gen_bool(0.1) {
+            a.push(b"JOINEDBEFORE".to_vec());
+            a.push(if self.rng.gen_bool(0.5) {
+                b"NOW".to_vec()
+            } else {
+                self.at()
+            });
+        }
+        if self.rng.gen_bool(0.05) {
+            a.push(b"JOINEDAFTER".to_vec());
             a.push(self.at());
         }
         a
@@ -1073,7 +1089,7 @@ fn saved_forms_with_extreme_numbers_never_crash_the_server() {
         1 << 62,
     ];
     let (mut accepted, mut refused) = (0, 0);
-    for field in 0..8 {
+    for field in 0..9 {
         for &v in &extremes {
             let mut s: Session = base.clone();
             let a = s.activity.as_mut().expect("activity");
@@ -1085,7 +1101,9 @@ fn saved_forms_with_extreme_numbers_never_crash_the_server() {
                 4 => a.interests.as_of_ms = v,
                 5 => a.events = v as u64,
                 6 => s.created_ms = v,
-                _ => s.last_seen_ms = v,
+                7 => s.last_seen_ms = v,
+                // an explicit membership's join time (encoding 6)
+                _ => s.groups = vec![(Box::from(&b"g"[..]), v)],
             }
             let bytes_out = codec::encode(&s);
             for (how, result) in [

@@ -1,6 +1,6 @@
 //! Read state of group notifications (issue 21): delivered vs read. `SESSION.ACK` marks delivered
 //! notifications read, per id (`IDS`) or up to an id (`UPTO`), XACK-style (undelivered, unknown or
-//! expired ids are ignored); `INBOX ... UNREAD` lists the unread ones, delivered or not; TOUCH's
+//! expired ids are ignored); `INBOX ... PEEK` (or `UNREAD`) lists the unread ones, delivered or not; TOUCH's
 //! `pending` stays "not yet delivered". Replicated as effects, kept by DEBUG RELOAD and DUMP.
 
 mod common;
@@ -209,13 +209,16 @@ fn join_newonly_delivers_only_what_is_published_after_it() {
     assert_eq!(touch(&mut p, "new", &[] as &[&str])["pending"], 0);
     publish(&mut p, "g:deals", "after");
     assert_eq!(touch(&mut p, "new", &[] as &[&str])["pending"], 1);
+    // what INBOX would deliver: PEEK's entries with `delivered` 0
     let ids = |c: &mut Connection, k: &str| -> Vec<String> {
         let Value::Array(items) = ok(c, &["SESSION.INBOX", k, "PEEK"]) else {
             panic!("INBOX reply");
         };
         items
             .into_iter()
-            .map(|i| String::from_utf8(bytes(&pairs(i)[1].1)).expect("UTF-8"))
+            .map(pairs)
+            .filter(|p| p[4].1 == Value::Int(0))
+            .map(|p| String::from_utf8(bytes(&p[1].1)).expect("UTF-8"))
             .collect()
     };
     assert_eq!(ids(&mut p, "new"), ["after"]);

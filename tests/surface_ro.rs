@@ -10,10 +10,9 @@
 //!   `READONLY` replica connection without `MOVED` (SURFACE on the same connection is moved);
 //! - an ACL user with only read permission on the keys (`%R~`) may run it, not SURFACE.
 
-mod cluster_nodes;
 mod common;
 
-use cluster_nodes::Cluster;
+use common::cluster::{key_slot, Cluster};
 use common::*;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Connection, Value};
@@ -350,21 +349,22 @@ fn key_spec_is_read_only() {
 
 #[test]
 fn runs_on_cluster_replicas() {
-    let cluster = Cluster::start(3, 1, &[]);
+    let cluster = Cluster::start();
     // the catalog on every primary (the registry is per node here), a session on each primary
     for i in 0..3 {
-        let mut c = cluster.primary(i).conn();
+        let mut c = cluster.conn(i);
         let key = &cluster.keys_on(i, "sess:", 1)[0];
         setup(&mut c, key);
     }
     // CLUSTER SLOTS lists a replica once its offset (gossiped) is not 0: after the writes
     cluster.wait_replicas_in_slots();
-    let mut cc = cluster.client(true);
-    for (j, replica) in cluster.replicas.iter().enumerate() {
-        let p = cluster.replica_of[j];
+    let mut cc = cluster.client_reading_replicas();
+    for (j, r) in cluster.replicas().into_iter().enumerate() {
+        let replica = cluster.server(r);
+        let p = cluster.primary_of(r);
         let key = &cluster.keys_on(p, "sess:", 1)[0];
-        let slot = cluster.slot_of(key);
-        let mut pc = cluster.primary(p).conn();
+        let slot = key_slot(key.as_bytes());
+        let mut pc = cluster.conn(p);
         let mut rc = replica.conn();
         caught_up(&mut pc, &mut rc);
         let expected = ok(

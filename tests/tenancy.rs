@@ -69,7 +69,8 @@ fn noperm(e: &str) -> bool {
     e.starts_with("NOPERM")
 }
 
-/// The ids of the notifications `INBOX key [PEEK]` delivers.
+/// The ids of the notifications `INBOX key` delivers; with `peek`, the ones it would deliver
+/// (`PEEK` lists the unread ones: those with `delivered` 0), changing nothing.
 fn inbox_ids(c: &mut Connection, key: &str, peek: bool) -> Vec<String> {
     let mut args = vec!["SESSION.INBOX", key];
     if peek {
@@ -78,12 +79,23 @@ fn inbox_ids(c: &mut Connection, key: &str, peek: bool) -> Vec<String> {
     match ok(c, &args) {
         Value::Array(items) => items
             .into_iter()
-            .map(|m| {
-                pairs(m)
-                    .into_iter()
-                    .find(|(n, _)| bytes(n) == b"id")
-                    .map(|(_, v)| String::from_utf8(bytes(&v)).expect("UTF-8"))
-                    .expect("an id")
+            .filter_map(|m| {
+                let m = pairs(m);
+                let delivered = m
+                    .iter()
+                    .any(|(n, v)| bytes(n) == b"delivered" && *v != Value::Int(0));
+                if peek {
+                    assert!(
+                        m.iter().any(|(n, _)| bytes(n) == b"delivered"),
+                        "PEEK's flag"
+                    );
+                }
+                (!delivered).then(|| {
+                    m.into_iter()
+                        .find(|(n, _)| bytes(n) == b"id")
+                        .map(|(_, v)| String::from_utf8(bytes(&v)).expect("UTF-8"))
+                        .expect("an id")
+                })
             })
             .collect(),
         other => panic!("INBOX replied {other:?}"),

@@ -249,7 +249,9 @@ fn registry(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
     ));
 }
 
-/// TOUCH and INBOX COUNT 1 PEEK of a session in 7 groups of 10 vs `notifications` notifications.
+/// TOUCH and INBOX COUNT 1 PEEK (the unread listing: nothing is delivered or read here, so it
+/// returns the oldest undelivered one, as the PEEK of before issue 21's read state did) of a
+/// session in 7 groups of 10 vs `notifications` notifications.
 fn pending(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
     let server = Server::start();
     let mut c = server.conn();
@@ -321,7 +323,7 @@ fn pending(sizes: &WorstSizes, rows: &mut Vec<WorstRow>) {
         &note,
     ));
     rows.push(row(
-        &format!("INBOX COUNT 1 PEEK, 7 groups of {n} notifications"),
+        &format!("INBOX COUNT 1 PEEK (unread), 7 groups of {n} notifications"),
         "7 groups of 10".into(),
         n_inbox,
         format!("7 groups of {n}"),

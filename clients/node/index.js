@@ -103,13 +103,22 @@ function ioClusterSender (cluster) {
     let node = byKey.get(nodeKey)
     if (node && node.status !== 'end') return node
     byKey = new Map()
-    for (const n of cluster.nodes('master')) byKey.set(`${n.options.host}:${n.options.port}`, n)
+    for (const n of cluster.nodes('all')) byKey.set(`${n.options.host}:${n.options.port}`, n)
     node = byKey.get(nodeKey)
     return node && node.status !== 'end' ? node : null
   }
-  return (args, key) => {
+  // A read-only command (`{ readonly: true }`) may go to a replica of the slot when the cluster
+  // was made with `scaleReads: 'slave'` (a random replica) or `'all'` (any node of the slot);
+  // ioredis's replica connections send READONLY. A `scaleReads` function, or none: the primary.
+  const pick = (owners, readonly) => {
+    const scale = cluster.options && cluster.options.scaleReads
+    if (!readonly || owners.length < 2 || (scale !== 'slave' && scale !== 'all')) return owners[0]
+    const from = scale === 'slave' ? owners.slice(1) : owners
+    return from[Math.floor(Math.random() * from.length)]
+  }
+  return (args, key, opts) => {
     const owners = key != null && cluster.slots && cluster.slots[slotOf(key)]
-    const node = owners && owners.length ? nodeOf(owners[0]) : null
+    const node = owners && owners.length ? nodeOf(pick(owners, opts && opts.readonly)) : null
     if (!node) return viaCluster(args)
     return node.callBuffer(args[0], ...args.slice(1)).catch((err) => {
       if (isRedirect(err)) return viaCluster(args)
@@ -119,9 +128,10 @@ function ioClusterSender (cluster) {
 }
 
 /**
- * Returns `send(args, key)` -> Promise of the reply with bulk strings as Buffers and maps as
- * flat arrays (or, on clients that insist, Map/objects: `pairs()` handles all shapes). `key`
- * routes the command in a cluster.
+ * Returns `send(args, key, opts)` -> Promise of the reply with bulk strings as Buffers and maps
+ * as flat arrays (or, on clients that insist, Map/objects: `pairs()` handles all shapes). `key`
+ * routes the command in a cluster; `opts.readonly` lets a cluster client configured for replica
+ * reads (node-redis `useReplicas`, ioredis `scaleReads`) send it to a replica.
  */
 function makeSender (client) {
   if (isIoCluster(client)) return ioClusterSender(client)
@@ -134,7 +144,7 @@ function makeSender (client) {
     const options = v4 ? client.commandOptions({ returnBuffers: true }) : { typeMapping: TYPE_MAPPING }
     if ('masters' in client) {
       // node-redis cluster: sendCommand(firstKey, isReadonly, args, options)
-      return (args, key) => client.sendCommand(key, false, args, options)
+      return (args, key, opts) => client.sendCommand(key, Boolean(opts && opts.readonly), args, options)
     }
     return (args) => client.sendCommand(args, options)
   }
@@ -164,6 +174,103 @@ function num (v) {
   if (typeof v === 'number') return v
   if (typeof v === 'bigint') return Number(v)
   return Number(text(v))
+}
+
+/** Flat [id, score, ...] (TRENDING/SURFACE WITHSCORES) as [{ item, score }]. */
+function scored (reply) {
+  const out = []
+  for (let i = 0; i + 1 < reply.length; i += 2) out.push({ item: text(reply[i]), score: num(reply[i + 1]) })
+  return out
+}
+
+/** An INBOX entry: `delivered` (a boolean) only when the server sent it. */
+function notification (entry) {
+  const o = {}
+  for (const [k, v] of pairs(entry)) {
+    if (k === 'published_ms') o[k] = num(v)
+    else if (k === 'delivered') o[k] = num(v) === 1
+    else o[k] = text(v)
+  }
+  return o
+}
+
+const STATS_NUMBERS = ['events', 'active', 'active_window_minutes', 'trending_tracked', 'trend_top_k', 'trend_half_life']
+
+/** A STATS reply as a plain object (`views_per_minute` an array of numbers, oldest first). */
+function statsReply (reply) {
+  const out = {}
+  for (const [k, v] of pairs(reply)) {
+    if (k === 'views_per_minute') out[k] = (Array.isArray(v) ? v : []).map(num)
+    else if (STATS_NUMBERS.includes(k)) out[k] = num(v)
+    else out[k] = Array.isArray(v) ? v : text(v)
+  }
+  return out
+}
+
+/**
+ * The primaries' STATS as one: `events` and `active` summed (a session is one key, active on one
+ * primary only: exact up to each primary's sketch error), `views_per_minute` summed minute by
+ * minute (aligned on the current minute; every primary is asked at one AT), `trending_tracked`
+ * the fullest primary's, the sizing (`active_window_minutes`, `trend_top_k`, `trend_half_life`)
+ * the first primary's, and `nodes`: each primary's own reply by `host:port`.
+ */
+function mergeStats (named) {
+  const replies = named.map(([, st]) => st)
+  if (!replies.length) throw new Error('session-store-redis: no primary replied')
+  const first = replies[0]
+  const width = Math.max(...replies.map((st) => st.views_per_minute.length))
+  const vpm = new Array(width).fill(0)
+  for (const st of replies) {
+    const offset = width - st.views_per_minute.length
+    st.views_per_minute.forEach((v, i) => { vpm[offset + i] += v })
+  }
+  return {
+    ...first,
+    events: replies.reduce((a, st) => a + st.events, 0),
+    active: replies.reduce((a, st) => a + st.active, 0),
+    views_per_minute: vpm,
+    trending_tracked: Math.max(...replies.map((st) => st.trending_tracked)),
+    nodes: Object.fromEntries(named)
+  }
+}
+
+/** How many items a cluster helper asks each primary for: max(2n, n + 10), at most 1000. */
+function trendingPerNodeCount (count) {
+  if (count > 1000) return count // refused by the server, as asked
+  return Math.min(Math.max(count * 2, count + 10), 1000)
+}
+
+/**
+ * Each primary's TRENDING WITHSCORES reply (flat arrays) as one: an item's scores summed over
+ * the primaries, ordered by summed score (highest first), then id (bytewise); the first `count`.
+ */
+function mergeTrending (replies, count) {
+  const totals = new Map() // binary id -> { id: Buffer, score }
+  for (const reply of replies) {
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const id = Buffer.isBuffer(reply[i]) ? reply[i] : Buffer.from(String(reply[i]))
+      const k = id.toString('latin1')
+      const t = totals.get(k)
+      if (t) t.score += num(reply[i + 1])
+      else totals.set(k, { id, score: num(reply[i + 1]) })
+    }
+  }
+  return [...totals.values()]
+    .sort((a, b) => (b.score - a.score) || Buffer.compare(a.id, b.id))
+    .slice(0, count)
+    .map(({ id, score }) => ({ item: text(id), score }))
+}
+
+function surfaceArgs (command, key, catalog, opts) {
+  const args = [command, key, 'FROM', catalog]
+  if (opts.count != null) args.push('COUNT', String(opts.count))
+  if (opts.category != null) args.push('CATEGORY', String(opts.category))
+  if (opts.explore != null) args.push('EXPLORE', String(opts.explore))
+  if (opts.maxImpressions != null) args.push('MAXIMPRESSIONS', String(opts.maxImpressions))
+  if (opts.boostTrending != null) args.push('BOOST', 'TRENDING', String(opts.boostTrending))
+  if (opts.nomark) args.push('NOMARK')
+  if (opts.withScores) args.push('WITHSCORES')
+  return args
 }
 
 /** A TOUCH reply as a plain object; `fields` stays an array of Buffers (or null). */
@@ -524,17 +631,129 @@ class SessionStore extends BaseStore {
 
   /** A sender per primary: the client itself, or each primary of a cluster. */
   async _primaries () {
+    return (await this._namedPrimaries()).map(([, send]) => send)
+  }
+
+  /** [name, sender] per primary (`host:port`; `''` for a client that is not a cluster). */
+  async _namedPrimaries () {
     const nodes = []
     if ('masters' in this.client) {
       for (const master of this.client.masters) {
-        nodes.push(makeSender(await this.client.nodeClient(master)))
+        nodes.push([`${master.host}:${master.port}`, makeSender(await this.client.nodeClient(master))])
       }
     } else if (isIoCluster(this.client)) {
-      for (const node of this.client.nodes('master')) nodes.push(makeSender(node))
+      for (const node of this.client.nodes('master')) nodes.push([`${node.options.host}:${node.options.port}`, makeSender(node)])
     } else {
-      nodes.push(this.send)
+      nodes.push(['', this.send])
     }
     return nodes
+  }
+
+  /**
+   * A registry command (catalogs, groups): in a cluster to ONE primary (the first), which gives
+   * the change to the others over the cluster bus; the client itself otherwise.
+   */
+  async _registry (args) {
+    if (!isCluster(this.client)) return this.send(args)
+    const [first] = await this._namedPrimaries()
+    if (!first) throw new Error('session-store-redis: the cluster has no primary')
+    return first[1](args)
+  }
+
+  /**
+   * SESSION.TRENDING: the catalog's most trending items (ids, or [{ item, score }] with
+   * withScores). In a cluster each primary counts the events of its own slots: every primary is
+   * asked WITHSCORES for max(2n, n + 10) items (at most 1000) at one AT (`at`, else now), each
+   * item's scores are summed and the first `count` by summed score, then id, returned. An item
+   * just below the cut on every primary can still be missed (asking for more makes it unlikely).
+   */
+  async trending (catalog, opts = {}) {
+    const count = opts.count == null ? 10 : Number(opts.count)
+    const tail = opts.category != null ? ['CATEGORY', String(opts.category)] : []
+    if (!isCluster(this.client)) {
+      const args = ['SESSION.TRENDING', catalog]
+      if (opts.count != null) args.push('COUNT', String(count))
+      args.push(...tail)
+      if (opts.withScores) args.push('WITHSCORES')
+      if (opts.at != null) args.push('AT', String(opts.at))
+      const reply = await this.send(args)
+      return opts.withScores ? scored(reply) : reply.map(text)
+    }
+    const args = ['SESSION.TRENDING', catalog, 'COUNT', String(trendingPerNodeCount(count)), ...tail,
+      'WITHSCORES', 'AT', String(opts.at != null ? opts.at : Date.now())]
+    const replies = await Promise.all((await this._primaries()).map((send) => send(args)))
+    const top = mergeTrending(replies, count)
+    return opts.withScores ? top : top.map((x) => x.item)
+  }
+
+  /** SESSION.STATS as a plain object; in a cluster every primary's, merged (see mergeStats). */
+  async stats (opts = {}) {
+    if (!isCluster(this.client)) {
+      const args = ['SESSION.STATS']
+      if (opts.at != null) args.push('AT', String(opts.at))
+      return { ...statsReply(await this.send(args)), nodes: {} }
+    }
+    const args = ['SESSION.STATS', 'AT', String(opts.at != null ? opts.at : Date.now())]
+    const named = await Promise.all((await this._namedPrimaries()).map(async ([name, send]) => [name, statsReply(await send(args))]))
+    return mergeStats(named)
+  }
+
+  /**
+   * SESSION.CATALOG ADD: adds or replaces one item of a catalog (registry: one primary in a
+   * cluster). opts: { score, categories, ttl (seconds), expireat (unix ms) }. True when new.
+   */
+  async catalogAdd (catalog, item, opts = {}) {
+    const args = ['SESSION.CATALOG', 'ADD', String(catalog), String(item)]
+    if (opts.score != null) args.push('SCORE', String(opts.score))
+    if (opts.categories) args.push('CATEGORIES', String(opts.categories.length), ...opts.categories.map(String))
+    if (opts.ttl != null && opts.expireat != null) throw new TypeError('give ttl or expireat, not both')
+    if (opts.ttl != null) args.push('TTL', String(opts.ttl))
+    if (opts.expireat != null) args.push('EXPIREAT', String(opts.expireat))
+    return num(await this._registry(args)) === 1
+  }
+
+  /** SESSION.CATALOG DEL: removes items; resolves to how many were removed. */
+  async catalogDel (catalog, ...items) {
+    if (items.length === 0) throw new TypeError('name at least one item')
+    return num(await this._registry(['SESSION.CATALOG', 'DEL', String(catalog), ...items.map(String)]))
+  }
+
+  /**
+   * SESSION.NOTIFYGROUP: one notification to every member of `group` (registry: one primary in a
+   * cluster). opts: { ttl (seconds), expireat (unix ms), maxlen, at, joinedBefore (unix ms or
+   * 'now': only members who joined before it), joinedAfter (unix ms) }. True when stored, false
+   * when the id is already live.
+   */
+  async notifyGroup (group, id, payload, opts = {}) {
+    const args = ['SESSION.NOTIFYGROUP', String(group), String(id), Buffer.isBuffer(payload) ? payload : String(payload)]
+    if (opts.ttl != null && opts.expireat != null) throw new TypeError('give ttl or expireat, not both')
+    if (opts.ttl != null) args.push('TTL', String(opts.ttl))
+    if (opts.expireat != null) args.push('EXPIREAT', String(opts.expireat))
+    if (opts.maxlen != null) args.push('MAXLEN', String(opts.maxlen))
+    if (opts.at != null) args.push('AT', String(opts.at))
+    if (opts.joinedBefore != null) {
+      const now = String(opts.joinedBefore).toLowerCase() === 'now'
+      args.push('JOINEDBEFORE', now ? 'NOW' : String(opts.joinedBefore))
+    }
+    if (opts.joinedAfter != null) args.push('JOINEDAFTER', String(opts.joinedAfter))
+    return num(await this._registry(args)) === 1
+  }
+
+  /** SESSION.GROUP LIST: the notification groups, sorted. */
+  async groupList () {
+    return (await this._registry(['SESSION.GROUP', 'LIST'])).map(text).sort()
+  }
+
+  /** SESSION.GROUP INFO: { notifications, memory, first_seq, last_seq }; rejects for a missing group. */
+  async groupInfo (group) {
+    const out = {}
+    for (const [k, v] of pairs(await this._registry(['SESSION.GROUP', 'INFO', String(group)]))) out[k] = num(v)
+    return out
+  }
+
+  /** SESSION.GROUP DROP: true when the group existed. */
+  async groupDrop (group) {
+    return num(await this._registry(['SESSION.GROUP', 'DROP', String(group)])) === 1
   }
 
   /** [send, keys] per primary: the client itself, or each primary of a cluster. */
@@ -591,24 +810,25 @@ class Intelligence {
     return rest
   }
 
-  _send (args) {
-    return this.store.send(args, this.key)
+  _send (args, opts) {
+    return this.store.send(args, this.key, opts)
   }
 
   /** Unseen content, best first: item ids (strings), or [{item, score}] with withScores. */
   async surface (catalog, opts = {}) {
-    const args = ['SESSION.SURFACE', this.key, 'FROM', catalog]
-    if (opts.count != null) args.push('COUNT', String(opts.count))
-    if (opts.category != null) args.push('CATEGORY', String(opts.category))
-    if (opts.explore != null) args.push('EXPLORE', String(opts.explore))
-    if (opts.maxImpressions != null) args.push('MAXIMPRESSIONS', String(opts.maxImpressions))
-    if (opts.nomark) args.push('NOMARK')
-    if (opts.withScores) args.push('WITHSCORES')
-    const reply = await this._send(args)
-    if (!opts.withScores) return reply.map(text)
-    const out = []
-    for (let i = 0; i + 1 < reply.length; i += 2) out.push({ item: text(reply[i]), score: num(reply[i + 1]) })
-    return out
+    const reply = await this._send(surfaceArgs('SESSION.SURFACE', this.key, catalog, opts))
+    return opts.withScores ? scored(reply) : reply.map(text)
+  }
+
+  /**
+   * SESSION.SURFACE_RO: surface() that records nothing (no impression). In a cluster it goes to a
+   * replica of the key's slot only when the client reads from replicas (node-redis `useReplicas:
+   * true`, ioredis `scaleReads: 'slave' | 'all'`), else to the key's primary.
+   */
+  async surfaceRo (catalog, opts = {}) {
+    const { nomark, ...rest } = opts
+    const reply = await this._send(surfaceArgs('SESSION.SURFACE_RO', this.key, catalog, rest), { readonly: true })
+    return opts.withScores ? scored(reply) : reply.map(text)
   }
 
   /** Per item: true = probably seen, false = certainly not. */
@@ -619,17 +839,35 @@ class Intelligence {
     return reply.map((v) => num(v) === 1)
   }
 
-  /** Pending notifications, oldest first: [{group, id, payload, published_ms}]. */
+  /**
+   * Notifications, oldest first: [{group, id, payload, published_ms}], the undelivered ones,
+   * marked delivered. With `peek` (or its synonym `unread`): every live one not yet acknowledged,
+   * delivered or not, each with `delivered` (a boolean); marks nothing.
+   */
   async inbox (opts = {}) {
     const args = ['SESSION.INBOX', this.key]
     if (opts.count != null) args.push('COUNT', String(opts.count))
-    if (opts.peek) args.push('PEEK')
-    const reply = await this._send(args)
-    return reply.map((entry) => {
-      const o = {}
-      for (const [k, v] of pairs(entry)) o[k] = k === 'published_ms' ? num(v) : text(v)
-      return o
-    })
+    if (opts.peek || opts.unread) args.push('PEEK')
+    if (opts.at != null) args.push('AT', String(opts.at))
+    return (await this._send(args)).map(notification)
+  }
+
+  /**
+   * SESSION.ACK: marks delivered notifications of `group` read, `{ upto: id }` (every one up to
+   * it) or `{ ids: [...] }`; resolves to how many were newly marked.
+   */
+  async ack (group, opts = {}) {
+    const hasIds = opts.ids != null
+    if ((opts.upto != null) === hasIds) throw new TypeError('session-store-redis: ack: give upto or ids')
+    const args = ['SESSION.ACK', this.key, String(group)]
+    if (hasIds) {
+      if (!opts.ids.length) throw new TypeError('session-store-redis: ack: ids must not be empty')
+      args.push('IDS', String(opts.ids.length), ...opts.ids.map(String))
+    } else {
+      args.push('UPTO', String(opts.upto))
+    }
+    if (opts.at != null) args.push('AT', String(opts.at))
+    return num(await this._send(args))
   }
 
   /** ENRICH: the calculated data as a plain object; null when the session does not exist. */
@@ -756,5 +994,5 @@ function fastifyIntelligence (options = {}) {
   }
 }
 
-module.exports = { SessionStore, intelligence, withPageView, fastifyIntelligence, Intelligence, SESSION_TYPE, MAX_LIFETIME_S, slotOf }
+module.exports = { SessionStore, intelligence, withPageView, fastifyIntelligence, Intelligence, SESSION_TYPE, MAX_LIFETIME_S, slotOf, mergeTrending, mergeStats, trendingPerNodeCount }
 module.exports.default = SessionStore

@@ -51,6 +51,8 @@ pub enum Error {
     UnknownEncoding(u8),
     /// The write would leave the session's field names and values above the size limit.
     SessionTooLarge { limit: usize },
+    /// `JOINEDAFTER` / `JOINEDBEFORE` leave no join time that could receive the notification.
+    EmptyJoinWindow,
 }
 
 impl fmt::Display for Error {
@@ -104,6 +106,9 @@ impl fmt::Display for Error {
                 f,
                 "ERR session fields would exceed {limit} bytes (session.max-session-size)"
             ),
+            Error::EmptyJoinWindow => {
+                f.write_str("ERR JOINEDAFTER must be before JOINEDBEFORE (no member could receive it)")
+            }
         }
     }
 }

@@ -43,6 +43,10 @@ const KEYWORDS: &[&str] = &[
     "MAXLEN",
     "SEQ",
     "PEEK",
+    "UNREAD",
+    "JOINEDBEFORE",
+    "JOINEDAFTER",
+    "NOW",
     "PIDLE",
     "PMAXAGE",
     "REPLACE",
@@ -139,7 +143,12 @@ proptest! {
         let _ = parse_catalog_add(&items);
         let _ = parse_surface(&items);
         let _ = parse_impress(&items);
-        let _ = parse_notify(&items);
+        if let Ok(n) = parse_notify(&items) {
+            // a join restriction is accepted only in range and not empty
+            if let Ok(w) = n.window(1_000) {
+                prop_assert!(w.is_valid(session_core::codec::args::MAX_AT_MS));
+            }
+        }
         let _ = parse_inbox(&items);
         for item in &items {
             let _ = parse_i64(item);
@@ -314,6 +323,24 @@ proptest! {
         let notify_items = as_slices(&notify);
         let n = parse_notify(&notify_items).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!((n.group, n.id, n.ttl_s, n.max_len), (&catalog[..], &item[..], Some(ttl), Some(maxlen)));
+        prop_assert_eq!(n.window(5), Ok(session_core::notify::JoinWindow::ANY));
+
+        // JOINEDAFTER a JOINEDBEFORE b: the window [a, b) when a < b, else refused; NOW is the
+        // publication's time
+        let (a, b) = (ttl, ttl + maxlen as i64 - 50_000);
+        let restricted: Vec<Vec<u8>> = vec![catalog.clone(), item.clone(), b"p".to_vec(),
+            b"JOINEDAFTER".to_vec(), a.to_string().into_bytes(), b"JOINEDBEFORE".to_vec(), b.max(0).to_string().into_bytes()];
+        let restricted_items = as_slices(&restricted);
+        let r = parse_notify(&restricted_items).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if a < b {
+            prop_assert_eq!(r.window(0), Ok(session_core::notify::JoinWindow { after: a, before: b }));
+        } else {
+            prop_assert!(r.window(0).is_err());
+        }
+        let now: Vec<Vec<u8>> = vec![catalog.clone(), item.clone(), b"p".to_vec(), b"joinedbefore".to_vec(), b"now".to_vec()];
+        let now_items = as_slices(&now);
+        let r = parse_notify(&now_items).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(r.window(ttl), Ok(session_core::notify::JoinWindow { after: 0, before: ttl }));
 
         let surface: Vec<Vec<u8>> = vec![b"FROM".to_vec(), catalog.clone(), b"COUNT".to_vec(), count.to_string().into_bytes(),
             b"EXPLORE".to_vec(), explore.to_string().into_bytes(), b"NOMARK".to_vec(), b"WITHSCORES".to_vec()];
@@ -331,7 +358,8 @@ proptest! {
 
         let inbox: Vec<Vec<u8>> = vec![b"peek".to_vec(), b"COUNT".to_vec(), count.to_string().into_bytes()];
         let parsed = parse_inbox(&as_slices(&inbox)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!((parsed.count, parsed.peek, parsed.unread, parsed.at_ms), (Some(count), true, false, None));
+        // PEEK lists unread (UNREAD is its synonym)
+        prop_assert_eq!((parsed.count, parsed.unread, parsed.at_ms), (Some(count), true, None));
     }
 }
 

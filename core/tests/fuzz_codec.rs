@@ -19,7 +19,7 @@ use session_core::codec::info::session_info;
 use session_core::codec::registry as saved_registry;
 use session_core::codec::{decode, encode, ENCODING_VERSION};
 use session_core::enrich::{self, Enrich, Thresholds};
-use session_core::notify::{acknowledge, pending};
+use session_core::notify::{acknowledge, pending, JoinWindow};
 use session_core::registry::{Limits, Registry};
 use session_core::surface::catalog::Catalog;
 use session_core::surface::{filter_items, surface, Profile, Ranking};
@@ -292,7 +292,12 @@ fn exercise(s: &Session) {
     let _ = filter_items(&items, profile, 3, Some(2));
 
     let mut registry = Registry::default();
-    for g in s.groups.iter().chain(s.cursors.iter().map(|(g, _)| g)) {
+    for g in s
+        .groups
+        .iter()
+        .map(|(g, _)| g)
+        .chain(s.cursors.iter().map(|(g, _)| g))
+    {
         registry
             .publish(
                 g,
@@ -305,6 +310,28 @@ fn exercise(s: &Session) {
                 Limits::NONE,
             )
             .unwrap();
+        // and one restricted to members that joined before now (JOINEDBEFORE NOW)
+        registry
+            .publish(
+                g,
+                b"restricted",
+                b"payload",
+                NOW,
+                NOW + 60_000,
+                10,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
+        let seq = registry.last_seq;
+        registry.set_window(
+            g,
+            seq,
+            JoinWindow {
+                after: 0,
+                before: NOW,
+            },
+        );
     }
     registry
         .publish(
@@ -383,7 +410,7 @@ fn extreme() -> impl Strategy<Value = i64> {
 }
 
 /// The numbers of `set_extreme` that the decoder checks well enough today.
-const CHECKED_FIELDS: &[usize] = &[0, 1, 2, 4, 6, 7, 8, 10, 11, 12, 13];
+const CHECKED_FIELDS: &[usize] = &[0, 1, 2, 4, 6, 7, 8, 10, 11, 12, 13, 14];
 /// Last event time, newest minute, interests' reference time: see the ignored test.
 const UNCHECKED_FIELDS: &[usize] = &[3, 5, 9];
 
@@ -423,6 +450,11 @@ fn set_extreme(s: &mut Session, field: usize, v: i64) {
                 c.1 = v as u64;
             }
         }
+        14 => {
+            if let Some(g) = s.groups.first_mut() {
+                g.1 = v;
+            }
+        }
         13 => {
             if let Some(g) = s
                 .impressions
@@ -451,6 +483,8 @@ fn registry() -> impl Strategy<Value = Registry> {
         vec(any::<u8>(), 0..8),
         0i64..NOW,
         1i64..10_000_000,
+        // a join restriction: JOINEDAFTER (0: none) and a JOINEDBEFORE span above it (0: none)
+        prop::option::of((0i64..NOW, 0i64..1_000_000)),
     );
     (vec(item, 0..30), vec(note, 0..30), 1usize..5).prop_map(|(items, notes, max)| {
         let mut r = Registry::default();
@@ -461,9 +495,24 @@ fn registry() -> impl Strategy<Value = Registry> {
                 .or_default()
                 .add(id, *score, &cats, *expires);
         }
-        for (group, id, payload, at, ttl) in &notes {
-            r.publish(group, id, payload, *at, at + ttl, max, None, Limits::NONE)
+        for (group, id, payload, at, ttl, window) in &notes {
+            let stored = r
+                .publish(group, id, payload, *at, at + ttl, max, None, Limits::NONE)
                 .unwrap();
+            if let (Some((after, span)), session_core::registry::Published::Stored) =
+                (window, stored)
+            {
+                let before = if *span == 0 { i64::MAX } else { after + span };
+                let seq = r.last_seq;
+                r.set_window(
+                    group,
+                    seq,
+                    JoinWindow {
+                        after: *after,
+                        before,
+                    },
+                );
+            }
         }
         r
     })

@@ -106,6 +106,15 @@ fn run(ops: &[Op], seed: u64) -> (Vec<Registry>, Vec<Entry>, i64) {
                     let seq = node.last_seq;
                     node.set_publisher(&group, seq, Some(b"alice"));
                 }
+                // and its join restriction (JOINEDBEFORE NOW), which travels with it
+                if published == Published::Stored && b & 32 != 0 {
+                    let seq = node.last_seq;
+                    let window = session_core::notify::JoinWindow {
+                        after: 0,
+                        before: at,
+                    };
+                    node.set_window(&group, seq, window);
+                }
             }
             _ => {
                 node.drop_group(&group, at);

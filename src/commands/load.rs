@@ -62,7 +62,7 @@ fn check_limits(session: &Session) -> Result<(), Error> {
     // REPLACE writes values up to it)
     if session.fields.iter().any(|(n, _)| too_big(n))
         || session.user.as_deref().is_some_and(too_big)
-        || session.groups.iter().any(|g| too_big(g))
+        || session.groups.iter().any(|(g, _)| too_big(g))
         || interests.any(too_big)
     {
         return Err(Error::FieldTooLarge { limit });

@@ -11,6 +11,7 @@ use session_core::codec::args::{parse_ack, parse_inbox, parse_notify, thresholds
 use session_core::json::bytes_value;
 use session_core::notify::{
     self, acknowledge, pending_count_where, pending_where, unread_where, AckTarget, Delivery,
+    JoinWindow,
 };
 use session_core::registry::Published;
 use session_core::session::effective_time;
@@ -49,6 +50,9 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
         return Err(acl::no_perm_channel());
     }
     let now = effective_time(n.at_ms, ffi::wall_ms(), trusted).map_err(from_core)?;
+    // The join restriction, NOW resolved to the publication's time; an empty one is refused here,
+    // before anything changes.
+    let window = n.window(now).map_err(from_core)?;
     let expires = n
         .expire_at_ms
         .unwrap_or_else(|| now + n.ttl_s.unwrap_or_else(config::notify_ttl) * 1000);
@@ -74,6 +78,9 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
     let seq = n.seq.unwrap_or(registry.last_seq);
     if published != Published::Duplicate {
         registry.set_publisher(n.group, seq, publisher.as_deref());
+        if window.is_restricted() {
+            registry.set_window(n.group, seq, window);
+        }
     }
     drop(registry);
     if published == Published::Duplicate {
@@ -100,6 +107,14 @@ pub fn notifygroup(inv: &Invocation) -> RedisResult {
         effect.push(b"PUBLISHER");
         effect.push(p);
     }
+    // the restriction as absolute times (NOW is the publication's `AT`)
+    let (after, before) = (window.after.to_string(), window.before.to_string());
+    if window.after != JoinWindow::ANY.after {
+        effect.extend([&b"JOINEDAFTER"[..], after.as_bytes()]);
+    }
+    if window.before != JoinWindow::ANY.before {
+        effect.extend([&b"JOINEDBEFORE"[..], before.as_bytes()]);
+    }
     inv.replicate("SESSION.NOTIFYGROUP", &effect);
     if !inv.loading() {
         let message = json!({
@@ -125,8 +140,7 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     // Segment membership follows the session's current activity under these rules; the primary's
     // rules travel with the replicated form, so a replica delivers the same notifications.
     let rules = req.thresholds.unwrap_or_else(config::thresholds);
-    let reading_only = req.peek || req.unread;
-    let mut key = super::open_session(inv, 1, !reading_only)?;
+    let mut key = super::open_session(inv, 1, !req.unread)?;
     let r = Reply::new(inv.ctx);
     let KeyValue::Ours(session) = key.value::<Session>(session_type())? else {
         r.array(0);
@@ -155,7 +169,7 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     for d in &due {
         write_notification(&r, d, None);
     }
-    let acknowledged = !req.peek && acknowledge(session, &due);
+    let acknowledged = acknowledge(session, &due);
     let delivered = due.len();
     drop(due);
     drop(registry);
@@ -184,7 +198,7 @@ pub fn inbox(inv: &Invocation) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// One notification of an INBOX reply (a map; UNREAD adds whether it was delivered).
+/// One notification of an INBOX reply (a map; PEEK / UNREAD adds whether it was delivered).
 fn write_notification(r: &Reply, d: &Delivery, delivered: Option<bool>) {
     let n = d.notification;
     r.map(if delivered.is_some() { 5 } else { 4 });

@@ -1,9 +1,13 @@
-//! A Redis Cluster on loopback for the cluster-native suites (tests/cluster_registry.rs).
+//! The one Redis Cluster harness of the suites (tests/cluster.rs, tests/cluster_registry.rs,
+//! tests/cluster_users.rs, tests/surface_ro.rs).
 //!
 //! [`Cluster::start`] runs three primaries, each with one replica (six `redis-server` processes,
 //! each with an explicit bus port, `cluster-node-timeout` 2000 ms), splits the slots three ways,
 //! attaches the replicas with `CLUSTER REPLICATE` and waits until every node says
 //! `cluster_state:ok`, agrees on every slot's owner and every replica is in sync.
+//! [`Cluster::builder`] chooses the number of primaries and replicas per primary, module
+//! arguments and the node timeout. Nodes `0..n` are the primaries, then the replicas: node
+//! `n + j` replicates primary `j % n`.
 //!
 //! Replicas never fail over by themselves (`cluster-replica-no-failover yes`) and the cluster
 //! keeps serving with a primary down (`cluster-require-full-coverage no`): a test stops a node to
@@ -60,7 +64,8 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc % SLOTS as u16
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on now (for a cluster bus port chosen explicitly).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -115,20 +120,22 @@ pub struct Node {
 /// A cluster of primaries and replicas on loopback.
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// How the nodes were started (a node added later starts the same way).
+    options: Builder,
     /// Each slot's owner (a node index), as this harness assigned them.
     owners: Vec<usize>,
     /// For each node, the index of its primary (`None` for a primary).
     primary_of: Vec<Option<usize>>,
 }
 
-fn node_args(bus: &str) -> Vec<String> {
+fn node_args(bus: &str, node_timeout_ms: &str) -> Vec<String> {
     [
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
         "nodes.conf",
         "--cluster-node-timeout",
-        "2000",
+        node_timeout_ms,
         "--cluster-port",
         bus,
         "--cluster-replica-no-failover",
@@ -143,11 +150,15 @@ fn node_args(bus: &str) -> Vec<String> {
     .collect()
 }
 
-fn start_node() -> Node {
+fn start_node(options: &Builder) -> Node {
     let bus = free_port();
-    let args = node_args(&bus.to_string());
+    let args = node_args(&bus.to_string(), &options.node_timeout_ms.to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Server::start(&args);
+    let module_args: Vec<&str> = options.module_args.iter().map(String::as_str).collect();
+    let server = Server::builder()
+        .module_args(&module_args)
+        .args(&args)
+        .start();
     let id = String::from_utf8(bytes(&ok(&mut server.conn(), &["CLUSTER", "MYID"])))
         .expect("UTF-8 node id");
     Node {
@@ -219,12 +230,77 @@ fn replication(c: &mut Connection, name: &str) -> Option<String> {
     super::info_field(c, "replication", name)
 }
 
+/// The shape of a cluster to start ([`Cluster::builder`]): 3 primaries with 1 replica each,
+/// no module arguments, `cluster-node-timeout` 2000 ms unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    primaries: usize,
+    replicas: usize,
+    module_args: Vec<String>,
+    node_timeout_ms: u64,
+}
+
+impl Builder {
+    /// The number of primaries (the slots are split evenly among them).
+    pub fn primaries(mut self, n: usize) -> Self {
+        self.primaries = n;
+        self
+    }
+
+    /// Replicas per primary.
+    pub fn replicas(mut self, n: usize) -> Self {
+        self.replicas = n;
+        self
+    }
+
+    /// Module arguments (`name value` pairs after the module's path) on every node.
+    pub fn module_args(mut self, args: &[&str]) -> Self {
+        self.module_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// `cluster-node-timeout`: how long a silent node takes to be marked failing (a test that
+    /// makes a node sleep without wanting it failed needs more than the default 2000 ms).
+    pub fn node_timeout_ms(mut self, ms: u64) -> Self {
+        self.node_timeout_ms = ms;
+        self
+    }
+
+    /// Starts the cluster and waits until it is consistent.
+    pub fn start(self) -> Cluster {
+        Cluster::start_from(self)
+    }
+}
+
 impl Cluster {
     /// Three primaries (nodes 0, 1, 2: slots 0-5460, 5461-10922, 10923-16383), each with one
     /// replica (node 3 replicates 0, node 4 replicates 1, node 5 replicates 2), consistent.
     pub fn start() -> Cluster {
-        let nodes: Vec<Node> = (0..6).map(|_| start_node()).collect();
-        let ranges = [(0usize, 5460usize), (5461, 10922), (10923, 16383)];
+        Cluster::builder().start()
+    }
+
+    /// A cluster of another shape: see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder {
+            primaries: 3,
+            replicas: 1,
+            module_args: Vec::new(),
+            node_timeout_ms: 2000,
+        }
+    }
+
+    fn start_from(options: Builder) -> Cluster {
+        let n = options.primaries;
+        assert!((1..=16).contains(&n), "1 to 16 primaries");
+        let total = n + n * options.replicas;
+        let nodes: Vec<Node> = (0..total).map(|_| start_node(&options)).collect();
+        let per = SLOTS / n;
+        let ranges: Vec<(usize, usize)> = (0..n)
+            .map(|i| {
+                let lo = i * per;
+                (lo, if i + 1 == n { SLOTS - 1 } else { lo + per - 1 })
+            })
+            .collect();
         for (i, (lo, hi)) in ranges.iter().enumerate() {
             let mut c = nodes[i].server.conn();
             ok(
@@ -252,15 +328,22 @@ impl Cluster {
                     .expect("every slot assigned")
             })
             .collect();
+        let primary_of = (0..total).map(|i| (i >= n).then(|| (i - n) % n)).collect();
         let cluster = Cluster {
             nodes,
+            options,
             owners,
-            primary_of: vec![None, None, None, Some(0), Some(1), Some(2)],
+            primary_of,
         };
         cluster.wait_known();
-        for r in 3..6 {
-            let primary = cluster.nodes[r - 3].id.clone();
-            ok(&mut cluster.conn(r), &["CLUSTER", "REPLICATE", &primary]);
+        for r in n..total {
+            let primary = cluster.nodes[(r - n) % n].id.clone();
+            // the replica may not have heard of its primary's role yet: retry
+            let start = Instant::now();
+            while call(&mut cluster.conn(r), &["CLUSTER", "REPLICATE", &primary]).is_err() {
+                assert!(start.elapsed() < PATIENCE, "CLUSTER REPLICATE refused");
+                sleep(Duration::from_millis(50));
+            }
         }
         cluster.wait_consistent();
         cluster
@@ -299,27 +382,96 @@ impl Cluster {
         self.primary_of[i].unwrap_or(i)
     }
 
+    /// The node indexes that are replicas now.
+    pub fn replicas(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.primary_of[i].is_some())
+            .collect()
+    }
+
+    /// The server of running node `i`.
+    pub fn server(&self, i: usize) -> &Server {
+        assert!(self.nodes[i].up, "node {i} is stopped");
+        &self.nodes[i].server
+    }
+
+    /// The cluster node id of node `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.nodes[i].id
+    }
+
+    /// Stops node `i` at once (`SHUTDOWN NOSAVE`), without waiting for the others to notice.
+    pub fn stop(&mut self, i: usize) {
+        self.nodes[i].server.shutdown_nosave();
+        self.nodes[i].up = false;
+    }
+
     /// A cluster client seeded with every running primary (`retries` absorb MOVED/ASK and
     /// TRYAGAIN during resharding).
     pub fn client(&self) -> ClusterConnection {
+        self.client_of(false)
+    }
+
+    /// A cluster client that also connects to the replicas (sending `READONLY`) and sends them
+    /// the commands it routes as reads.
+    pub fn client_reading_replicas(&self) -> ClusterConnection {
+        self.client_of(true)
+    }
+
+    fn client_of(&self, read_from_replicas: bool) -> ClusterConnection {
         let urls: Vec<String> = self
             .primaries()
             .into_iter()
             .filter(|&i| self.nodes[i].up)
             .map(|i| format!("redis://127.0.0.1:{}/", self.nodes[i].server.port()))
             .collect();
-        ClusterClient::builder(urls)
-            .retries(32)
+        let mut builder = ClusterClient::builder(urls).retries(32);
+        if read_from_replicas {
+            builder = builder.read_from_replicas();
+        }
+        builder
             .build()
             .expect("cluster client")
             .get_connection()
             .expect("cluster connection")
     }
 
+    /// Waits until `CLUSTER SLOTS` on every running node lists every running replica (Redis
+    /// leaves out a replica whose replication offset it has not yet seen above 0: write
+    /// something first).
+    pub fn wait_replicas_in_slots(&self) {
+        let ports: Vec<i64> = self
+            .replicas()
+            .into_iter()
+            .filter(|&i| self.nodes[i].up)
+            .map(|i| i64::from(self.nodes[i].server.port()))
+            .collect();
+        let start = Instant::now();
+        for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.up) {
+            let mut c = node.server.conn();
+            loop {
+                let text = format!("{:?}", ok(&mut c, &["CLUSTER", "SLOTS"]));
+                if ports.iter().all(|p| text.contains(&format!("int({p})"))) {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < PATIENCE,
+                    "node {i}'s CLUSTER SLOTS does not list every replica: {text}"
+                );
+                sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// The node that owns `key`'s slot (by this harness's assignment, which
     /// [`Cluster::wait_consistent`] made true on every node).
     pub fn owner_of(&self, key: &str) -> usize {
         self.owners[usize::from(key_slot(key.as_bytes()))]
+    }
+
+    /// The node that owns `slot` (by this harness's assignment).
+    pub fn slot_owner(&self, slot: u16) -> usize {
+        self.owners[usize::from(slot)]
     }
 
     /// `n` key names `<prefix>:<i>` whose slots primary `node` owns.
@@ -493,7 +645,7 @@ impl Cluster {
     /// Adds a primary without slots (`CLUSTER MEET`) and returns its index; give it slots with
     /// [`Cluster::move_slots`].
     pub fn add_primary(&mut self) -> usize {
-        let node = start_node();
+        let node = start_node(&self.options);
         ok(
             &mut node.server.conn(),
             &[

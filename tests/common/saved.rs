@@ -1,9 +1,9 @@
-//! A small encoder of the module's saved form (core/src/codec/session.rs, encoding version 5), so a
+//! A small encoder of the module's saved form (core/src/codec/session.rs, encoding version 6), so a
 //! test can craft sessions no command would build: out-of-range sketch sizing, more groups or a
 //! larger attrs document than the limits allow. Only what the tests need; every field defaults to
 //! what a fresh session holds.
 
-const VERSION: u8 = 5;
+const VERSION: u8 = 6;
 const TAG_END: u8 = 0;
 const TAG_LIFECYCLE: u8 = 1;
 const TAG_FIELDS: u8 = 3;
@@ -132,6 +132,7 @@ impl Saved {
             put_u64(&mut body, self.groups.len() as u64);
             for g in &self.groups {
                 put_bytes(&mut body, g);
+                put_i64(&mut body, self.created_ms); // joined when the session was created
             }
             section(&mut out, TAG_GROUPS, &mut body);
         }

@@ -5,12 +5,14 @@
 // one SESSION.TOUCH through the cluster client (INFO commandstats summed over the nodes, no
 // redirect); login (express-session's regenerate, and @fastify/session's) keeps the activity when
 // the new id hashes to a slot of another node, and the per-user index follows the session;
-// sessions() and revokeAll() ask every primary.
+// sessions() and revokeAll() ask every primary; trending() and stats() ask every primary and
+// merge (checked against the per-node replies summed here); inbox unread + ack, surfaceRo and
+// the group helpers (sent to one primary, reaching all) on sessions of every node.
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
-const { startCluster } = require('./server')
+const { startCluster, addReplica, waitFor } = require('./server')
 const { SessionStore, intelligence, fastifyIntelligence, Intelligence, slotOf } = require('..')
 
 let cluster
@@ -31,6 +33,19 @@ after(async () => {
 })
 
 const raw = (i, args) => direct[i].sendCommand(args)
+
+/** A STATS reply of a direct client as an object of numbers. */
+function rawStats (reply) {
+  const out = {}
+  for (const [k, v] of Object.entries(pairsOf(reply))) out[k] = Array.isArray(v) ? v.map(Number) : Number(v)
+  return out
+}
+
+/** Waits until every node answers `check(i)` truthy (registry changes travel over the bus). */
+const onEveryNode = (check, what) => waitFor(async () => {
+  for (let i = 0; i < direct.length; i++) if (!(await check(i))) return false
+  return true
+}, what, 15000)
 
 /** The index of the node holding `key` (the owner of its slot: others answer MOVED), or -1. */
 async function holder (key) {
@@ -74,6 +89,14 @@ async function clusterStats () {
     }
   }
   return { calls, rejected }
+}
+
+/** A map reply as an object (node-redis hands some RESP2 maps over as objects already). */
+function pairsOf (flat) {
+  if (!Array.isArray(flat)) return { ...flat }
+  const out = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
+  return out
 }
 
 async function flushAll () {
@@ -296,6 +319,97 @@ for (const kind of clusterClients) {
       assert.equal(await store.length(), 1, "another user's session stays")
     })
 
+    test('trending() and stats() merge every primary: an item second everywhere is first overall', async () => {
+      const store = new SessionStore({ client: c.client })
+      const tag = kind.name.replace(/\W/g, '')
+      const cat = `${tag}:cat`
+      const [w, x, y, z] = ['w', 'x', 'y', 'z'].map((l) => `${tag}:${l}`)
+      for (const item of [w, x, y, z]) await raw(0, ['SESSION.CATALOG', 'ADD', cat, item, 'SCORE', '1'])
+      await onEveryNode(async (i) => {
+        try { return Number(pairsOf(await raw(i, ['SESSION.CATALOG', 'INFO', cat])).items) === 4 } catch { return false }
+      }, 'the catalog on every node')
+      const now = Date.now()
+      const own = [x, y, z]
+      for (let n = 0; n < 3; n++) {
+        const key = `sess:${await idOn(n, `${tag}-t${n}`)}`
+        for (let v = 0; v < 3; v++) await raw(n, ['SESSION.TOUCH', key, 'EVENT', own[n], 'AT', String(now)])
+        for (let v = 0; v < 2; v++) await raw(n, ['SESSION.TOUCH', key, 'EVENT', w, 'AT', String(now)])
+      }
+      const perNode = async (i, count) => {
+        const flat = await raw(i, ['SESSION.TRENDING', cat, 'COUNT', String(count), 'WITHSCORES', 'AT', String(now)])
+        const out = []
+        for (let k = 0; k < flat.length; k += 2) out.push([String(flat[k]), Number(flat[k + 1])])
+        return out
+      }
+      const tops = []
+      for (let i = 0; i < 3; i++) tops.push((await perNode(i, 1))[0][0])
+      assert.deepEqual(tops.sort(), [x, y, z], 'w is first on no primary')
+      assert.deepEqual(await store.trending(cat, { count: 1, at: now }), [w])
+      const summed = new Map()
+      for (let i = 0; i < 3; i++) for (const [id, sc] of await perNode(i, 10)) summed.set(id, (summed.get(id) || 0) + sc)
+      const want = [...summed].sort((a, b) => (b[1] - a[1]) || (a[0] < b[0] ? -1 : 1))
+      const got = await store.trending(cat, { count: 4, withScores: true, at: now })
+      assert.deepEqual(got.map((g) => g.item), want.map(([id]) => id))
+      assert.equal(got[0].item, w)
+      assert.deepEqual(got.slice(1).map((g) => g.item).sort(), [x, y, z])
+      got.forEach((g, k) => assert.ok(Math.abs(g.score - want[k][1]) < 1e-9, `${g.item} ${g.score} vs ${want[k][1]}`))
+      assert.ok(Math.abs(got[0].score - 6) < 1e-6 && Math.abs(got[1].score - 3) < 1e-6)
+      assert.equal((await store.trending(cat, { count: 2 }))[0], w, 'now: every primary decays to one AT')
+
+      const nodes = []
+      for (let i = 0; i < 3; i++) nodes.push(rawStats(await raw(i, ['SESSION.STATS', 'AT', String(now)])))
+      for (const st of nodes) assert.ok(st.views_per_minute[59] >= 5, 'every primary counted its events')
+      const m = await store.stats({ at: now })
+      assert.equal(m.events, nodes.reduce((a, st) => a + st.events, 0))
+      assert.equal(m.active, nodes.reduce((a, st) => a + st.active, 0))
+      assert.deepEqual(m.views_per_minute, nodes[0].views_per_minute.map((_, k) => nodes.reduce((a, st) => a + st.views_per_minute[k], 0)))
+      assert.equal(m.trending_tracked, Math.max(...nodes.map((st) => st.trending_tracked)))
+      assert.equal(m.trend_top_k, 1000)
+      assert.equal(Object.keys(m.nodes).length, 3)
+      const byPort = Object.fromEntries(Object.entries(m.nodes).map(([name, st]) => [Number(name.split(':').pop()), st]))
+      cluster.nodes.forEach((node, i) => assert.equal(byPort[node.port].events, nodes[i].events, `node ${i}`))
+      await raw(0, ['SESSION.CATALOG', 'DROP', cat])
+    })
+
+    test('inbox unread + ack, surfaceRo and groups on sessions of every primary', async () => {
+      const store = new SessionStore({ client: c.client })
+      const tag = kind.name.replace(/\W/g, '') + 'rs'
+      const group = `${tag}:g`
+      const cat = `${tag}:cat`
+      await raw(0, ['SESSION.CATALOG', 'ADD', cat, 'a', 'SCORE', '2'])
+      await raw(0, ['SESSION.CATALOG', 'ADD', cat, 'b', 'SCORE', '1'])
+      const people = []
+      for (let n = 0; n < 3; n++) {
+        const id = await idOn(n, `${tag}-${n}`)
+        await raw(n, ['SESSION.TOUCH', `sess:${id}`, 'EVENT', 'a'])
+        const i = new Intelligence(store, { sessionID: id }, {})
+        await i.enrich({ join: [group] })
+        people.push(i)
+      }
+      assert.ok(await store._registry(['SESSION.NOTIFYGROUP', group, 'n1', 'one']))
+      await store._registry(['SESSION.NOTIFYGROUP', group, 'n2', 'two'])
+      await onEveryNode(async (i) => {
+        try { return Number(pairsOf(await raw(i, ['SESSION.GROUP', 'INFO', group])).notifications) === 2 } catch { return false }
+      }, 'the group on every node')
+      await onEveryNode(async (i) => {
+        try { await raw(i, ['SESSION.CATALOG', 'INFO', cat]); return true } catch { return false }
+      }, 'the catalog on every node')
+      for (const i of people) {
+        assert.deepEqual((await i.inbox({ unread: true })).map((x) => [x.id, x.delivered]), [['n1', false], ['n2', false]])
+        assert.equal((await i.inbox({ count: 1 })).length, 1)
+        assert.equal(await i.ack(group, { upto: 'n2' }), 1)
+        assert.deepEqual((await i.inbox({ unread: true })).map((x) => [x.id, x.delivered]), [['n2', false]])
+        assert.deepEqual(await i.surfaceRo(cat, { maxImpressions: 1 }), ['b'])
+        assert.deepEqual(await i.surfaceRo(cat, { maxImpressions: 1 }), ['b'])
+      }
+      assert.ok((await store.groupList()).includes(group))
+      assert.equal((await store.groupInfo(group)).notifications, 2)
+      assert.equal(await store.groupDrop(group), true)
+      await onEveryNode(async (i) => !(await raw(i, ['SESSION.GROUP', 'LIST'])).map(String).includes(group), 'the drop on every node')
+      await assert.rejects(store.groupInfo(group), /no such group/)
+      await raw(0, ['SESSION.CATALOG', 'DROP', cat])
+    })
+
     test('@fastify/session regenerate keeps the activity across nodes', async () => {
       await flushAll()
       const store = new SessionStore({ client: c.client })
@@ -330,3 +444,73 @@ for (const kind of clusterClients) {
     })
   })
 }
+
+// Last (it adds a replica of node 0 to the shared cluster): surfaceRo is a read-only command,
+// sent to the slot's replica only by a client configured for replica reads.
+describe('surfaceRo and replica reads', () => {
+  let replica
+  let key
+  const cat = 'ro:cat'
+  before(async () => {
+    replica = await addReplica(cluster, 0)
+    const id = await idOn(0, 'ro')
+    key = `sess:${id}`
+    await raw(0, ['SESSION.CATALOG', 'ADD', cat, 'a', 'SCORE', '2'])
+    await raw(0, ['SESSION.CATALOG', 'ADD', cat, 'b', 'SCORE', '1'])
+    await raw(0, ['SESSION.TOUCH', key, 'EVENT', 'a'])
+    const { createClient } = require('redis')
+    const r = createClient({ url: replica.url })
+    await r.connect()
+    try {
+      await r.sendCommand(['READONLY'])
+      await waitFor(async () => {
+        if (Number(await r.sendCommand(['EXISTS', key])) !== 1) return false
+        try { await r.sendCommand(['SESSION.CATALOG', 'INFO', cat]); return true } catch { return false }
+      }, 'the replica has the session and the catalog', 15000)
+    } finally {
+      await r.quit()
+    }
+  })
+
+  /** SURFACE_RO calls on [node 0, its replica] (INFO commandstats). */
+  async function calls () {
+    const { createClient } = require('redis')
+    const out = []
+    for (const node of [cluster.nodes[0], replica]) {
+      const c = createClient({ url: node.url })
+      await c.connect()
+      const m = /^cmdstat_session\.surface_ro:calls=(\d+)/m.exec(String(await c.sendCommand(['INFO', 'commandstats'])))
+      out.push(m ? Number(m[1]) : 0)
+      await c.quit()
+    }
+    return out
+  }
+
+  const kinds = [
+    { name: 'node-redis 6 default: the primary', replicas: false, make: (roots) => require('redis').createCluster({ rootNodes: roots.map((n) => ({ url: `redis://${n.host}:${n.port}` })) }) },
+    { name: 'node-redis 6 useReplicas: the replica too', replicas: 'some', make: (roots) => require('redis').createCluster({ rootNodes: roots.map((n) => ({ url: `redis://${n.host}:${n.port}` })), useReplicas: true }) },
+    { name: 'ioredis default: the primary', replicas: false, make: (roots) => new (require('ioredis').Cluster)(roots) },
+    { name: "ioredis scaleReads 'slave': the replica", replicas: 'all', make: (roots) => new (require('ioredis').Cluster)(roots, { scaleReads: 'slave' }) }
+  ]
+  for (const kind of kinds) {
+    test(kind.name, async () => {
+      const c = kind.make(cluster.rootNodes)
+      c.on('error', () => {})
+      if (typeof c.connect === 'function' && !('nodes' in c && typeof c.nodes === 'function')) await c.connect()
+      else await new Promise((resolve, reject) => { c.once('ready', resolve); c.once('error', reject) })
+      try {
+        const store = new SessionStore({ client: c })
+        const i = new Intelligence(store, { sessionID: key.slice(5) }, {})
+        const [p0, r0] = await calls()
+        for (let n = 0; n < 4; n++) assert.deepEqual(await i.surfaceRo(cat), ['b'])
+        const [p1, r1] = await calls()
+        assert.equal(p1 - p0 + r1 - r0, 4, 'each call ran once, on node 0 or its replica')
+        if (!kind.replicas) assert.equal(r1 - r0, 0, 'nothing on the replica')
+        else if (kind.replicas === 'all') assert.equal(r1 - r0, 4, 'all on the replica')
+        else assert.ok(r1 - r0 >= 1, `some on the replica (${r1 - r0})`)
+      } finally {
+        await (typeof c.close === 'function' ? c.close() : c.quit())
+      }
+    })
+  }
+})

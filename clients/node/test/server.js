@@ -151,6 +151,42 @@ async function startCluster (n = 3, moduleArgs = []) {
   }
 }
 
+/**
+ * Adds a replica of primary number `primary` to a cluster from startCluster (CLUSTER MEET, then
+ * CLUSTER REPLICATE), resolved once its link is up and every node's CLUSTER SLOTS (what clients
+ * read) lists it. The replica joins `cluster.nodes` (so `cluster.stop()` stops it) and is
+ * returned.
+ */
+async function addReplica (cluster, primary = 0, moduleArgs = []) {
+  const { createClient } = require('redis')
+  const head = cluster.nodes[primary]
+  const replica = await start(moduleArgs, { cluster: true })
+  const members = [...cluster.nodes]
+  cluster.nodes.push(replica)
+  const admins = []
+  try {
+    for (const node of [...members, replica]) {
+      const c = createClient({ url: node.url })
+      c.on('error', () => {})
+      await c.connect()
+      admins.push(c)
+    }
+    const me = admins[admins.length - 1]
+    const headId = String(await admins[primary].sendCommand(['CLUSTER', 'MYID']))
+    await me.sendCommand(['CLUSTER', 'MEET', '127.0.0.1', String(head.port)])
+    await waitFor(async () => String(await me.sendCommand(['CLUSTER', 'NODES'])).includes(headId), 'the replica meets its primary', 30000)
+    await waitFor(async () => {
+      try { return String(await me.sendCommand(['CLUSTER', 'REPLICATE', headId])) === 'OK' } catch { return false }
+    }, 'CLUSTER REPLICATE', 30000)
+    await waitFor(async () => String(await me.sendCommand(['INFO', 'replication'])).includes('master_link_status:up'), "the replica's link", 30000)
+    const listed = async (c) => JSON.stringify(await c.sendCommand(['CLUSTER', 'SLOTS'])).includes(String(replica.port))
+    await waitFor(async () => (await Promise.all(admins.map(listed))).every(Boolean), 'CLUSTER SLOTS lists the replica', 30000)
+  } finally {
+    await Promise.all(admins.map((c) => c.quit().catch(() => {})))
+  }
+  return replica
+}
+
 /** Waits until `cond()` is truthy (polling), or fails after `ms`. */
 async function waitFor (cond, what, ms = 5000) {
   const deadline = Date.now() + ms
@@ -161,4 +197,4 @@ async function waitFor (cond, what, ms = 5000) {
   }
 }
 
-module.exports = { start, startCluster, waitFor, execFileSync }
+module.exports = { start, startCluster, addReplica, waitFor, execFileSync }

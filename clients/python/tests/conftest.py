@@ -40,6 +40,20 @@ def cluster():
         c.stop()
 
 
+@pytest.fixture(scope="module")
+def cluster_with_replica():
+    """Three primaries and one replica of the first (only for the tests that read replicas)."""
+    try:
+        c = Cluster()
+        c.replica = c.add_replica(0)
+    except (RuntimeError, TimeoutError, OSError) as err:
+        pytest.skip(f"a cluster with a replica could not start: {err}")
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
 def protocol(request):
     return request.param

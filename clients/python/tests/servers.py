@@ -188,6 +188,46 @@ class Cluster:
         )
         return "cluster_state:ok" in out.stdout and "cluster_slots_assigned:16384" in out.stdout
 
+    def add_replica(self, primary: int = 0) -> Server:
+        """A new node replicating primary number `primary` (CLUSTER MEET + CLUSTER REPLICATE),
+        returned once its link is up and every primary lists it; stopped with the cluster."""
+        cli = cli_binary()
+        assert cli is not None
+        head = self.nodes[primary]
+
+        def run(port: int, *args: str) -> str:
+            return subprocess.run(
+                [cli, "-p", str(port), *args], capture_output=True, text=True, timeout=10
+            ).stdout
+
+        replica = Server(cluster=True)
+        self.nodes.append(replica)
+        run(replica.port, "cluster", "meet", "127.0.0.1", str(head.port))
+        head_id = run(head.port, "cluster", "myid").strip()
+        wait_for(
+            lambda: head_id in run(replica.port, "cluster", "nodes"),
+            "the replica meets its primary",
+        )
+        wait_for(
+            lambda: run(replica.port, "cluster", "replicate", head_id).strip() == "OK",
+            "CLUSTER REPLICATE",
+        )
+        wait_for(
+            lambda: "master_link_status:up" in run(replica.port, "info", "replication"),
+            "the replica's link",
+        )
+        for node in self.nodes[:-1]:
+            wait_for(
+                lambda n=node: f"slave {head_id}" in run(n.port, "cluster", "nodes"),
+                "every node lists the replica",
+            )
+            # CLUSTER SLOTS (what clients read) lists a replica once it has synced
+            wait_for(
+                lambda n=node: f"\n{replica.port}\n" in run(n.port, "cluster", "slots"),
+                "CLUSTER SLOTS lists the replica",
+            )
+        return replica
+
     @property
     def startup_nodes(self):
         return [("127.0.0.1", n.port) for n in self.nodes]

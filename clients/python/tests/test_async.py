@@ -25,13 +25,25 @@ async def test_async_commands(server, protocol, name):
         assert doc["groups"] == [group]
         assert (await s.info(key))["user"] == f"{name}:u"
         assert await s.catalog_add(cat, "x", score=1, categories=["c"]) is True
+        await s.touch(f"{name}:other", event="x")  # x trends
         assert (await s.catalog_info(cat)).items == 1
         assert cat.encode() in await s.catalog_list()
         assert await s.surface(key, cat, withscores=True) != []
         assert await s.impress(key, ["x"]) == 1
         assert await s.notifygroup(group, "n", "p") is True
+        assert [(n.id, n.delivered) for n in await s.inbox(key, unread=True)] == [(b"n", False)]
         (n,) = await s.inbox(key)
         assert n.payload == b"p"
+        assert (await s.inbox(key, unread=True))[0].delivered is True
+        assert await s.ack(key, group, ids=["n"]) == 1
+        assert await s.inbox(key, unread=True) == []
+        assert (await s.group_info(group)).notifications == 1
+        assert group.encode() in await s.group_list()
+        assert await s.surface_ro(key, cat) == await s.surface_ro(key, cat)
+        assert await s.trending(cat) == [b"x"]
+        assert (await s.trending(cat, withscores=True))[0][0] == b"x"
+        assert (await s.stats()).events >= 2
+        assert await s.group_drop(group) is True
         assert await s.sessions(f"{name}:u") == [key.encode()]
         assert await s.rotate(key, f"{name}:s2") is True
         assert await s.revoke(f"{name}:u") == 1

@@ -25,6 +25,11 @@ impl<'a> Args<'a> {
         self.pos >= self.items.len()
     }
 
+    /// The next argument, not consumed.
+    pub fn peek(&self) -> Option<&'a [u8]> {
+        self.items.get(self.pos).copied()
+    }
+
     pub fn next_arg(&mut self) -> Result<&'a [u8]> {
         let item = self.items.get(self.pos).ok_or(Error::Syntax)?;
         self.pos += 1;
@@ -460,7 +465,15 @@ pub fn parse_impress<'a>(items: &'a [&'a [u8]]) -> Result<(Vec<&'a [u8]>, Option
     Ok((list, width))
 }
 
-/// `SESSION.NOTIFYGROUP group id payload [TTL s | EXPIREAT ms] [MAXLEN n] [AT ms]`
+/// `JOINEDBEFORE`'s bound: a time, or the publication's own time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinedBefore {
+    At(i64),
+    Now,
+}
+
+/// `SESSION.NOTIFYGROUP group id payload [TTL s | EXPIREAT ms] [MAXLEN n] [AT ms]
+/// [JOINEDBEFORE ms|NOW] [JOINEDAFTER ms]`
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NotifyGroup<'a> {
     pub group: &'a [u8],
@@ -474,6 +487,30 @@ pub struct NotifyGroup<'a> {
     pub seq: Option<u64>,
     /// The ACL user that published it on the primary (replication and AOF form).
     pub publisher: Option<&'a [u8]>,
+    /// Reach only members that joined strictly before this time.
+    pub joined_before: Option<JoinedBefore>,
+    /// Reach only members that joined at or after this time.
+    pub joined_after: Option<i64>,
+}
+
+impl NotifyGroup<'_> {
+    /// The join restriction at publication time `now_ms` (`NOW` resolved to it): refused when no
+    /// join time could satisfy it, before any work.
+    pub fn window(&self, now_ms: i64) -> Result<crate::notify::JoinWindow> {
+        let mut w = crate::notify::JoinWindow::ANY;
+        if let Some(after) = self.joined_after {
+            w.after = after;
+        }
+        match self.joined_before {
+            Some(JoinedBefore::At(before)) => w.before = before,
+            Some(JoinedBefore::Now) => w.before = now_ms,
+            None => {}
+        }
+        if !w.is_valid(MAX_AT_MS) {
+            return Err(Error::EmptyJoinWindow);
+        }
+        Ok(w)
+    }
 }
 
 pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
@@ -505,6 +542,18 @@ pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
         } else if is(token, "PUBLISHER") {
             once(n.publisher.is_some())?;
             n.publisher = Some(args.next_arg()?);
+        } else if is(token, "JOINEDBEFORE") {
+            once(n.joined_before.is_some())?;
+            let raw = args.peek().ok_or(Error::Syntax)?;
+            n.joined_before = Some(if is(raw, "NOW") {
+                args.next_arg()?;
+                JoinedBefore::Now
+            } else {
+                JoinedBefore::At(args.next_int("JOINEDBEFORE", 0, MAX_AT_MS)?)
+            });
+        } else if is(token, "JOINEDAFTER") {
+            once(n.joined_after.is_some())?;
+            n.joined_after = Some(args.next_int("JOINEDAFTER", 0, MAX_AT_MS)?);
         } else {
             return Err(Error::Syntax);
         }
@@ -516,8 +565,8 @@ pub fn parse_notify<'a>(items: &'a [&'a [u8]]) -> Result<NotifyGroup<'a>> {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Inbox {
     pub count: Option<usize>,
-    pub peek: bool,
-    /// List the unread ones (delivered or not) without changing anything.
+    /// `PEEK` (or its synonym `UNREAD`): list the unread ones (delivered or not) without changing
+    /// anything.
     pub unread: bool,
     pub at_ms: Option<i64>,
     /// Segment rules (the replicated form; reserved for the primary and the AOF).
@@ -534,11 +583,9 @@ pub fn parse_inbox(items: &[&[u8]]) -> Result<Inbox> {
         if is(token, "COUNT") {
             once(out.count.is_some())?;
             out.count = Some(args.next_int("COUNT", 1, 100_000)? as usize);
-        } else if is(token, "PEEK") {
-            once(out.peek || out.unread)?;
-            out.peek = true;
-        } else if is(token, "UNREAD") {
-            once(out.peek || out.unread)?;
+        } else if is(token, "PEEK") || is(token, "UNREAD") {
+            // one clause: `PEEK UNREAD` is a repeat, as before
+            once(out.unread)?;
             out.unread = true;
         } else if is(token, "AT") {
             once(out.at_ms.is_some())?;

@@ -78,7 +78,8 @@ pub fn session_info(s: &Session, now_ms: i64) -> Value {
         "calculated": s.calculated.as_ref().map(|c| {
             serde_json::from_slice::<Value>(&c.document).unwrap_or(Value::Null)
         }),
-        "groups": s.groups.iter().map(|g| bytes_value(g)).collect::<Vec<_>>(),
+        "groups": s.groups.iter().map(|(g, _)| bytes_value(g)).collect::<Vec<_>>(),
+        "joined": s.groups.iter().map(|(g, t)| json!({"group": bytes_value(g), "joined_ms": t})).collect::<Vec<_>>(),
         "impressions": s.impressions.as_ref().map(|i| json!({
             "kind": "count-min (conservative update, 1-byte counters), generations",
             "depth": crate::activity::impressions::DEPTH,

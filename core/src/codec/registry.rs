@@ -4,7 +4,7 @@
 //! and `SESSION.SYNC APPLY`.
 
 use crate::error::{Error, Result};
-use crate::notify::{Group, Notification};
+use crate::notify::{Group, JoinWindow, Notification};
 use crate::registry::analytics::{
     Analytics, MinuteSketch, ACTIVE_MINUTES, ACTIVE_PRECISION, MINUTES,
 };
@@ -19,12 +19,55 @@ use super::wire::{put_bytes, put_i64, put_u64, Reader};
 /// 3 = + each notification's publisher (its ACL user name, or none); 4 = + the site-wide analytics
 /// (trending sizing, reference time and counters; views per minute; active-session sketches;
 /// the events total); 5 = + each catalog item's version and the tombstones (item, catalog and
-/// group ones, for cluster sync); 6 = reserved (notification join restrictions); 7 = + each
-/// trending item's fast counter (velocity).
+/// group ones, for cluster sync); 6 = + each notification's join restriction (`JOINEDAFTER` /
+/// `JOINEDBEFORE`: a flag byte, then the bounds it names); 7 = + each trending item's fast counter
+/// (velocity).
 pub const REGISTRY_VERSION: u8 = 7;
 
-/// The sync blob's format version (its first byte).
-pub const ENTRIES_VERSION: u8 = 1;
+/// The sync blob's format version (its first byte): 1 = the first; 2 = + each notification's join
+/// restriction (as in the saved form 6). Version 1 blobs are still read.
+pub const ENTRIES_VERSION: u8 = 2;
+
+/// Flag bits of a saved join restriction.
+const JOINED_AFTER: u8 = 1;
+const JOINED_BEFORE: u8 = 2;
+
+fn put_window(out: &mut Vec<u8>, w: &JoinWindow) {
+    let has_after = w.after != JoinWindow::ANY.after;
+    let has_before = w.before != JoinWindow::ANY.before;
+    out.push(if has_after { JOINED_AFTER } else { 0 } | if has_before { JOINED_BEFORE } else { 0 });
+    if has_after {
+        put_i64(out, w.after);
+    }
+    if has_before {
+        put_i64(out, w.before);
+    }
+}
+
+/// A join restriction, checked as NOTIFYGROUP checks it (bounds in `AT`'s range, never empty).
+fn read_window(r: &mut Reader) -> Result<JoinWindow> {
+    let flags = r.byte()?;
+    if flags & !(JOINED_AFTER | JOINED_BEFORE) != 0 {
+        return Err(Error::Corrupt("bad join restriction flags"));
+    }
+    let mut w = JoinWindow::ANY;
+    if flags & JOINED_AFTER != 0 {
+        w.after = r.i64()?;
+        if w.after == JoinWindow::ANY.after {
+            return Err(Error::Corrupt("join restriction not canonical"));
+        }
+    }
+    if flags & JOINED_BEFORE != 0 {
+        w.before = r.i64()?;
+        if w.before == JoinWindow::ANY.before {
+            return Err(Error::Corrupt("join restriction not canonical"));
+        }
+    }
+    if !w.is_valid(crate::codec::args::MAX_AT_MS) {
+        return Err(Error::Corrupt("join restriction out of range"));
+    }
+    Ok(w)
+}
 
 /// The largest clock a version or sequence may carry (the range `NOTIFYGROUP ... SEQ` accepts).
 const MAX_CLOCK: u64 = i64::MAX as u64;
@@ -50,8 +93,8 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
     encode_as(registry, REGISTRY_VERSION)
 }
 
-/// The saved form as version 4, 5 or 7 (4: no item versions, no tombstones; below 7: no fast
-/// trend counters; tests of older loads).
+/// The saved form as version 4 to 7 (4: no item versions, no tombstones; 5: no join
+/// restrictions; below 7: no fast trend counters; tests of older loads).
 pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
     let mut out = vec![format];
     put_u64(&mut out, registry.catalogs.len() as u64);
@@ -94,6 +137,9 @@ pub(crate) fn encode_as(registry: &Registry, format: u8) -> Vec<u8> {
                     put_bytes(&mut out, p);
                 }
                 None => out.push(0),
+            }
+            if format >= 6 {
+                put_window(&mut out, &n.joined);
             }
         }
     }
@@ -342,6 +388,11 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                 } else {
                     None
                 };
+                let joined = if version >= 6 {
+                    read_window(&mut r)?
+                } else {
+                    JoinWindow::ANY
+                };
                 notifications.push_back(Notification {
                     seq,
                     id,
@@ -349,6 +400,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry> {
                     published_ms,
                     expires_ms,
                     publisher,
+                    joined,
                 });
             }
             // the id set is derived: built here (and again by `recount`)
@@ -435,6 +487,7 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) {
                 None => out.push(0),
             }
             put_u64(out, u64::from(*maxlen));
+            put_window(out, &n.joined);
         }
         Entry::GroupGone { group, version } => {
             out.push(5);
@@ -444,7 +497,8 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) {
     }
 }
 
-fn read_entry(r: &mut Reader) -> Result<Entry> {
+/// One entry of a sync blob of format `version` (1: notifications without a join restriction).
+fn read_entry(r: &mut Reader, version: u8) -> Result<Entry> {
     Ok(match r.byte()? {
         1 => {
             let catalog = r.prefixed()?.into();
@@ -507,6 +561,11 @@ fn read_entry(r: &mut Reader) -> Result<Entry> {
             if maxlen > MAX_MAXLEN {
                 return Err(Error::Corrupt("notification MAXLEN out of range"));
             }
+            let joined = if version >= 2 {
+                read_window(r)?
+            } else {
+                JoinWindow::ANY
+            };
             Entry::Notification {
                 maxlen: maxlen as u32,
                 group,
@@ -517,6 +576,7 @@ fn read_entry(r: &mut Reader) -> Result<Entry> {
                     published_ms,
                     expires_ms,
                     publisher,
+                    joined,
                 },
             }
         }
@@ -546,7 +606,7 @@ pub fn decode_entries(bytes: &[u8]) -> Result<Vec<Entry>> {
     let (&version, rest) = bytes
         .split_first()
         .ok_or(Error::Corrupt("empty sync blob"))?;
-    if version != ENTRIES_VERSION {
+    if version == 0 || version > ENTRIES_VERSION {
         return Err(Error::UnknownEncoding(version));
     }
     let mut r = Reader::new(rest);
@@ -554,7 +614,7 @@ pub fn decode_entries(bytes: &[u8]) -> Result<Vec<Entry>> {
     let n = r.len_prefix()?;
     let mut entries = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
-        entries.push(read_entry(&mut r)?);
+        entries.push(read_entry(&mut r, version)?);
     }
     if r.byte()? != 0 || !r.is_empty() {
         return Err(Error::Corrupt("bytes after the entries"));
@@ -693,19 +753,21 @@ mod tests {
                 assert!(r.analytics.trending.params().valid());
             }
         }
-        // format 5 (before fast counters) loads them as steady traffic: counter / FAST
-        let v5 = decode(&encode_as(&reg, 5)).unwrap();
-        for ((id, c, f), (id5, c5, f5)) in reg
-            .analytics
-            .trending
-            .entries()
-            .zip(v5.analytics.trending.entries())
-        {
-            assert_eq!((id, c), (id5, c5));
-            assert_eq!(f5, c / f64::from(crate::surface::trending::FAST));
-            assert!(f != f5, "the saved form keeps the live fast counters");
+        // formats 5 and 6 (before fast counters) load them as steady traffic: counter / FAST
+        for format in [5, 6] {
+            let old = decode(&encode_as(&reg, format)).unwrap();
+            for ((id, c, f), (id_old, c_old, f_old)) in reg
+                .analytics
+                .trending
+                .entries()
+                .zip(old.analytics.trending.entries())
+            {
+                assert_eq!((id, c), (id_old, c_old));
+                assert_eq!(f_old, c / f64::from(crate::surface::trending::FAST));
+                assert!(f != f_old, "the saved form keeps the live fast counters");
+            }
+            assert_eq!(encode_as(&old, format), encode_as(&reg, format));
         }
-        assert_eq!(encode_as(&v5, 5), encode_as(&reg, 5));
         // a top-K outside the live range is refused
         let mut small = Registry::default();
         small.analytics.trending = Trending::new(TrendParams {
@@ -722,7 +784,7 @@ mod tests {
             .unwrap();
         let seq = reg.last_seq;
         reg.set_publisher(b"g", seq, Some(b"tenantA"));
-        let bytes = as_version(3, &encode(&reg));
+        let bytes = as_version(3, &encode_as(&reg, 5));
         assert_eq!(bytes[0], 3);
         let back = decode(&bytes).unwrap();
         let n = back
@@ -733,7 +795,7 @@ mod tests {
             .front()
             .unwrap();
         assert_eq!(n.publisher.as_deref(), Some(&b"tenantA"[..]));
-        assert_eq!(as_version(3, &encode(&back)), bytes);
+        assert_eq!(as_version(3, &encode_as(&back, 5)), bytes);
         // A bad publisher flag is refused.
         let mut bad = bytes.clone();
         let flag = bytes.len() - 2 - 1 - b"tenantA".len();
@@ -743,7 +805,7 @@ mod tests {
 
         // Version 2 (no publisher byte) still loads, as notifications without a publisher.
         reg.set_publisher(b"g", seq, None);
-        let v3 = as_version(3, &encode(&reg));
+        let v3 = as_version(3, &encode_as(&reg, 5));
         assert_eq!(
             v3[v3.len() - 2],
             0,
@@ -761,7 +823,113 @@ mod tests {
             .front()
             .unwrap();
         assert_eq!((n.publisher.as_deref(), n.seq), (None, seq));
-        assert_eq!(as_version(3, &encode(&old)), v3);
+        assert_eq!(as_version(3, &encode_as(&old, 5)), v3);
+    }
+
+    /// Join restrictions (v6, sync blob 2): saved and carried exactly; v5 and blob 1 load
+    /// without one; an empty or out-of-range window is refused.
+    #[test]
+    fn join_windows_round_trip_and_older_forms_load_unrestricted() {
+        let mut reg = Registry::default();
+        for (i, w) in [
+            JoinWindow::ANY,
+            JoinWindow {
+                after: 0,
+                before: 500,
+            },
+            JoinWindow {
+                after: 7,
+                before: i64::MAX,
+            },
+            JoinWindow {
+                after: 7,
+                before: 9,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            reg.publish(
+                b"g",
+                format!("n{i}").as_bytes(),
+                b"p",
+                10,
+                100,
+                9,
+                None,
+                Limits::NONE,
+            )
+            .unwrap();
+            let seq = reg.last_seq;
+            reg.set_window(b"g", seq, w);
+        }
+        let windows = |r: &Registry| -> Vec<JoinWindow> {
+            r.groups[&b"g"[..]]
+                .notifications()
+                .iter()
+                .map(|n| n.joined)
+                .collect()
+        };
+        let bytes = encode(&reg);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(windows(&back), windows(&reg));
+        assert_eq!(back.groups[&b"g"[..]].restricted().len(), 3);
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.digest(), reg.digest());
+        let old = decode(&encode_as(&reg, 5)).unwrap();
+        assert!(windows(&old).iter().all(|w| *w == JoinWindow::ANY));
+        assert!(old.groups[&b"g"[..]].restricted().is_empty());
+        assert_ne!(old.digest(), reg.digest(), "the digest tells them apart");
+
+        // the sync blob carries it; a version-1 blob (no window) still decodes
+        let entries = reg.snapshot(0);
+        let blob = encode_entries(&entries);
+        assert_eq!(blob[0], 2);
+        assert_eq!(decode_entries(&blob).unwrap(), entries);
+        let plain: Vec<Entry> = entries
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                if let Entry::Notification { notification, .. } = &mut e {
+                    notification.joined = JoinWindow::ANY;
+                }
+                e
+            })
+            .collect();
+        let mut v1 = encode_entries(&plain);
+        // version 2 writes one flag byte 0 after each unrestricted notification's MAXLEN
+        // (the last byte of each entry here): drop it for version 1
+        v1[0] = 1;
+        let mut r = Reader::new(&v1[1..]);
+        let n = r.len_prefix().unwrap();
+        let mut out = vec![1u8];
+        put_u64(&mut out, n as u64);
+        let mut rest = &v1[1 + varint_len(n as u64)..];
+        for e in &plain {
+            let mut one = Vec::new();
+            put_entry(&mut one, e);
+            assert_eq!(&rest[..one.len()], &one[..]);
+            out.extend_from_slice(&one[..one.len() - 1]);
+            rest = &rest[one.len()..];
+        }
+        out.push(0);
+        assert_eq!(decode_entries(&out).unwrap(), plain);
+
+        // refused: an empty window, bounds out of range, unknown flags, a non-canonical bound
+        for (flags, values) in [
+            (3u8, vec![9i64, 9]),
+            (2, vec![0]),
+            (1, vec![-1]),
+            (1, vec![crate::codec::args::MAX_AT_MS + 1]),
+            (1, vec![0]),
+            (4, vec![]),
+        ] {
+            let mut b = vec![flags];
+            for v in values {
+                put_i64(&mut b, v);
+            }
+            assert!(read_window(&mut Reader::new(&b)).is_err(), "{flags} {b:?}");
+        }
     }
 
     fn tracked(id: &[u8]) -> Registry {
@@ -912,7 +1080,7 @@ mod tests {
         assert!(decode_entries(&gone(i64::MAX as u64)).is_ok());
         assert!(decode_entries(&gone(i64::MAX as u64 + 1)).is_err());
         let mut unknown = gone(1);
-        unknown[0] = 2;
+        unknown[0] = ENTRIES_VERSION + 1;
         assert!(decode_entries(&unknown).is_err());
     }
 

@@ -37,7 +37,10 @@ use crate::session::{ReadMark, Session};
 ///   three bytes each, big endian, increasing) and the dense registers it turned into with the
 ///   estimate at the switch (form 3). Forms 0 (the older sparse list) and 1 (dense) are still
 ///   read and written.
-pub const ENCODING_VERSION: u8 = 5;
+/// - 6: each explicit group membership carries its join time (unix ms, for NOTIFYGROUP's
+///   `JOINEDBEFORE`/`JOINEDAFTER`): the groups section is the count, then per group its name and
+///   join time. Older forms load with join time 0 ("joined before everything").
+pub const ENCODING_VERSION: u8 = 6;
 
 /// Read sequences above a group's read-up-to mark a saved form may hold: a mark keeps only live
 /// notifications' sequences, and a group holds at most `MAXLEN`'s maximum of them.
@@ -56,8 +59,14 @@ const TAG_READS: u8 = 9;
 
 /// Encodes `session` in the newest encoding.
 pub fn encode(session: &Session) -> Vec<u8> {
+    encode_as(session, ENCODING_VERSION)
+}
+
+/// `encode` with version byte `version`; below 6 the groups section is the plain list of names
+/// (join times dropped). Only that section follows `version` (tests of older loads).
+pub(crate) fn encode_as(session: &Session, version: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + session.fields.heap_size());
-    out.push(ENCODING_VERSION);
+    out.push(version);
 
     let mut body = Vec::new();
     put_i64(&mut body, session.created_ms);
@@ -94,7 +103,13 @@ pub fn encode(session: &Session) -> Vec<u8> {
     }
 
     if !session.groups.is_empty() {
-        put_list(&mut body, &session.groups);
+        put_u64(&mut body, session.groups.len() as u64);
+        for (group, joined_ms) in &session.groups {
+            put_bytes(&mut body, group);
+            if version >= 6 {
+                put_i64(&mut body, *joined_ms);
+            }
+        }
         section(&mut out, TAG_GROUPS, &mut body);
     }
 
@@ -191,8 +206,15 @@ pub fn decode(bytes: &[u8]) -> Result<Session> {
                     attrs,
                 }));
             }
+            (TAG_GROUPS, Some(s)) if version >= 6 => {
+                s.groups = read_groups(&mut payload)?;
+            }
             (TAG_GROUPS, Some(s)) if version >= 2 => {
-                s.groups = read_list(&mut payload)?;
+                // before join times were kept: "joined before everything"
+                s.groups = read_list(&mut payload)?
+                    .into_iter()
+                    .map(|g| (g, 0))
+                    .collect();
                 if s.groups.is_empty() {
                     return Err(Error::Corrupt("empty groups section"));
                 }
@@ -254,6 +276,28 @@ fn read_lifecycle(r: &mut Reader) -> Result<Session> {
         cursors: Vec::new(),
         reads: Vec::new(),
     })
+}
+
+/// The groups section (v6): names strictly ascending, each join time a time a command can
+/// produce (`AT`'s range); never empty.
+fn read_groups(r: &mut Reader) -> Result<Vec<(Box<[u8]>, i64)>> {
+    let n = r.len_prefix()?;
+    if n == 0 {
+        return Err(Error::Corrupt("empty groups section"));
+    }
+    let mut groups: Vec<(Box<[u8]>, i64)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let group: Box<[u8]> = r.prefixed()?.into();
+        if groups.last().is_some_and(|(last, _)| *last >= group) {
+            return Err(Error::Corrupt("set not in canonical order"));
+        }
+        let joined_ms = r.i64()?;
+        if !is_time(joined_ms) {
+            return Err(Error::Corrupt("join time out of range"));
+        }
+        groups.push((group, joined_ms));
+    }
+    Ok(groups)
 }
 
 /// The read-state section: groups strictly ascending; each mark non-empty, its ids strictly
@@ -851,6 +895,33 @@ mod tests {
         }
     }
 
+    /// Join times (v6): saved per explicit group, validated like `AT`; a v5 groups section
+    /// loads with join time 0 ("joined before everything").
+    #[test]
+    fn join_times_round_trip_and_older_forms_load_at_zero() {
+        let mut s = sample();
+        s.groups = vec![(b"a"[..].into(), 1_700_000_000_123), (b"b"[..].into(), 0)];
+        let b = encode(&s);
+        assert_eq!(b[0], ENCODING_VERSION);
+        assert_eq!(decode(&b), Ok(s.clone()));
+        let v5 = encode_as(&s, 5);
+        let old = decode(&v5).unwrap();
+        assert_eq!(old.groups, vec![(b"a"[..].into(), 0), (b"b"[..].into(), 0)]);
+        assert_eq!(encode_as(&old, 5), v5);
+        for bad in [-1, crate::codec::args::MAX_AT_MS + 1, i64::MIN] {
+            s.groups[0].1 = bad;
+            assert_eq!(
+                decode(&encode(&s)),
+                Err(Error::Corrupt("join time out of range"))
+            );
+        }
+        // a v5 payload relabelled 6 (names without times) is refused, not misread
+        s.groups[0].1 = 5;
+        let mut relabelled = encode_as(&s, 5);
+        relabelled[0] = 6;
+        assert!(decode(&relabelled).is_err());
+    }
+
     #[test]
     fn a_version_3_or_4_sparse_sketch_still_decodes_and_counts() {
         let mut s = sample();
@@ -864,8 +935,7 @@ mod tests {
             if version == 3 {
                 s.reads.clear(); // read state came in version 4
             }
-            let mut b = encode(&s);
-            b[0] = version;
+            let b = encode_as(&s, version);
             let back = decode(&b).unwrap();
             assert_eq!(back.activity.as_ref().unwrap().distinct, old);
         }

@@ -64,7 +64,12 @@ impl Enrich<'_> {
         let mut fresh: Vec<Vec<u8>> = self
             .join
             .iter()
-            .filter(|g| session.groups.binary_search_by(|m| (**m).cmp(g)).is_err())
+            .filter(|g| {
+                session
+                    .groups
+                    .binary_search_by(|(m, _)| (**m).cmp(g))
+                    .is_err()
+            })
             .map(|g| g.to_vec())
             .collect();
         fresh.sort_unstable();
@@ -152,23 +157,27 @@ pub fn plan(
             Some(current)
         }
     };
-    let after = groups_after(session, req).len();
+    let after = groups_after(session, req, 0).len();
     if after > max_groups && after > session.groups.len() {
         return Err(Error::TooManyGroups { limit: max_groups });
     }
     Ok(merged)
 }
 
-/// The session's groups once `req`'s JOIN then LEAVE apply, sorted: O((G + J + L) log(J + L)).
-fn groups_after<'s>(session: &'s Session, req: &Enrich<'s>) -> Vec<&'s [u8]> {
+/// The session's groups once `req`'s JOIN then LEAVE apply, sorted, each with its join time: a
+/// group it is already in keeps its recorded time, a new one gets `now_ms`. O((G + J + L)
+/// log(G + J + L)).
+fn groups_after<'s>(session: &'s Session, req: &Enrich<'s>, now_ms: i64) -> Vec<(&'s [u8], i64)> {
     let leave: std::collections::BTreeSet<&[u8]> = req.leave.iter().copied().collect();
-    let joined: std::collections::BTreeSet<&[u8]> = session
-        .groups
-        .iter()
-        .map(|g| &**g)
-        .chain(req.join.iter().copied())
-        .collect();
-    joined.into_iter().filter(|g| !leave.contains(g)).collect()
+    let mut joined: std::collections::BTreeMap<&[u8], i64> =
+        session.groups.iter().map(|(g, t)| (&**g, *t)).collect();
+    for g in &req.join {
+        joined.entry(g).or_insert(now_ms);
+    }
+    joined
+        .into_iter()
+        .filter(|(g, _)| !leave.contains(g))
+        .collect()
 }
 
 fn stored_attrs(session: &Session) -> Value {
@@ -245,9 +254,9 @@ pub fn apply(
     rules: &Thresholds,
 ) -> Value {
     if !req.join.is_empty() || !req.leave.is_empty() {
-        let groups: Vec<Box<[u8]>> = groups_after(session, req)
+        let groups: Vec<(Box<[u8]>, i64)> = groups_after(session, req, now_ms)
             .into_iter()
-            .map(Box::from)
+            .map(|(g, t)| (Box::from(g), t))
             .collect();
         session.groups = groups;
     }
@@ -278,7 +287,7 @@ pub fn apply(
         "peak_hour": activity.and_then(|a| a.peak_hour()),
         "segments": segments.iter().map(|s| bytes_value(s)).collect::<Vec<_>>(),
         "attrs": attrs,
-        "groups": session.groups.iter().map(|g| bytes_value(g)).collect::<Vec<_>>(),
+        "groups": session.groups.iter().map(|(g, _)| bytes_value(g)).collect::<Vec<_>>(),
         "computed_ms": now_ms,
     });
     let attrs_text = match &document["attrs"] {

@@ -31,6 +31,54 @@ pub struct Notification {
     /// The ACL user that published it (`None`: the primary's stream, the AOF, an older saved form).
     /// It reaches a session only if this user may write the session's key (checked at delivery).
     pub publisher: Option<Box<[u8]>>,
+    /// Which members it reaches by join time (`NOTIFYGROUP ... JOINEDBEFORE / JOINEDAFTER`);
+    /// `JoinWindow::ANY` for nearly every notification.
+    pub joined: JoinWindow,
+}
+
+/// The members a notification reaches by the time they joined its group: `after <= joined <
+/// before` (unix ms). An explicit membership's join time is the one `ENRICH ... JOIN` recorded (0
+/// for one saved before join times were kept: "before everything"); a derived segment's is the
+/// session's creation time (the module does not track when activity made a session qualify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JoinWindow {
+    /// `JOINEDAFTER`: members that joined at or after this time (0: no bound, as every join
+    /// time is at least 0).
+    pub after: i64,
+    /// `JOINEDBEFORE`: members that joined strictly before this time (`i64::MAX`: no bound).
+    pub before: i64,
+}
+
+impl JoinWindow {
+    /// No restriction.
+    pub const ANY: JoinWindow = JoinWindow {
+        after: 0,
+        before: i64::MAX,
+    };
+
+    /// Does a member that joined at `joined_ms` receive it?
+    pub fn admits(&self, joined_ms: i64) -> bool {
+        joined_ms >= self.after && joined_ms < self.before
+    }
+
+    /// Does it restrict anything?
+    pub fn is_restricted(&self) -> bool {
+        *self != Self::ANY
+    }
+
+    /// A window the live input could give: bounds in 0..=`max_ms` (before: or none) and not
+    /// empty. What NOTIFYGROUP accepts and the decoders check.
+    pub fn is_valid(&self, max_ms: i64) -> bool {
+        (0..=max_ms).contains(&self.after)
+            && (self.before == i64::MAX || (0..=max_ms).contains(&self.before))
+            && self.after < self.before
+    }
+}
+
+impl Default for JoinWindow {
+    fn default() -> Self {
+        Self::ANY
+    }
 }
 
 /// Heap bytes one notification's entry in its group's id set costs (a 16-byte entry in B-tree
@@ -78,6 +126,10 @@ pub struct Group {
     /// pending count is one binary search per publisher that may reach the session, never a walk
     /// of the notifications. Derived, never saved (rebuilt by `with`); changed with the deque.
     by_publisher: BTreeMap<Option<Box<[u8]>>, VecDeque<u64>>,
+    /// The sequences of the notifications restricted by join time, in order: a pending count
+    /// corrects the per-publisher count by walking only these after the cursor (they are rare;
+    /// at most the group's length). Derived, never saved (rebuilt by `with`).
+    restricted: VecDeque<u64>,
     /// A lower bound of the earliest expiry among `notifications` (exact after `purge`): while it
     /// is in the future, no notification of the group has expired, so a pending count is a binary
     /// search instead of a walk.
@@ -94,6 +146,7 @@ impl Default for Group {
             ids: BTreeSet::new(),
             memory: 0,
             by_publisher: BTreeMap::new(),
+            restricted: VecDeque::new(),
             min_expires_ms: i64::MAX,
             cap: 0,
         }
@@ -121,11 +174,17 @@ impl Group {
                 .or_default()
                 .push_back(n.seq);
         }
+        let restricted = notifications
+            .iter()
+            .filter(|n| n.joined.is_restricted())
+            .map(|n| n.seq)
+            .collect();
         Group {
             notifications,
             ids,
             memory,
             by_publisher,
+            restricted,
             min_expires_ms,
             cap: 0,
         }
@@ -174,6 +233,9 @@ impl Group {
             self.by_publisher.entry(n.publisher.clone()).or_default(),
             n.seq,
         );
+        if n.joined.is_restricted() {
+            index_insert(&mut self.restricted, n.seq);
+        }
         if sorted {
             self.notifications.push_back(n);
         } else {
@@ -209,29 +271,84 @@ impl Group {
         }
     }
 
-    /// Live notifications after `cursor` published by a publisher `reaches` accepts: one binary
-    /// search per distinct publisher of the group while nothing in it has expired (else a walk of
-    /// the tail after the cursor, as `pending_after`).
+    /// Removes `seq` from the restricted list, if there (O(1) at either end, else O(distance)).
+    fn unrestrict(&mut self, seq: u64) {
+        if self.restricted.is_empty() {
+            return;
+        }
+        if self.restricted.front() == Some(&seq) {
+            self.restricted.pop_front();
+        } else if self.restricted.back() == Some(&seq) {
+            self.restricted.pop_back();
+        } else if let Ok(i) = self.restricted.binary_search(&seq) {
+            self.restricted.remove(i);
+        }
+    }
+
+    /// Live notifications after `cursor` published by a publisher `reaches` accepts and that
+    /// admit a member who joined at `joined_ms`: one binary search per distinct publisher of the
+    /// group while nothing in it has expired, corrected by a walk of the join-restricted ones
+    /// after the cursor (rare; at most the group's length); else a walk of the tail after the
+    /// cursor, as `pending_after`.
     pub fn pending_after_where(
         &self,
         cursor: u64,
         now_ms: i64,
+        joined_ms: i64,
         reaches: &mut impl FnMut(Option<&[u8]>) -> bool,
     ) -> usize {
         if self.min_expires_ms > now_ms {
-            return self
+            let all: usize = self
                 .by_publisher
                 .iter()
                 .filter(|(_, seqs)| seqs.back().is_some_and(|last| *last > cursor))
                 .filter(|(p, _)| reaches(p.as_deref()))
                 .map(|(_, seqs)| seqs.len() - seqs.partition_point(|s| *s <= cursor))
                 .sum();
+            return all.saturating_sub(self.refused_after(cursor, joined_ms, reaches));
         }
         let from = self.after(cursor);
         self.notifications
             .range(from..)
-            .filter(|n| n.expires_ms > now_ms && reaches(n.publisher.as_deref()))
+            .filter(|n| {
+                n.expires_ms > now_ms
+                    && n.joined.admits(joined_ms)
+                    && reaches(n.publisher.as_deref())
+            })
             .count()
+    }
+
+    /// How many notifications after `cursor` a count by publisher included that the join
+    /// restriction keeps from a member who joined at `joined_ms`: a walk of the restricted ones
+    /// after the cursor (a binary search each), none at all while the group has none.
+    fn refused_after(
+        &self,
+        cursor: u64,
+        joined_ms: i64,
+        reaches: &mut impl FnMut(Option<&[u8]>) -> bool,
+    ) -> usize {
+        if self.restricted.back().is_none_or(|last| *last <= cursor) {
+            return 0;
+        }
+        let from = self.restricted.partition_point(|s| *s <= cursor);
+        self.restricted
+            .range(from..)
+            .filter_map(|seq| self.by_seq(*seq))
+            .filter(|n| !n.joined.admits(joined_ms) && reaches(n.publisher.as_deref()))
+            .count()
+    }
+
+    /// Restricts notification `seq` to members who joined in `window` (binary search).
+    pub fn set_window(&mut self, seq: u64, window: JoinWindow) {
+        let at = self.notifications.partition_point(|n| n.seq < seq);
+        if let Some(n) = self.notifications.get_mut(at).filter(|n| n.seq == seq) {
+            n.joined = window;
+            if window.is_restricted() {
+                index_insert(&mut self.restricted, seq);
+            } else {
+                self.unrestrict(seq);
+            }
+        }
     }
 
     /// Records the publisher of notification `seq` (binary search), keeping the memory sum.
@@ -252,6 +369,7 @@ impl Group {
         self.ids.remove(&(id_hash(&n.id), n.seq));
         self.memory = self.memory.saturating_sub(n.memory());
         self.unindex(&n.publisher, n.seq);
+        self.unrestrict(n.seq);
         Some(n)
     }
 
@@ -267,6 +385,7 @@ impl Group {
         self.ids.remove(&(id_hash(&n.id), n.seq));
         self.memory = self.memory.saturating_sub(n.memory());
         self.unindex(&n.publisher, n.seq);
+        self.unrestrict(n.seq);
         if self.notifications.is_empty() {
             self.min_expires_ms = i64::MAX;
         }
@@ -277,6 +396,7 @@ impl Group {
     pub fn take(&mut self) -> VecDeque<Notification> {
         self.ids.clear();
         self.by_publisher.clear();
+        self.restricted.clear();
         self.memory = 0;
         self.min_expires_ms = i64::MAX;
         std::mem::take(&mut self.notifications)
@@ -302,7 +422,14 @@ impl Group {
                 .or_default()
                 .push_back(n.seq);
         }
+        let restricted: VecDeque<u64> = self
+            .notifications
+            .iter()
+            .filter(|n| n.joined.is_restricted())
+            .map(|n| n.seq)
+            .collect();
         derived == self.ids
+            && restricted == self.restricted
             && self.ids.len() == self.notifications.len()
             && memory == self.memory
             && by_publisher == self.by_publisher
@@ -355,6 +482,7 @@ impl Group {
         });
         if !gone.is_empty() {
             let gone_seqs: BTreeSet<u64> = gone.iter().map(|(_, s)| *s).collect();
+            self.restricted.retain(|s| !gone_seqs.contains(s));
             let publishers: BTreeSet<Option<Box<[u8]>>> =
                 gone.into_iter().map(|(p, _)| p).collect();
             for p in publishers {
@@ -386,17 +514,24 @@ impl Group {
         self.notifications.partition_point(|n| n.seq <= cursor)
     }
 
-    /// Live notifications after `cursor`: O(log n) while nothing in the group has expired (the
-    /// primary purges once a second), else a walk of the group's tail after the cursor.
-    pub fn pending_after(&self, cursor: u64, now_ms: i64) -> usize {
+    /// Live notifications after `cursor` that admit a member who joined at `joined_ms`:
+    /// O(log n) while nothing in the group has expired (the primary purges once a second) plus
+    /// the restricted ones after the cursor, else a walk of the group's tail after the cursor.
+    pub fn pending_after(&self, cursor: u64, now_ms: i64, joined_ms: i64) -> usize {
         let from = self.after(cursor);
         if self.min_expires_ms > now_ms {
-            return self.notifications.len() - from;
+            let all = self.notifications.len() - from;
+            return all.saturating_sub(self.refused_after(cursor, joined_ms, &mut |_| true));
         }
         self.notifications
             .range(from..)
-            .filter(|n| n.expires_ms > now_ms)
+            .filter(|n| n.expires_ms > now_ms && n.joined.admits(joined_ms))
             .count()
+    }
+
+    /// The join-restricted notifications' sequences, in order (derived).
+    pub fn restricted(&self) -> &VecDeque<u64> {
+        &self.restricted
     }
 }
 
@@ -424,11 +559,24 @@ pub struct Delivery<'a> {
 pub fn is_member(session: &Session, group: &[u8], now_ms: i64, rules: &Thresholds) -> bool {
     session
         .groups
-        .binary_search_by(|g| (**g).cmp(group))
+        .binary_search_by(|(g, _)| (**g).cmp(group))
         .is_ok()
         || segments(session, now_ms, rules)
             .iter()
             .any(|s| s.as_slice() == group)
+}
+
+/// When the session joined `group`, for a notification's join restriction: the time `ENRICH ...
+/// JOIN` recorded for an explicit membership (0 if saved before join times were kept), else the
+/// session's creation time (a derived segment: the module does not track when activity made the
+/// session qualify). O(log G).
+pub fn joined_ms(session: &Session, group: &[u8]) -> i64 {
+    session
+        .groups
+        .binary_search_by(|(g, _)| (**g).cmp(group))
+        .ok()
+        .and_then(|i| session.groups.get(i))
+        .map_or(session.created_ms, |(_, t)| *t)
 }
 
 /// The session's cursor in `group` (0: nothing received yet).
@@ -458,28 +606,36 @@ pub fn memberships<'s>(
     now_ms: i64,
     rules: &Thresholds,
 ) -> Vec<Cow<'s, [u8]>> {
-    let mut names: Vec<Cow<'s, [u8]>> =
-        session.groups.iter().map(|g| Cow::Borrowed(&**g)).collect();
+    let mut names: Vec<Cow<'s, [u8]>> = session
+        .groups
+        .iter()
+        .map(|(g, _)| Cow::Borrowed(&**g))
+        .collect();
     names.extend(segments(session, now_ms, rules).into_iter().map(Cow::Owned));
     names.sort_unstable();
     names.dedup();
     names
 }
 
+/// One of the session's groups in a merge: its name, the group, the index of the next
+/// notification to look at, and when the session joined it (`joined_ms`).
+type Head<'a> = (&'a [u8], &'a Group, usize, i64);
+
 /// The session's groups that exist in the registry, each with the index of its first
-/// notification after the session's cursor. O(m log G + m log n) for m memberships.
+/// notification after the session's cursor and its join time. O(m log G + m log n) for m
+/// memberships.
 fn heads<'a>(
     session: &Session,
     groups: &'a BTreeMap<Box<[u8]>, Group>,
     now_ms: i64,
     rules: &Thresholds,
     start: impl Fn(&[u8]) -> u64,
-) -> Vec<(&'a [u8], &'a Group, usize)> {
+) -> Vec<Head<'a>> {
     memberships(session, now_ms, rules)
         .into_iter()
         .filter_map(|name| groups.get_key_value(&*name))
-        .map(|(name, g)| (&**name, g, g.after(start(name))))
-        .filter(|(_, g, from)| *from < g.notifications.len())
+        .map(|(name, g)| (&**name, g, g.after(start(name)), joined_ms(session, name)))
+        .filter(|(_, g, from, _)| *from < g.notifications.len())
         .collect()
 }
 
@@ -543,8 +699,11 @@ pub fn unread_where<'a>(
 }
 
 /// The merge by sequence across the session's groups behind `pending_where` and `unread_where`.
+///
+/// A notification whose join restriction does not admit the session's join time is stepped over
+/// like one whose publisher may not reach it: never delivered, never listed.
 fn merge<'a>(
-    mut heads: Vec<(&'a [u8], &'a Group, usize)>,
+    mut heads: Vec<Head<'a>>,
     now_ms: i64,
     limit: usize,
     keep: impl Fn(&[u8], &Notification) -> bool,
@@ -555,7 +714,7 @@ fn merge<'a>(
         // The head with the lowest sequence (sequences are registry-wide, so this is publication
         // order across groups, and a cursor moved to the highest one delivered skips nothing).
         let mut best: Option<(usize, u64)> = None;
-        for (i, (_, g, at)) in heads.iter_mut().enumerate() {
+        for (i, (_, g, at, _)) in heads.iter_mut().enumerate() {
             while let Some(n) = g.notifications.get(*at) {
                 if n.expires_ms > now_ms {
                     break;
@@ -569,11 +728,11 @@ fn merge<'a>(
             }
         }
         let Some((i, _)) = best else { break };
-        let Some((name, g, at)) = heads.get_mut(i) else {
+        let Some((name, g, at, joined)) = heads.get_mut(i) else {
             break;
         };
         if let Some(n) = g.notifications.get(*at) {
-            if keep(name, n) && reaches(n) {
+            if n.joined.admits(*joined) && keep(name, n) && reaches(n) {
                 out.push(Delivery {
                     group: name,
                     notification: n,
@@ -596,13 +755,14 @@ pub fn pending_count(
     memberships(session, now_ms, rules)
         .into_iter()
         .filter_map(|name| groups.get(&*name).map(|g| (name, g)))
-        .map(|(name, g)| g.pending_after(cursor(session, &name), now_ms))
+        .map(|(name, g)| g.pending_after(cursor(session, &name), now_ms, joined_ms(session, &name)))
         .sum()
 }
 
 /// `pending_count`, counting only notifications whose publisher `reaches` accepts (tenancy): one
 /// binary search per (group, distinct publisher) while none of its groups holds an expired
-/// notification; `reaches` is asked at most once per group and publisher (callers cache it).
+/// notification, plus a binary search per join-restricted notification after the cursor;
+/// `reaches` is asked at most once per group and publisher (callers cache it).
 pub fn pending_count_where(
     session: &Session,
     groups: &BTreeMap<Box<[u8]>, Group>,
@@ -613,7 +773,10 @@ pub fn pending_count_where(
     memberships(session, now_ms, rules)
         .into_iter()
         .filter_map(|name| groups.get(&*name).map(|g| (name, g)))
-        .map(|(name, g)| g.pending_after_where(cursor(session, &name), now_ms, &mut reaches))
+        .map(|(name, g)| {
+            let (from, joined) = (cursor(session, &name), joined_ms(session, &name));
+            g.pending_after_where(from, now_ms, joined, &mut reaches)
+        })
         .sum()
 }
 
@@ -666,8 +829,8 @@ pub enum AckTarget<'a> {
 }
 
 /// Marks notifications of `group` read, as `XACK` does with a stream's pending entries: only a
-/// live notification the session was delivered (sequence at or below its cursor) and that
-/// `reaches` it can be acknowledged; anything else is ignored. Returns the ids newly marked read.
+/// live notification the session was delivered (sequence at or below its cursor, admitted by its
+/// join restriction) and that `reaches` it can be acknowledged; anything else is ignored. Returns the ids newly marked read.
 /// Costs O(k log n) for k ids, or O(notifications between the old and the new mark) for `Upto`
 /// (at most the group's length); the mark keeps only live notifications' sequences, so it never
 /// holds more than the group does.
@@ -680,6 +843,8 @@ pub fn ack<'a>(
     mut reaches: impl FnMut(&Notification) -> bool,
 ) -> Vec<&'a [u8]> {
     let delivered = cursor(session, group_name);
+    let joined = joined_ms(session, group_name);
+    let mut reaches = move |n: &Notification| n.joined.admits(joined) && reaches(n);
     let mut mark = read_mark(session, group_name).cloned().unwrap_or_default();
     let mut newly: Vec<&'a Notification> = Vec::new();
     for target in targets {
@@ -754,6 +919,7 @@ mod tests {
             published_ms,
             expires_ms,
             publisher: None,
+            joined: JoinWindow::ANY,
         }
     }
 
@@ -878,5 +1044,166 @@ mod tests {
             .collect();
         assert_eq!(next, vec![9, 10, 12, 15]);
         assert_eq!(memberships(&s, 0, &R), vec![&b"a"[..], b"c", b"new"]);
+    }
+
+    /// The join restriction: JOINEDBEFORE is strict, JOINEDAFTER inclusive; an explicit
+    /// membership's recorded time wins, a derived segment's is the creation time; a refused one
+    /// is neither counted, delivered, listed nor acknowledgeable, and the cursor still moves
+    /// past it when a later one is delivered.
+    #[test]
+    fn join_restriction_decides_who_receives() {
+        let w = JoinWindow {
+            after: 100,
+            before: 200,
+        };
+        assert!(!w.admits(99) && w.admits(100) && w.admits(199) && !w.admits(200));
+        assert!(JoinWindow::ANY.admits(0) && !JoinWindow::ANY.is_restricted());
+        assert!(!JoinWindow {
+            after: 5,
+            before: 5
+        }
+        .is_valid(1_000));
+        assert!(!JoinWindow {
+            after: 0,
+            before: 1_001
+        }
+        .is_valid(1_000));
+        assert!(JoinWindow {
+            after: 0,
+            before: 1
+        }
+        .is_valid(1_000));
+
+        let restricted = |seq: u64, window: JoinWindow| Notification {
+            joined: window,
+            ..note(seq, 10, 10_000)
+        };
+        let before_150 = JoinWindow {
+            after: 0,
+            before: 150,
+        };
+        let after_150 = JoinWindow {
+            after: 150,
+            before: i64::MAX,
+        };
+        let groups = registry(vec![
+            (
+                b"a",
+                vec![
+                    note(1, 10, 10_000),
+                    restricted(2, before_150),
+                    restricted(3, after_150),
+                    note(4, 10, 10_000),
+                ],
+            ),
+            (b"new", vec![restricted(5, before_150)]),
+        ]);
+        // joined "a" at 100 (ENRICH at 100); created at 0: "new" counts from creation
+        let mut early = Session::new(0, 100, 100);
+        let req = Enrich {
+            join: vec![b"a"],
+            ..Enrich::default()
+        };
+        let merged = plan(&early, &req, 1 << 16, 64).unwrap();
+        apply(&mut early, &req, merged, 100, &Thresholds::default());
+        assert_eq!(joined_ms(&early, b"a"), 100);
+        assert_eq!(joined_ms(&early, b"new"), 0);
+        // re-joining keeps the first time
+        let merged = plan(&early, &req, 1 << 16, 64).unwrap();
+        apply(&mut early, &req, merged, 500, &Thresholds::default());
+        assert_eq!(joined_ms(&early, b"a"), 100);
+        let seqs = |s: &Session| -> Vec<u64> {
+            pending(s, &groups, 50, &R, usize::MAX)
+                .iter()
+                .map(|d| d.notification.seq)
+                .collect()
+        };
+        assert_eq!(seqs(&early), vec![1, 2, 4, 5]);
+        assert_eq!(pending_count(&early, &groups, 50, &R), 4);
+        assert_eq!(pending_count_where(&early, &groups, 50, &R, |_| true), 4);
+
+        // joined at 300, created at 200: neither JOINEDBEFORE 150 reaches it
+        let mut late = Session::new(200, 100, 100);
+        let merged = plan(&late, &req, 1 << 16, 64).unwrap();
+        apply(&mut late, &req, merged, 300, &Thresholds::default());
+        assert_eq!(seqs(&late), vec![1, 3, 4]);
+        assert_eq!(pending_count(&late, &groups, 50, &R), 3);
+        assert_eq!(pending_count_where(&late, &groups, 50, &R, |_| true), 3);
+        // the walk (an expired notification not purged yet) agrees
+        let mut expiring = groups.clone();
+        let g = expiring.get_mut(&b"a"[..]).unwrap();
+        g.notifications[0].expires_ms = 20;
+        g.min_expires_ms = 20;
+        assert_eq!(pending_count_where(&late, &expiring, 50, &R, |_| true), 2);
+
+        // delivering everything moves the cursor past the refused one; it never comes back, is
+        // not listed unread and cannot be acknowledged
+        let due = pending(&late, &groups, 50, &R, usize::MAX);
+        let owned: Vec<(Box<[u8]>, u64)> = due
+            .iter()
+            .map(|d| (Box::from(d.group), d.notification.seq))
+            .collect();
+        let delivered: Vec<Delivery> = owned
+            .iter()
+            .map(|(g, seq)| Delivery {
+                group: g,
+                notification: groups[g].by_seq(*seq).unwrap(),
+            })
+            .collect();
+        assert!(acknowledge(&mut late, &delivered));
+        assert_eq!(cursor(&late, b"a"), 4);
+        assert_eq!(pending_count(&late, &groups, 50, &R), 0);
+        let unread: Vec<u64> = unread_where(&late, &groups, 50, &R, usize::MAX, |_| true)
+            .iter()
+            .map(|(d, delivered)| {
+                assert!(*delivered);
+                d.notification.seq
+            })
+            .collect();
+        assert_eq!(unread, vec![1, 3, 4]);
+        let a = &groups[&b"a"[..]];
+        let marked = ack(&mut late, b"a", a, &[AckTarget::Id(b"n2")], 50, |_| true);
+        assert!(marked.is_empty(), "never delivered: not acknowledgeable");
+        let marked = ack(&mut late, b"a", a, &[AckTarget::Upto(b"n4")], 50, |_| true);
+        assert_eq!(marked, vec![&b"n1"[..], b"n3", b"n4"]);
+    }
+
+    /// The restricted index follows pushes, windows, trims, removals and purges.
+    #[test]
+    fn restricted_index_stays_in_step() {
+        let mut g = Group::default();
+        for seq in 1..=6 {
+            g.push(note(seq, 0, if seq % 2 == 0 { 50 } else { 1_000 }));
+        }
+        for seq in [2, 3, 5] {
+            g.set_window(
+                seq,
+                JoinWindow {
+                    after: 10,
+                    before: i64::MAX,
+                },
+            );
+        }
+        assert!(g.ids_in_step());
+        assert_eq!(
+            g.restricted().iter().copied().collect::<Vec<_>>(),
+            [2, 3, 5]
+        );
+        g.set_window(3, JoinWindow::ANY);
+        g.pop_front();
+        g.remove_seq(5);
+        assert!(g.ids_in_step());
+        g.purge(60);
+        assert!(g.ids_in_step());
+        assert!(g.restricted().is_empty());
+        g.set_window(
+            3,
+            JoinWindow {
+                after: 1,
+                before: 2,
+            },
+        );
+        assert_eq!(Group::with(g.take()).restricted().len(), 1);
+        assert!(g.restricted().is_empty() && g.ids_in_step());
     }
 }

@@ -486,6 +486,7 @@ impl Registry {
             published_ms: now_ms,
             expires_ms,
             publisher: None,
+            joined: crate::notify::JoinWindow::ANY,
         };
         if self.track {
             self.outbox.push(Entry::Notification {
@@ -543,6 +544,25 @@ impl Registry {
         {
             if **g == *group && n.seq == seq {
                 n.publisher = publisher.map(Box::from);
+            }
+        }
+    }
+
+    /// Restricts notification `seq` of `group` to members who joined in `window`
+    /// (`NOTIFYGROUP ... JOINEDBEFORE / JOINEDAFTER`). While tracking, the outbox's entry of that
+    /// publish carries it too (call it right after `publish`, as the command does).
+    pub fn set_window(&mut self, group: &[u8], seq: u64, window: crate::notify::JoinWindow) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.set_window(seq, window);
+        }
+        if let Some(Entry::Notification {
+            group: g,
+            notification: n,
+            ..
+        }) = self.outbox.last_mut()
+        {
+            if **g == *group && n.seq == seq {
+                n.joined = window;
             }
         }
     }
@@ -752,25 +772,44 @@ mod publish_tests {
                         let publisher = [None, Some(&b"alice"[..]), Some(b"bob")][step % 3];
                         let seq = seq.unwrap_or(reg.last_seq);
                         reg.set_publisher(&group, seq, publisher);
+                        // now and then a join restriction (as NOTIFYGROUP ... JOINEDBEFORE/AFTER)
+                        if step % 4 == 0 {
+                            let after = rng.gen_range(0..now.max(1) + 1);
+                            let before = [i64::MAX, after + rng.gen_range(1..20)][step % 8 / 4];
+                            let window = crate::notify::JoinWindow { after, before };
+                            reg.set_window(&group, seq, window);
+                        }
                     }
-                    // the per-publisher count equals a walk of the group (cursor somewhere in it)
+                    // the per-publisher count, corrected by the restricted ones, equals a walk of
+                    // the group (cursor somewhere in it, a join time somewhere in the run)
                     if let Some(g) = reg.groups.get(&group[..]) {
                         let cursor = reg.last_seq.saturating_sub(step as u64 % 7);
+                        let joined = rng.gen_range(0..now.max(1) + 1);
                         let ok = |p: Option<&[u8]>| p != Some(b"bob");
                         let brute = g
                             .notifications()
                             .iter()
                             .filter(|n| n.seq > cursor && n.expires_ms > now)
+                            .filter(|n| n.joined.admits(joined))
                             .filter(|n| ok(n.publisher.as_deref()))
                             .count();
                         let mut asked = 0;
-                        let fast = g.pending_after_where(cursor, now, &mut |p| {
+                        let fast = g.pending_after_where(cursor, now, joined, &mut |p| {
                             asked += 1;
                             ok(p)
                         });
                         assert_eq!(fast, brute, "step {step}");
+                        let unrestricted = g
+                            .notifications()
+                            .iter()
+                            .filter(|n| n.seq > cursor && n.expires_ms > now)
+                            .filter(|n| n.joined.admits(joined))
+                            .count();
+                        assert_eq!(g.pending_after(cursor, now, joined), unrestricted);
                         if g.min_expires_ms > now {
-                            assert!(asked <= 3, "one check per publisher: {asked}");
+                            // one check per publisher, plus one per refused restricted one
+                            let restricted = g.restricted().iter().filter(|s| **s > cursor).count();
+                            assert!(asked <= 3 + restricted, "{asked} checks");
                         }
                     }
                 }

@@ -24,7 +24,7 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{group_cost, Registry};
-use crate::notify::Notification;
+use crate::notify::{JoinWindow, Notification};
 use crate::version::Version;
 
 /// One registry change, or one piece of a snapshot.
@@ -87,8 +87,8 @@ pub struct Digest {
 }
 
 /// The conflict order of notifications: the lower wins.
-fn rank(n: &Notification) -> (u64, &[u8], &[u8], Option<&[u8]>) {
-    (n.seq, &n.id, &n.payload, n.publisher.as_deref())
+fn rank(n: &Notification) -> (u64, &[u8], &[u8], Option<&[u8]>, JoinWindow) {
+    (n.seq, &n.id, &n.payload, n.publisher.as_deref(), n.joined)
 }
 
 /// Hashes one entry's identity and version (the digest's summands).
@@ -450,16 +450,21 @@ impl Registry {
         for (group, g) in &self.groups {
             for n in g.notifications() {
                 let publisher = n.publisher.as_deref();
-                s.add(
-                    4,
-                    &[group, &n.id, &n.payload, publisher.unwrap_or_default()],
-                    &[
-                        n.seq,
-                        n.published_ms as u64,
-                        n.expires_ms as u64,
-                        u64::from(publisher.is_some()),
-                    ],
-                );
+                let parts: [&[u8]; 4] = [group, &n.id, &n.payload, publisher.unwrap_or_default()];
+                let numbers = [
+                    n.seq,
+                    n.published_ms as u64,
+                    n.expires_ms as u64,
+                    u64::from(publisher.is_some()),
+                ];
+                if n.joined.is_restricted() {
+                    // only restricted ones add their bounds: an unrestricted notification sums
+                    // as it did before join restrictions existed
+                    let w = [n.joined.after as u64, n.joined.before as u64];
+                    s.add(4, &parts, &[&numbers[..], &w[..]].concat());
+                } else {
+                    s.add(4, &parts, &numbers);
+                }
             }
         }
         for (group, v) in &self.group_gone {

@@ -60,8 +60,9 @@ pub struct Session {
     pub activity: Option<Activity>,
     /// What the last ENRICH computed; allocated at the first ENRICH.
     pub calculated: Option<Box<Calculated>>,
-    /// Explicit group memberships (ENRICH ... JOIN / LEAVE), sorted.
-    pub groups: Vec<Box<[u8]>>,
+    /// Explicit group memberships (ENRICH ... JOIN / LEAVE), sorted by name, each with the time
+    /// (unix ms) its first JOIN was applied at (0: saved before join times were kept).
+    pub groups: Vec<(Box<[u8]>, i64)>,
     /// Impression counts of surfaced items; allocated at the first recorded impression.
     pub impressions: Option<Box<Impressions>>,
     /// Notification delivery: per group, the sequence number of the last one received; sorted.
@@ -448,11 +449,11 @@ impl Session {
             + self.fields.heap_size()
             + self.activity.as_ref().map_or(0, |a| a.heap_size())
             + self.calculated.as_ref().map_or(0, |c| c.heap_size())
-            + alloc_size(self.groups.capacity() * std::mem::size_of::<Box<[u8]>>())
+            + alloc_size(self.groups.capacity() * std::mem::size_of::<(Box<[u8]>, i64)>())
             + self
                 .groups
                 .iter()
-                .map(|g| alloc_size(g.len()))
+                .map(|(g, _)| alloc_size(g.len()))
                 .sum::<usize>()
             + self.impressions.as_ref().map_or(0, |i| i.heap_size())
             + alloc_size(self.cursors.capacity() * std::mem::size_of::<(Box<[u8]>, u64)>())

@@ -7,14 +7,16 @@
 """
 
 from .commands import AsyncSessionCommands, SessionCommands, session_commands, touch_args
-from .types import CatalogInfo, Notification, PageView, Touch
+from .types import CatalogInfo, GroupInfo, Notification, PageView, Stats, Touch
 
 __all__ = [
     "AsyncSessionCommands",
     "CatalogInfo",
+    "GroupInfo",
     "Notification",
     "PageView",
     "SessionCommands",
+    "Stats",
     "Touch",
     "session_commands",
     "touch_args",

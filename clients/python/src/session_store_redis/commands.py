@@ -14,8 +14,11 @@ every method returns an awaitable of that value.
 
 In Redis Cluster keyed commands are routed by the client (the module's key specs). The registry
 is one for the whole cluster (the module sends its changes over the cluster bus): its commands
-(CATALOG, NOTIFYGROUP) go to one primary. PURGE (each node's own expiry) and the paged user index
-(SESSIONS, REVOKE) are sent to every primary and their replies merged.
+(CATALOG, NOTIFYGROUP, GROUP) go to one primary. PURGE (each node's own expiry), the paged user
+index (SESSIONS, REVOKE) and the site-wide analytics (TRENDING, STATS: each primary counts the
+events of its own slots) are sent to every primary and their replies merged. SURFACE_RO goes to a
+replica only when the cluster client reads from replicas (``read_from_replicas`` or a
+``load_balancing_strategy``), else to the key's primary.
 """
 
 from __future__ import annotations
@@ -23,25 +26,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .types import (
     Data,
     PageView,
+    merge_stats,
+    merge_trending,
     pairs,
     parse_bool,
     parse_catalog_info,
     parse_fields,
     parse_flags,
+    parse_group_info,
     parse_inbox,
     parse_int,
     parse_json,
     parse_list,
     parse_ok,
     parse_scored,
+    parse_stats,
     parse_touch,
     parse_values,
+    trending_per_node_count,
 )
 
 Arg = bytes | str | int | float
@@ -72,6 +81,52 @@ def _is_cluster(client: Any) -> bool:
     except ImportError:  # pragma: no cover
         AsyncRedisCluster = ()  # type: ignore[assignment,misc]
     return isinstance(client, (RedisCluster, AsyncRedisCluster))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def surface_args(
+    command: str,
+    key: Arg,
+    catalog: Arg | None = None,
+    *,
+    items: Sequence[Arg] | None = None,
+    count: int | None = None,
+    category: Arg | None = None,
+    explore: float | None = None,
+    max_impressions: int | None = None,
+    boost_trending: float | None = None,
+    nomark: bool = False,
+    withscores: bool = False,
+) -> list[Arg]:
+    """SURFACE / SURFACE_RO arguments (FROM catalog, or ITEMS)."""
+    if (catalog is None) == (items is None):
+        raise ValueError("give either a catalog or items")
+    args: list[Arg] = [command, key]
+    if catalog is not None:
+        args += ["FROM", catalog]
+    else:
+        items = list(items or [])
+        if not items:
+            raise ValueError("items must not be empty")
+        args += ["ITEMS", len(items), *items]
+    if count is not None:
+        args += ["COUNT", int(count)]
+    if category is not None:
+        args += ["CATEGORY", category]
+    if explore is not None:
+        args += ["EXPLORE", repr(float(explore))]
+    if max_impressions is not None:
+        args += ["MAXIMPRESSIONS", int(max_impressions)]
+    if boost_trending is not None:
+        args += ["BOOST", "TRENDING", repr(float(boost_trending))]
+    if nomark:
+        args.append("NOMARK")
+    if withscores:
+        args.append("WITHSCORES")
+    return args
 
 
 def _is_async(client: Any) -> bool:
@@ -128,12 +183,36 @@ class _Commands:
         self.client = client
         self.cluster = _is_cluster(client)
 
-    # How commands travel: overridden by the sync and async classes.
-    def _one(self, parse: Parser, *args: Arg) -> Any:  # pragma: no cover - abstract
+    # How commands travel: overridden by the sync and async classes. ``_one``'s keyword
+    # arguments go to ``execute_command`` (``target_nodes`` in a cluster).
+    def _one(self, parse: Parser, *args: Arg, **kw: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def _each(self, merge: Callable[[dict[str, Any]], Any], parse: Parser, *args: Arg) -> Any:
+        """Every primary's parsed reply by node name (``host:port``, in the client's order),
+        merged by ``merge``; a standalone server is one node named ``""``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _read_target(self, key: Arg) -> dict[str, Any]:
+        """Where a read-only keyed command may go: a node of the key's slot chosen by the
+        cluster client's own replica-read setting (``read_from_replicas`` or a
+        ``load_balancing_strategy``; redis-py applies it only to the commands it knows as reads),
+        else nothing (routed to the primary by the key spec)."""
+        if not self.cluster:
+            return {}
+        c = self.client
+        from_replicas = bool(getattr(c, "read_from_replicas", False))
+        strategy = getattr(c, "load_balancing_strategy", None)
+        if not from_replicas and strategy is None:
+            return {}
+        try:
+            node = c.nodes_manager.get_node_from_slot(c.keyslot(key), from_replicas, strategy)
+        except (AttributeError, TypeError):  # pragma: no cover - another redis-py's API
+            return {}
+        return {"target_nodes": node}
 
     def _registry(self, parse: Parser, *args: Arg) -> Any:
         """A registry command: to one primary in a cluster (the module gives it to the others)."""
@@ -237,35 +316,58 @@ class _Commands:
         category: Arg | None = None,
         explore: float | None = None,
         max_impressions: int | None = None,
+        boost_trending: float | None = None,
         nomark: bool = False,
         withscores: bool = False,
     ) -> Any:
         """SESSION.SURFACE ... FROM catalog, or ITEMS (the given candidates) -> list of items, or
-        of (item, rank) with ``withscores``."""
-        if (catalog is None) == (items is None):
-            raise ValueError("give either a catalog or items")
-        args: list[Arg] = ["SESSION.SURFACE", key]
-        if catalog is not None:
-            args += ["FROM", catalog]
-        else:
-            items = list(items or [])
-            if not items:
-                raise ValueError("items must not be empty")
-            args += ["ITEMS", len(items), *items]
-        if count is not None:
-            args += ["COUNT", int(count)]
-        if category is not None:
-            args += ["CATEGORY", category]
-        if explore is not None:
-            args += ["EXPLORE", repr(float(explore))]
-        if max_impressions is not None:
-            args += ["MAXIMPRESSIONS", int(max_impressions)]
-        if nomark:
-            args.append("NOMARK")
-        if withscores:
-            args.append("WITHSCORES")
-            return self._one(parse_scored, *args)
-        return self._one(parse_list, *args)
+        of (item, rank) with ``withscores``. ``boost_trending``: BOOST TRENDING w."""
+        args = surface_args(
+            "SESSION.SURFACE",
+            key,
+            catalog,
+            items=items,
+            count=count,
+            category=category,
+            explore=explore,
+            max_impressions=max_impressions,
+            boost_trending=boost_trending,
+            nomark=nomark,
+            withscores=withscores,
+        )
+        return self._one(parse_scored if withscores else parse_list, *args)
+
+    def surface_ro(
+        self,
+        key: Arg,
+        catalog: Arg | None = None,
+        *,
+        items: Sequence[Arg] | None = None,
+        count: int | None = None,
+        category: Arg | None = None,
+        explore: float | None = None,
+        max_impressions: int | None = None,
+        boost_trending: float | None = None,
+        withscores: bool = False,
+    ) -> Any:
+        """SESSION.SURFACE_RO: SURFACE that records nothing (no impression, nothing
+        replicated) -> as ``surface``. In a cluster it goes to a replica of the key's slot only
+        when the client reads from replicas (see ``_read_target``), else to the primary."""
+        args = surface_args(
+            "SESSION.SURFACE_RO",
+            key,
+            catalog,
+            items=items,
+            count=count,
+            category=category,
+            explore=explore,
+            max_impressions=max_impressions,
+            boost_trending=boost_trending,
+            withscores=withscores,
+        )
+        return self._one(
+            parse_scored if withscores else parse_list, *args, **self._read_target(key)
+        )
 
     def impress(self, key: Arg, items: Sequence[Arg], *, width: int | None = None) -> Any:
         """SESSION.IMPRESS -> the number of impressions recorded (0 for a missing session)."""
@@ -275,18 +377,48 @@ class _Commands:
         return self._one(parse_int, *args)
 
     def inbox(
-        self, key: Arg, *, count: int | None = None, peek: bool = False, at: int | None = None
+        self,
+        key: Arg,
+        *,
+        count: int | None = None,
+        peek: bool = False,
+        unread: bool = False,
+        at: int | None = None,
     ) -> Any:
-        """SESSION.INBOX -> list of Notification, oldest first; marks them delivered unless
-        ``peek``."""
+        """SESSION.INBOX -> list of Notification, oldest first: the undelivered ones, marked
+        delivered. With ``peek`` (or its synonym ``unread``): every live notification not yet
+        acknowledged, delivered or not (``Notification.delivered`` says which); changes
+        nothing."""
         args: list[Arg] = ["SESSION.INBOX", key]
         if count is not None:
             args += ["COUNT", int(count)]
-        if peek:
+        if peek or unread:
             args.append("PEEK")
         if at is not None:
             args += ["AT", int(at)]
         return self._one(parse_inbox, *args)
+
+    def ack(
+        self,
+        key: Arg,
+        group: Arg,
+        *,
+        upto: Arg | None = None,
+        ids: Iterable[Arg] | None = None,
+        at: int | None = None,
+    ) -> Any:
+        """SESSION.ACK: mark delivered notifications of ``group`` read, every one ``upto`` an id
+        (included) or the listed ``ids`` -> how many were newly marked."""
+        if (upto is None) == (ids is None):
+            raise ValueError("give upto or ids")
+        args: list[Arg] = ["SESSION.ACK", key, group]
+        if upto is not None:
+            args += ["UPTO", upto]
+        else:
+            args += ["IDS", *_counted_required(list(ids or []))]
+        if at is not None:
+            args += ["AT", int(at)]
+        return self._one(parse_int, *args)
 
     def rotate(self, key: Arg, newkey: Arg) -> Any:
         """SESSION.ROTATE -> True when moved, False when ``key`` does not exist. In a cluster
@@ -363,11 +495,21 @@ class _Commands:
         expireat: int | None = None,
         maxlen: int | None = None,
         at: int | None = None,
+        joined_before: int | str | None = None,
+        joined_after: int | None = None,
     ) -> Any:
-        """SESSION.NOTIFYGROUP -> True when stored, False when the id is already live."""
+        """SESSION.NOTIFYGROUP -> True when stored, False when the id is already live.
+
+        ``joined_before`` (unix ms, or ``"now"``: the publication's own time) and
+        ``joined_after`` (unix ms) reach only members whose join time is in that window."""
         if ttl is not None and expireat is not None:
             raise ValueError("give ttl or expireat, not both")
         args: list[Arg] = ["SESSION.NOTIFYGROUP", group, id, payload]
+        if joined_before is not None:
+            now = isinstance(joined_before, str) and joined_before.lower() == "now"
+            args += ["JOINEDBEFORE", "NOW" if now else int(joined_before)]
+        if joined_after is not None:
+            args += ["JOINEDAFTER", int(joined_after)]
         if ttl is not None:
             args += ["TTL", int(ttl)]
         if expireat is not None:
@@ -377,6 +519,76 @@ class _Commands:
         if at is not None:
             args += ["AT", int(at)]
         return self._registry(parse_bool, *args)
+
+    def group_list(self) -> Any:
+        """SESSION.GROUP LIST -> group names, sorted."""
+        return self._registry(lambda r: sorted(parse_list(r)), "SESSION.GROUP", "LIST")
+
+    def group_info(self, group: Arg) -> Any:
+        """SESSION.GROUP INFO -> GroupInfo (notifications, memory, first_seq, last_seq);
+        ``ResponseError`` "no such group" when absent."""
+        return self._registry(parse_group_info, "SESSION.GROUP", "INFO", group)
+
+    def group_drop(self, group: Arg) -> Any:
+        """SESSION.GROUP DROP -> True when the group existed."""
+        return self._registry(parse_bool, "SESSION.GROUP", "DROP", group)
+
+    # --- Site-wide analytics (per primary in a cluster: every primary, merged) ----------------
+
+    def trending(
+        self,
+        catalog: Arg,
+        *,
+        count: int | None = None,
+        category: Arg | None = None,
+        withscores: bool = False,
+        at: int | None = None,
+    ) -> Any:
+        """SESSION.TRENDING -> the catalog's trending items, most trending first (a list of
+        ids, or of (id, decayed count) with ``withscores``).
+
+        In a cluster each primary counts only the events of its own slots. Every primary is
+        asked ``WITHSCORES`` for ``trending_per_node_count(count)`` items (max(2n, n + 10), at
+        most 1000) at one ``AT`` (``at``, else now), each item's counts are summed over the
+        primaries, and the first ``count`` by summed count, then id, are returned. A per-primary
+        top list can miss an item that is just below the cut on every primary while its sum
+        would make the top: asking each primary for more than ``count`` makes that unlikely, not
+        impossible (nor is a merged count exact for an item some primary left out)."""
+        n = 10 if count is None else int(count)
+        args: list[Arg] = ["SESSION.TRENDING", catalog]
+        if category is not None:
+            extra: list[Arg] = ["CATEGORY", category]
+        else:
+            extra = []
+        if not self.cluster:
+            if count is not None:
+                args += ["COUNT", n]
+            args += extra
+            if withscores:
+                args.append("WITHSCORES")
+            if at is not None:
+                args += ["AT", int(at)]
+            return self._one(parse_scored if withscores else parse_list, *args)
+        args += ["COUNT", trending_per_node_count(n), *extra, "WITHSCORES"]
+        args += ["AT", _now_ms() if at is None else int(at)]
+
+        def merge(replies: dict[str, Any]) -> Any:
+            top = merge_trending(list(replies.values()), n)
+            return top if withscores else [item for item, _ in top]
+
+        return self._each(merge, parse_scored, *args)
+
+    def stats(self, *, at: int | None = None) -> Any:
+        """SESSION.STATS -> Stats. In a cluster every primary is asked at one ``AT`` (``at``,
+        else now) and the replies merged (see ``Stats``: sums, minute-by-minute sums, the first
+        primary's sizing, each primary's own reply in ``nodes``)."""
+        if not self.cluster:
+            args: list[Arg] = ["SESSION.STATS"]
+            if at is not None:
+                args += ["AT", int(at)]
+            return self._one(parse_stats, *args)
+        when = _now_ms() if at is None else int(at)
+        return self._each(merge_stats, parse_stats, "SESSION.STATS", "AT", when)
 
     def purge(self) -> Any:
         """SESSION.PURGE -> how many expired registry entries went (by the server's clock; `AT` is
@@ -436,8 +648,18 @@ class SessionCommands(_Commands):
                 before = parse_int(left)
         return total
 
-    def _one(self, parse: Parser, *args: Arg) -> Any:
-        return parse(self.client.execute_command(*args))
+    def _one(self, parse: Parser, *args: Arg, **kw: Any) -> Any:
+        return parse(self.client.execute_command(*args, **kw))
+
+    def _each(self, merge: Callable[[dict[str, Any]], Any], parse: Parser, *args: Arg) -> Any:
+        if not self.cluster:
+            return merge({"": parse(self.client.execute_command(*args))})
+        return merge(
+            {
+                node.name: parse(self.client.execute_command(*args, target_nodes=node))
+                for node in self.client.get_primaries()
+            }
+        )
 
     def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
         if not self.cluster:
@@ -493,8 +715,17 @@ class AsyncSessionCommands(_Commands):
                 before = parse_int(left)
         return total
 
-    async def _one(self, parse: Parser, *args: Arg) -> Any:
-        return parse(await self.client.execute_command(*args))
+    async def _one(self, parse: Parser, *args: Arg, **kw: Any) -> Any:
+        return parse(await self.client.execute_command(*args, **kw))
+
+    async def _each(self, merge: Callable[[dict[str, Any]], Any], parse: Parser, *args: Arg) -> Any:
+        if not self.cluster:
+            return merge({"": parse(await self.client.execute_command(*args))})
+        nodes = list(self.client.get_primaries())
+        replies = await asyncio.gather(
+            *(self.client.execute_command(*args, target_nodes=node) for node in nodes)
+        )
+        return merge({node.name: parse(r) for node, r in zip(nodes, replies, strict=True)})
 
     async def _every(self, merge: Callable[[list[Any]], Any], parse: Parser, *args: Arg) -> Any:
         if not self.cluster:

@@ -134,21 +134,151 @@ class Notification:
     id: Data
     payload: Data
     published_ms: int
+    delivered: bool | None = None
+    """Whether INBOX already returned it (delivered, not yet acknowledged), when the server says
+    (``INBOX ... UNREAD``, and ``PEEK`` on a module that lists unread notifications there); None
+    when the entry has no ``delivered``."""
 
 
 def parse_inbox(reply: Any) -> list[Notification]:
     out = []
     for entry in reply or []:
         m = named_map(entry)
+        delivered = m.get("delivered")
         out.append(
             Notification(
                 group=m["group"],
                 id=m["id"],
                 payload=m["payload"],
                 published_ms=int(m["published_ms"]),
+                delivered=None if delivered is None else bool(int(delivered)),
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """The reply of ``SESSION.GROUP INFO``."""
+
+    notifications: int
+    memory: int
+    first_seq: int
+    last_seq: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_group_info(reply: Any) -> GroupInfo | None:
+    if reply is None:
+        return None
+    m = named_map(reply)
+    known = ("notifications", "memory", "first_seq", "last_seq")
+    return GroupInfo(
+        notifications=int(m["notifications"]),
+        memory=int(m["memory"]),
+        first_seq=int(m["first_seq"]),
+        last_seq=int(m["last_seq"]),
+        extra={k: v for k, v in m.items() if k not in known},
+    )
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The reply of ``SESSION.STATS``; in a cluster, the primaries' replies merged.
+
+    Merged (``session_commands(RedisCluster(...)).stats()``): ``events`` and ``active`` are sums
+    (each primary counts the TOUCH events of its own slots, and a session is one key, so it is
+    active on one primary only: the sum is exact up to each primary's sketch error, about 1.6%),
+    ``views_per_minute`` is summed minute by minute (every primary is asked for the same ``AT``,
+    so the minutes line up), ``trending_tracked`` is the fullest primary's (each primary has its
+    own top-K of ``trend_top_k`` entries), and the sizing (``active_window_minutes``,
+    ``trend_top_k``, ``trend_half_life``) is the first primary's. ``nodes`` holds each
+    primary's own reply by node name (``host:port``); empty on a standalone server.
+    """
+
+    events: int
+    active: int
+    active_window_minutes: int
+    views_per_minute: list[int]
+    trending_tracked: int
+    trend_top_k: int
+    trend_half_life: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    nodes: dict[str, Stats] = field(default_factory=dict)
+
+
+_STATS_NAMES = (
+    "events",
+    "active",
+    "active_window_minutes",
+    "views_per_minute",
+    "trending_tracked",
+    "trend_top_k",
+    "trend_half_life",
+)
+
+
+def parse_stats(reply: Any) -> Stats:
+    m = named_map(reply)
+    return Stats(
+        events=int(m["events"]),
+        active=int(m["active"]),
+        active_window_minutes=int(m["active_window_minutes"]),
+        views_per_minute=[int(v) for v in m["views_per_minute"]],
+        trending_tracked=int(m["trending_tracked"]),
+        trend_top_k=int(m["trend_top_k"]),
+        trend_half_life=int(m["trend_half_life"]),
+        extra={k: v for k, v in m.items() if k not in _STATS_NAMES},
+    )
+
+
+def merge_stats(per_node: dict[str, Stats]) -> Stats:
+    """The primaries' STATS as one (see ``Stats``); per_node in the primaries' order."""
+    replies = list(per_node.values())
+    if not replies:
+        raise ValueError("no primary replied")
+    first = replies[0]
+    width = max(len(s.views_per_minute) for s in replies)
+    vpm = [0] * width
+    for s in replies:
+        # aligned on the current minute (the last element), should a node keep fewer minutes
+        offset = width - len(s.views_per_minute)
+        for i, v in enumerate(s.views_per_minute):
+            vpm[offset + i] += v
+    return Stats(
+        events=sum(s.events for s in replies),
+        active=sum(s.active for s in replies),
+        active_window_minutes=first.active_window_minutes,
+        views_per_minute=vpm,
+        trending_tracked=max(s.trending_tracked for s in replies),
+        trend_top_k=first.trend_top_k,
+        trend_half_life=first.trend_half_life,
+        extra=dict(first.extra),
+        nodes=dict(per_node),
+    )
+
+
+def trending_per_node_count(count: int) -> int:
+    """How many items a cluster helper asks each primary for: max(count * 2, count + 10), at
+    most 1000 (the command's limit; a count above it is passed on, and refused, as given)."""
+    if count > 1000:
+        return count
+    return min(max(count * 2, count + 10), 1000)
+
+
+def _order_key(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def merge_trending(replies: list[list[tuple[Data, float]]], count: int) -> list[tuple[Data, float]]:
+    """Each primary's TRENDING ... WITHSCORES as one list: an item's scores summed over the
+    primaries, by summed score (highest first), then id (bytewise), the first ``count``."""
+    totals: dict[Any, float] = {}
+    for reply in replies:
+        for item, score in reply:
+            totals[item] = totals.get(item, 0.0) + score
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], _order_key(kv[0])))
+    return ranked[:count]
 
 
 @dataclass(frozen=True)
