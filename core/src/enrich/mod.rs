@@ -157,7 +157,7 @@ pub fn plan(
             Some(current)
         }
     };
-    let after = groups_after(session, req, 0).len();
+    let after = groups_after(session, req, 0, &[]).len();
     if after > max_groups && after > session.groups.len() {
         return Err(Error::TooManyGroups { limit: max_groups });
     }
@@ -165,14 +165,27 @@ pub fn plan(
 }
 
 /// The session's groups once `req`'s JOIN then LEAVE apply, sorted, each with its join time: a
-/// group it is already in keeps its recorded time, a new one gets `now_ms`. O((G + J + L)
-/// log(G + J + L)).
-fn groups_after<'s>(session: &'s Session, req: &Enrich<'s>, now_ms: i64) -> Vec<(&'s [u8], i64)> {
+/// group it is already in keeps its recorded time; a new one gets `now_ms`, or the session's
+/// creation time when it is one of `derived` (the segments the session qualifies for now: it was
+/// already a member, with the derived join time, so a join restriction it passed still holds).
+/// O((G + J + L) log(G + J + L) + J·S).
+fn groups_after<'s>(
+    session: &'s Session,
+    req: &Enrich<'s>,
+    now_ms: i64,
+    derived: &[Vec<u8>],
+) -> Vec<(&'s [u8], i64)> {
     let leave: std::collections::BTreeSet<&[u8]> = req.leave.iter().copied().collect();
     let mut joined: std::collections::BTreeMap<&[u8], i64> =
         session.groups.iter().map(|(g, t)| (&**g, *t)).collect();
     for g in &req.join {
-        joined.entry(g).or_insert(now_ms);
+        joined.entry(g).or_insert_with(|| {
+            if derived.iter().any(|d| d.as_slice() == *g) {
+                session.created_ms.min(now_ms)
+            } else {
+                now_ms
+            }
+        });
     }
     joined
         .into_iter()
@@ -254,7 +267,12 @@ pub fn apply(
     rules: &Thresholds,
 ) -> Value {
     if !req.join.is_empty() || !req.leave.is_empty() {
-        let groups: Vec<(Box<[u8]>, i64)> = groups_after(session, req, now_ms)
+        let derived = if req.join.is_empty() {
+            Vec::new()
+        } else {
+            segments(session, now_ms, rules)
+        };
+        let groups: Vec<(Box<[u8]>, i64)> = groups_after(session, req, now_ms, &derived)
             .into_iter()
             .map(|(g, t)| (Box::from(g), t))
             .collect();
@@ -370,6 +388,29 @@ mod tests {
                 "{target} + {patch}"
             );
         }
+    }
+
+    #[test]
+    fn joining_a_segment_the_session_qualifies_for_keeps_the_derived_join_time() {
+        let mut s = session_with(&[
+            ("a", &[b"hockey"], 1_000),
+            ("b", &[b"hockey"], 2_000),
+            ("c", &[b"hockey"], 3_000),
+        ]);
+        let now = 10 * MIN;
+        let derived = super::segments(&s, now, &Thresholds::default());
+        assert!(derived.iter().any(|d| d == b"interest:hockey"), "{derived:?}");
+        let req = Enrich {
+            join: vec![b"interest:hockey", b"beta"],
+            ..Enrich::default()
+        };
+        enrich(&mut s, &req, now);
+        let times: Vec<(&[u8], i64)> = s.groups.iter().map(|(g, t)| (&**g, *t)).collect();
+        // already a member by its activity (join time = creation), a plain group joins now
+        assert_eq!(
+            times,
+            vec![(&b"beta"[..], now), (&b"interest:hockey"[..], s.created_ms)]
+        );
     }
 
     #[test]
