@@ -399,7 +399,10 @@ mod tests {
         ]);
         let now = 10 * MIN;
         let derived = super::segments(&s, now, &Thresholds::default());
-        assert!(derived.iter().any(|d| d == b"interest:hockey"), "{derived:?}");
+        assert!(
+            derived.iter().any(|d| d == b"interest:hockey"),
+            "{derived:?}"
+        );
         let req = Enrich {
             join: vec![b"interest:hockey", b"beta"],
             ..Enrich::default()
