@@ -199,7 +199,8 @@ fn joinedafter_and_a_window() {
 }
 
 /// A derived segment has no recorded join: its join time is the session's creation time. An
-/// explicit membership's recorded time wins over it.
+/// explicit membership's recorded time wins over it, except that explicitly joining a segment the
+/// session qualifies for at that moment records the derived time (it was already a member).
 #[test]
 fn a_derived_segment_joins_at_creation_time() {
     let server = Server::start(&[]);
@@ -212,19 +213,26 @@ fn a_derived_segment_joins_at_creation_time() {
         "young",
         &["EVENT", "x", "AT", &(t + 100).to_string()],
     );
+    // already in "new" by its activity when it joins explicitly: it keeps the derived join time
     touch(&mut c, "explicit", &["EVENT", "x", "AT", &t.to_string()]);
-    ok(
-        &mut c,
-        &[
-            "SESSION.ENRICH",
-            "explicit",
-            "JOIN",
-            "1",
-            "new",
-            "AT",
-            &(t + 200).to_string(),
-        ],
-    );
+    // two events: not "new" by its activity, so its explicit join time is the time of the JOIN
+    for item in ["x", "y"] {
+        touch(&mut c, "joiner", &["EVENT", item, "AT", &t.to_string()]);
+    }
+    for key in ["explicit", "joiner"] {
+        ok(
+            &mut c,
+            &[
+                "SESSION.ENRICH",
+                key,
+                "JOIN",
+                "1",
+                "new",
+                "AT",
+                &(t + 200).to_string(),
+            ],
+        );
+    }
     publish(
         &mut c,
         "new",
@@ -236,12 +244,18 @@ fn a_derived_segment_joins_at_creation_time() {
     assert_eq!(pending(&mut c, "young"), 0);
     assert_eq!(
         pending(&mut c, "explicit"),
+        1,
+        "joining a segment it was already in keeps the derived (creation) time"
+    );
+    assert_eq!(
+        pending(&mut c, "joiner"),
         0,
-        "the explicit join time wins"
+        "an explicit join records the time of the JOIN"
     );
     assert_eq!(inbox(&mut c, "old"), ["welcome"]);
     assert!(inbox(&mut c, "young").is_empty());
-    assert!(inbox(&mut c, "explicit").is_empty());
+    assert_eq!(inbox(&mut c, "explicit"), ["welcome"]);
+    assert!(inbox(&mut c, "joiner").is_empty());
 }
 
 /// Out-of-range values, an empty window, a repeated or valueless option: refused, nothing
