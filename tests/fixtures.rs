@@ -388,7 +388,9 @@ fn v6_answers(c: &mut Connection) -> serde_json::Value {
             serde_json::json!(format!("{peek:?}")),
         );
     }
-    let trending = ok(
+    // scores to 12 significant digits: servers format a RESP2 double differently (Redis 7.0
+    // with %.17g, 8.2 and Valkey with the shortest form that reads back)
+    let trending: Vec<(String, String)> = pairs(ok(
         c,
         &[
             "SESSION.TRENDING",
@@ -399,11 +401,14 @@ fn v6_answers(c: &mut Connection) -> serde_json::Value {
             "AT",
             &at,
         ],
-    );
-    doc.insert(
-        "trending".into(),
-        serde_json::json!(format!("{trending:?}")),
-    );
+    ))
+    .into_iter()
+    .map(|(id, score)| {
+        let score: f64 = text(&score).parse().expect("a score");
+        (text(&id), format!("{score:.11e}"))
+    })
+    .collect();
+    doc.insert("trending".into(), serde_json::json!(trending));
     doc.insert("stats".into(), map(c, &["SESSION.STATS", "AT", &at], &[]));
     serde_json::Value::Object(doc)
 }
